@@ -1,0 +1,366 @@
+"""Generate a synthetic nation: simulate chunk after chunk of families, stream every agency's
+deliveries to ``OUT/sources/`` and the ground truth to ``OUT/truth/``.
+
+Memory is bounded by the chunk size, not the nation's: each chunk is simulated, written and dropped.
+Files are written in chunk order with seeds derived from (seed, chunk), so the same settings give
+byte-identical output.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from familycard.sources.formats import FeedWriter, FileFormat, open_writer
+from familycard.synth.config import SynthConfig
+from familycard.synth.extracts import Feed, Rows, apply_faults, delivery_fate, duplicate_mask, record_ids
+from familycard.synth.feeds import FEEDS, Ctx
+from familycard.synth.life import LEVELS, SUPPORT_CODES, Life
+from familycard.synth.population import build_population
+from familycard.synth.world import HARD_CASE_NAMES, Archetype, World
+from familycard.identity import iin as iinlib
+
+PARQUET = FileFormat(kind="parquet")
+FAULT_FLAGS = ("iin_missing", "iin_mistyped", "name_typo", "name_variant", "date_format")
+
+TRUTH_SCHEMAS: dict[str, pa.Schema] = {
+    "persons": pa.schema([
+        ("person_id", pa.int64()), ("iin", pa.string()), ("surname", pa.string()), ("given_name", pa.string()),
+        ("patronymic", pa.string()), ("sex", pa.string()), ("birth_date", pa.date32()), ("death_date", pa.date32()),
+        ("migration_status", pa.string()), ("mother_id", pa.int64()), ("father_id", pa.int64()),
+        ("phone", pa.string()),
+    ]),
+    "family_spells": pa.schema([
+        ("person_id", pa.int64()), ("family_id", pa.int64()), ("role", pa.string()),
+        ("from_period", pa.string()), ("to_period", pa.string()),
+    ]),
+    "families": pa.schema([
+        ("family_id", pa.int64()), ("archetype", pa.string()), ("hard_cases", pa.string()),
+        ("created_period", pa.string()), ("kato", pa.string()), ("region", pa.string()), ("rural", pa.bool_()),
+    ]),
+    "family_levels": pa.schema([
+        ("family_id", pa.int64()), ("from_period", pa.string()), ("to_period", pa.string()), ("level", pa.string()),
+        ("mean_latent", pa.float64()),
+    ]),
+    "support": pa.schema([
+        ("period", pa.string()), ("family_id", pa.int64()), ("person_id", pa.int64()), ("measure", pa.string()),
+        ("amount", pa.float64()), ("true_effect", pa.float64()),
+    ]),
+    "source_records": pa.schema([
+        ("feed", pa.string()), ("record_id", pa.string()), ("role", pa.string()), ("person_id", pa.int64()),
+        *[(f, pa.bool_()) for f in FAULT_FLAGS], ("duplicated", pa.bool_()),
+    ]),
+}
+
+
+@dataclass
+class Delivery:
+    feed: str
+    period: str
+    t: int
+    kind: str
+    path: Path
+    writer: FeedWriter
+    due_day: str = ""
+    delivered: str = ""
+
+
+@dataclass
+class Summary:
+    """What a run produced (printed by the command and stored in ``truth/run.json``)."""
+
+    families: int = 0
+    persons: int = 0
+    deliveries: int = 0
+    rows_by_feed: dict[str, int] = field(default_factory=dict)
+
+
+def generate(cfg: SynthConfig, out: Path, progress: Callable[[int, int], None] | None = None) -> Summary:
+    """Generate the nation described by ``cfg`` into ``out`` (replacing ``sources/`` and ``truth/``)."""
+    out = Path(out)
+    for sub in ("sources", "truth"):
+        if (out / sub).exists():
+            shutil.rmtree(out / sub)
+    (out / "sources").mkdir(parents=True, exist_ok=True)
+    (out / "truth").mkdir(parents=True, exist_ok=True)
+    deliveries = _open_deliveries(cfg, out / "sources")
+    truth = {name: open_writer(out / "truth" / f"{name}.parquet", PARQUET, schema)
+             for name, schema in TRUTH_SCHEMAS.items()}
+    summary = Summary(rows_by_feed={f.name: 0 for f in FEEDS})
+    remaining = cfg.families
+    try:
+        for chunk in range(cfg.n_chunks):
+            n_f = min(cfg.chunk_families, remaining)
+            remaining -= n_f
+            rng = np.random.default_rng([cfg.seed, chunk])
+            world = build_population(cfg, chunk, n_f, rng)
+            Life(world, rng, cfg.faults.stale_address, cfg.n_chunks).run()
+            ctx = Ctx(world, cfg)
+            for feed in FEEDS:
+                summary.rows_by_feed[feed.name] += int(_emit(feed, ctx, cfg, deliveries, truth["source_records"]))
+            _write_truth(world, cfg, truth)
+            summary.families += int(world.families.n)
+            summary.persons += int(world.persons.n)
+            if progress:
+                progress(chunk + 1, cfg.n_chunks)
+    except BaseException:
+        for d in deliveries.values():
+            d.writer.abort()
+        for w in truth.values():
+            w.abort()
+        raise
+    for w in truth.values():
+        w.close()
+    manifest = []
+    for d in deliveries.values():
+        rows = d.writer.close()
+        manifest.append({
+            "feed": d.feed, "period": d.period, "kind": d.kind, "file": str(d.path.relative_to(out / "sources")),
+            "rows": rows, "sha256": _sha256(d.path), "due": d.due_day, "delivered": d.delivered,
+        })
+    summary.deliveries = len(manifest)
+    (out / "sources" / "manifest.json").write_text(json.dumps(
+        {"deliveries": manifest, "feeds": [_feed_doc(f) for f in FEEDS]}, ensure_ascii=False, indent=1) + "\n",
+        encoding="utf-8")
+    (out / "truth" / "run.json").write_text(json.dumps(
+        {"config": cfg.as_dict(), "families": summary.families, "persons": summary.persons,
+         "rows_by_feed": summary.rows_by_feed}, indent=1) + "\n", encoding="utf-8")
+    return summary
+
+
+def _feed_doc(f: Feed) -> dict[str, object]:
+    return {
+        "feed": f.name, "agency": f.agency, "title": f.title, "format": f.fmt.kind, "encoding": f.fmt.encoding,
+        "delimiter": f.fmt.delimiter if f.fmt.kind == "csv" else None, "cadence_months": f.cadence, "mode": f.mode,
+        "columns": list(f.columns), "id_column": f.id_column, "op_column": f.op_column,
+        "widths": [list(w) for w in f.fmt.widths] or None, "date_style": f.date_style,
+        "line_ending": "CRLF" if f.fmt.line_ending == "\r\n" else "LF",
+    }
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _open_deliveries(cfg: SynthConfig, root: Path) -> dict[tuple[str, int], Delivery]:
+    out: dict[tuple[str, int], Delivery] = {}
+    for feed in FEEDS:
+        for t in range(cfg.months):
+            if not feed.due(t):
+                continue
+            missing, late_days = delivery_fate(feed, t, cfg.faults, cfg.seed)
+            if missing:
+                continue
+            kind = "full" if t == 0 else {"delta": "delta", "snapshot": "full", "events": "events"}[feed.mode]
+            period = cfg.period(t)
+            path = root / feed.name / f"{feed.name}_{period}_{kind}.{feed.fmt.extension}"
+            due = cfg.month_start_day(t + 1) + 5
+            out[(feed.name, t)] = Delivery(
+                feed=feed.name, period=period, t=t, kind=kind, path=path, writer=open_writer(path, feed.fmt, feed.schema()),
+                due_day=str(np.datetime64(due, "D")), delivered=str(np.datetime64(due + late_days, "D")),
+            )
+    return out
+
+
+def _emit(feed: Feed, ctx: Ctx, cfg: SynthConfig, deliveries: dict[tuple[str, int], Delivery],
+          truth: FeedWriter) -> int:
+    """Write one chunk's part of every delivery of ``feed``; returns rows written."""
+    written = 0
+    last: Rows | None = None
+    last_hash: np.ndarray | None = None
+    last_t = -(10**6)  # the first delivery carries the whole history
+    seen = np.zeros(0, np.int64)
+    for t in range(cfg.months):
+        d = deliveries.get((feed.name, t))
+        if d is None:
+            continue
+        if feed.mode == "events":
+            rows = feed.build(ctx, last_t, t)
+            last_t = t
+            parts = [(rows, np.arange(len(rows)), "I")]
+        else:
+            rows = feed.build(ctx, t)
+            h = rows.row_hash()
+            if feed.mode == "snapshot" or last is None:
+                parts = [(rows, np.arange(len(rows)), "I")]
+            else:
+                assert last_hash is not None
+                parts = _delta(last, last_hash, rows, h)
+            last, last_hash = rows, h
+        for src, sel, op in parts:
+            if not len(sel):
+                continue
+            n, seen = _write_part(feed, ctx, cfg, d, src, sel, op, t, truth, seen)
+            written += n
+    return written
+
+
+def _delta(old: Rows, old_h: np.ndarray, new: Rows, new_h: np.ndarray) -> list[tuple[Rows, np.ndarray, str]]:
+    o = np.argsort(old.key, kind="stable")
+    ok = old.key[o]
+    pos = np.searchsorted(ok, new.key)
+    pos_c = np.minimum(pos, max(len(ok) - 1, 0))
+    found = (len(ok) > 0) & (ok[pos_c] == new.key) if len(ok) else np.zeros(len(new.key), bool)
+    inserted = np.flatnonzero(~found)
+    changed = np.flatnonzero(found & (old_h[o][pos_c] != new_h))
+    gone = np.flatnonzero(~np.isin(old.key, new.key))
+    return [(new, inserted, "I"), (new, changed, "U"), (old, gone, "D")]
+
+
+def _write_part(feed: Feed, ctx: Ctx, cfg: SynthConfig, d: Delivery, rows: Rows, sel: np.ndarray, op: str, t: int,
+                truth: FeedWriter, seen: np.ndarray) -> tuple[int, np.ndarray]:
+    keys = rows.key[sel]
+    cols = rows.render(sel)
+    rid = record_ids(cfg.seed, feed.salt, keys)
+    cols[feed.id_column] = rid if feed.types.get(feed.id_column) == pa.int64() else rid.astype(str).astype(object)
+    if feed.op_column:
+        cols[feed.op_column] = np.full(len(sel), op, dtype=object)
+    cols, flags = apply_faults(feed, cols, keys, cfg.faults, cfg.seed, t)
+    dup = duplicate_mask(feed, keys, cfg.faults, cfg.seed, t)
+    order = np.concatenate([np.arange(len(sel)), np.flatnonzero(dup)])
+    order.sort(kind="stable")
+    table = pa.table({c: _arrow(_take(cols[c], order), feed.types.get(c, pa.string())) for c in feed.columns})
+    d.writer.write(table)
+    # ground truth: each record once per feed, with the faults it carries
+    new = ~np.isin(keys, seen)
+    if new.any():
+        seen = np.union1d(seen, keys[new])
+        parts = []
+        for role, who in rows.persons.items():
+            w = who[sel][new]
+            m = w >= 0
+            if not m.any():
+                continue
+            part = {"feed": np.full(int(m.sum()), feed.name, dtype=object),
+                    "record_id": rid[new][m].astype(str).astype(object),
+                    "role": np.full(int(m.sum()), role, dtype=object), "person_id": ctx.world.pid(w[m])}
+            for f in FAULT_FLAGS:
+                part[f] = flags.get(f, np.zeros(len(sel), bool))[new][m]
+            part["duplicated"] = dup[new][m]
+            parts.append(pa.table(part, schema=truth.schema))
+        if parts:
+            truth.write(pa.concat_tables(parts))
+    return len(order), seen
+
+
+def _take(values: np.ndarray | pa.Array, order: np.ndarray) -> np.ndarray | pa.Array:
+    if isinstance(values, pa.Array):
+        return values.take(pa.array(order))
+    return np.asarray(values)[order]
+
+
+def _arrow(values: np.ndarray | pa.Array, typ: pa.DataType) -> pa.Array:
+    if isinstance(values, pa.Array | pa.ChunkedArray):
+        return values.cast(typ)
+    if typ == pa.string():
+        v = np.asarray(values, dtype=object)
+        return pa.array(np.where(v == "", None, v), type=pa.string()) if len(v) else pa.array([], pa.string())
+    return pa.array(values, type=typ, from_pandas=True)
+
+
+# ---- truth -----------------------------------------------------------------------------------------
+
+_ROLE_NAMES = {1: "head", 2: "spouse", 3: "partner", 4: "child", 5: "stepchild", 6: "parent", 7: "grandchild",
+               8: "adult_child", 9: "relative", 10: "child_in_law"}
+_MIGRATION = np.array(["citizen", "kandas", "permanent_residence", "temporary_residence"], dtype=object)
+
+
+def _write_truth(world: World, cfg: SynthConfig, truth: dict[str, FeedWriter]) -> None:
+    p, P, F = world.persons, world.panels, world.families
+    n, nf = p.n, F.n
+    idx = np.arange(n)
+    iins = iinlib.format_array(p.iin[:n]).astype(object)
+    death = np.where(p.death[:n] == np.iinfo(np.int32).max, None, p.death[:n])
+    truth["persons"].write(pa.table({
+        "person_id": world.pid(idx), "iin": np.where(iins == "", None, iins),
+        "surname": p.surname[:n], "given_name": p.given[:n], "patronymic": np.where(p.patronymic[:n] == "", None, p.patronymic[:n]),
+        "sex": np.where(p.sex[:n] == 1, "M", "F").astype(object),
+        "birth_date": pa.array(p.birth[:n], pa.int32()).cast(pa.date32()),
+        "death_date": pa.array(death, pa.int32()).cast(pa.date32()),
+        "migration_status": _MIGRATION[p.migration[:n]], "mother_id": world.pid(p.mother[:n]),
+        "father_id": world.pid(p.father[:n]),
+        "phone": np.where(p.phone[:n] >= 0, np.char.add("+7", p.phone[:n].astype(str)), None).astype(object),
+    }, schema=TRUTH_SCHEMAS["persons"]))
+    periods = np.array([cfg.period(t) for t in range(cfg.months)], dtype=object)
+    # membership spells: runs of the same (family, role) per person
+    fam, role = P.family[:, :n], P.role[:, :n]
+    change = np.ones((cfg.months, n), bool)
+    change[1:] = (fam[1:] != fam[:-1]) | (role[1:] != role[:-1])
+    ts, ps = np.nonzero(change)
+    order = np.lexsort((ts, ps))
+    ts, ps = ts[order], ps[order]
+    end = np.empty(len(ts), np.int64)
+    same_person_next = np.r_[ps[1:] == ps[:-1], False]
+    end[:] = cfg.months - 1
+    end[same_person_next] = ts[1:][same_person_next[:-1]] - 1 if len(ts) > 1 else end[same_person_next]
+    f = fam[ts, ps]
+    keep = f >= 0
+    truth["family_spells"].write(pa.table({
+        "person_id": world.pid(ps[keep]), "family_id": world.fid(f[keep]),
+        "role": np.array([_ROLE_NAMES.get(int(r), "member") for r in role[ts, ps][keep]], dtype=object),
+        "from_period": periods[ts[keep]], "to_period": periods[end[keep]],
+    }, schema=TRUTH_SCHEMAS["family_spells"]))
+    # families
+    from familycard.geo.territory import REGIONS, build_territory
+
+    terr = build_territory()
+    first_member = np.full(nf, -1, np.int64)
+    first_t = np.full(nf, -1, np.int64)
+    for t in range(cfg.months - 1, -1, -1):
+        f_t = fam[t]
+        live = np.flatnonzero(f_t >= 0)
+        first_member[f_t[live]] = live
+        first_t[f_t[live]] = t
+    exists = first_member >= 0
+    fi = np.flatnonzero(exists)
+    addr = P.address[first_t[fi], first_member[fi]]
+    sett = np.where(addr >= 0, world.addresses.settlement[np.maximum(addr, 0)], 0)
+    hard = F.hard[fi]
+    hard_txt = np.array([",".join(v for k, v in HARD_CASE_NAMES.items() if int(h) & int(k)) for h in hard.tolist()], dtype=object)
+    truth["families"].write(pa.table({
+        "family_id": world.fid(fi),
+        "archetype": np.array([Archetype(int(a)).name.lower() for a in F.archetype[fi]], dtype=object),
+        "hard_cases": hard_txt, "created_period": np.where(F.created_t[fi] >= 0, periods[np.maximum(F.created_t[fi], 0)], None),
+        "kato": terr.settlement_kato[sett].astype(object),
+        "region": np.array([r.code for r in REGIONS], dtype=object)[terr.settlement_region[sett]],
+        "rural": terr.settlement_rural[sett],
+    }, schema=TRUTH_SCHEMAS["families"]))
+    # level spells
+    lv = world.level[:, :nf]
+    lat = world.latent[:, :nf]
+    chg = np.ones(lv.shape, bool)
+    chg[1:] = lv[1:] != lv[:-1]
+    ts, fs = np.nonzero(chg)
+    order = np.lexsort((ts, fs))
+    ts, fs = ts[order], fs[order]
+    nxt = np.r_[fs[1:] == fs[:-1], False]
+    end = np.full(len(ts), cfg.months - 1, np.int64)
+    if len(ts) > 1:
+        end[nxt] = ts[1:][nxt[:-1]] - 1
+    keep = lv[ts, fs] >= 0
+    ts, fs, end = ts[keep], fs[keep], end[keep]
+    csum = np.nancumsum(np.nan_to_num(lat, nan=0.0), axis=0)
+    total = csum[end, fs] - np.where(ts > 0, csum[np.maximum(ts - 1, 0), fs], 0)
+    truth["family_levels"].write(pa.table({
+        "family_id": world.fid(fs), "from_period": periods[ts], "to_period": periods[end],
+        "level": np.array(LEVELS, dtype=object)[lv[ts, fs]], "mean_latent": total / (end - ts + 1),
+    }, schema=TRUTH_SCHEMAS["family_levels"]))
+    sup = world.events.table("support")
+    names = {v: k for k, v in SUPPORT_CODES.items()}
+    truth["support"].write(pa.table({
+        "period": periods[sup["month"]], "family_id": world.fid(sup["family"]),
+        "person_id": np.where(sup["person"] >= 0, world.pid(sup["person"]), None),
+        "measure": np.array([names[int(m)] for m in sup["measure"]], dtype=object),
+        "amount": sup["amount"], "true_effect": sup["effect"],
+    }, schema=TRUTH_SCHEMAS["support"]))
