@@ -497,6 +497,8 @@ class FeedWriter:
             )
         elif fmt.kind == "csv" and fmt.header:
             names = self.schema.names
+            if "" in names:
+                raise ValueError("a CSV header cannot have an empty column name")
             for name in names:
                 if ch := _first_bad_char(name, self._codec, fmt.unencodable):
                     raise FormatError(
@@ -582,16 +584,17 @@ class FeedWriter:
             raw = bytes(_string_bytes(arr))
             if raw.find(b"\n") >= 0 or raw.find(b"\r") >= 0:
                 breaks = pc.fill_null(pc.match_substring_regex(arr, r"[\r\n]"), False)
-                i = int(np.flatnonzero(breaks.to_numpy(zero_copy_only=False))[0])
-                raise FormatError(
-                    self.path,
-                    "value contains a line break, which fixed-width text cannot hold",
-                    row=self._rows + i + 1,
-                    field=name,
-                )
+                hits = np.flatnonzero(breaks.to_numpy(zero_copy_only=False))
+                if hits.size:
+                    raise FormatError(
+                        self.path,
+                        "value contains a line break, which fixed-width text cannot hold",
+                        row=self._rows + int(hits[0]) + 1,
+                        field=name,
+                    )
             parts.append(pc.utf8_rpad(pc.fill_null(arr, ""), width, " "))
-        line = pc.binary_join_element_wise(*parts, "")
-        return pc.binary_join_element_wise(line, "", self._eol)
+        parts[-1] = pc.binary_join_element_wise(parts[-1], "", self._eol)
+        return pc.binary_join_element_wise(*parts, "")
 
     def _write_parquet(self, table: pa.Table) -> None:
         if table.num_rows == 0:
@@ -1222,6 +1225,8 @@ def _jsonl_parse(path: Path, fmt: FileFormat, data: bytes, first_line: int, as_s
                     explicit_schema=schema, unexpected_field_behavior="infer", newlines_in_values=False
                 ),
             )
+            table.validate(full=True)  # Arrow's JSON parser does not check that strings are UTF-8
+            _ = table.schema.names
         except (pa.ArrowException, ValueError) as exc:
             if "straddling" in str(exc) and block < len(data) + 1:
                 block = len(data) + 1

@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Literal
 
 import numpy as np
@@ -186,64 +187,92 @@ def mistype_iin(text: str, u: float) -> str:
     return text[:11] + str((int(text[11]) + 1) % 10)
 
 
-def apply_faults(feed: Feed, cols: dict[str, np.ndarray], keys: np.ndarray, rates: FaultRates, seed: int,
-                 t: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Inject faults into rendered rows; returns the columns and per-row fault flags for the truth."""
+def _u(feed: Feed, seed: int, keys: np.ndarray, name: str, extra: int = 0) -> np.ndarray:
+    return keyed_uniform(seed, feed.salt * 100 + _FAULT_SALTS[name] * 10 + extra, keys)
+
+
+def _masks(feed: Feed, keys: np.ndarray, rates: FaultRates, seed: int,
+           has_iin: list[np.ndarray]) -> dict[str, np.ndarray]:
+    """Which rows get which fault: decided by keyed hashes, so the same record always gets the same."""
     n = len(keys)
-    salt = feed.salt * 100
-    flags: dict[str, np.ndarray] = {}
-
-    def u(name: str, extra: int = 0) -> np.ndarray:
-        return keyed_uniform(seed, salt + _FAULT_SALTS[name] * 10 + extra, keys)
-
+    out: dict[str, np.ndarray] = {}
     if feed.iin_columns and not feed.iin_authority:
-        miss_any = np.zeros(n, bool)
-        typo_any = np.zeros(n, bool)
-        for j, col in enumerate(feed.iin_columns):
-            vals = cols[col].astype(object)
-            present = vals != ""
-            miss = present & (u("iin_missing", j) < rates.iin_missing)
-            typo = present & ~miss & (u("iin_mistyped", j) < rates.iin_mistyped)
-            vals = names.apply_array(mistype_iin, vals, typo, u("how", j))
-            vals[miss] = ""
-            cols[col] = vals
-            miss_any |= miss
-            typo_any |= typo
-        flags["iin_missing"] = miss_any
-        flags["iin_mistyped"] = typo_any
+        for j, present in enumerate(has_iin):
+            miss = present & (_u(feed, seed, keys, "iin_missing", j) < rates.iin_missing)
+            out[f"iin_missing_{j}"] = miss
+            out[f"iin_mistyped_{j}"] = present & ~miss & (_u(feed, seed, keys, "iin_mistyped", j) < rates.iin_mistyped)
     if feed.name_columns:
-        which = (u("pick") * len(feed.name_columns)).astype(int)
-        typo = u("name_typo") < rates.name_typo
-        variant = ~typo & (u("name_variant") < rates.name_variant)
-        how = u("how", 50)
-        for j, col in enumerate(feed.name_columns):
-            vals = cols[col].astype(object)
-            sel_t = typo & (which == j) & (vals != "")
-            sel_v = variant & (which == j) & (vals != "")
-            vals = names.apply_array(names.typo, vals, sel_t, how)
-            vals = names.apply_array(_variant, vals, sel_v, how)
-            cols[col] = vals
-        flags["name_typo"] = typo
-        flags["name_variant"] = variant
+        out["name_which"] = (_u(feed, seed, keys, "pick") * len(feed.name_columns)).astype(int)
+        out["name_typo"] = _u(feed, seed, keys, "name_typo") < rates.name_typo
+        out["name_variant"] = ~out["name_typo"] & (_u(feed, seed, keys, "name_variant") < rates.name_variant)
     if feed.date_columns and feed.fmt.kind != "parquet":
-        alt = u("date") < rates.date_format
-        flags["date_format"] = alt
+        out["date_format"] = _u(feed, seed, keys, "date") < rates.date_format
+    del n
+    return out
+
+
+def fault_flags(feed: Feed, keys: np.ndarray, rates: FaultRates, seed: int,
+                has_iin: list[np.ndarray]) -> dict[str, np.ndarray]:
+    """Per-row flags of the faults a record carries (for the ground truth)."""
+    m = _masks(feed, keys, rates, seed, has_iin)
+    none = np.zeros(len(keys), bool)
+    miss = none.copy()
+    typo = none.copy()
+    for j in range(len(has_iin)):
+        miss |= m.get(f"iin_missing_{j}", none)
+        typo |= m.get(f"iin_mistyped_{j}", none)
+    return {"iin_missing": miss, "iin_mistyped": typo, "name_typo": m.get("name_typo", none),
+            "name_variant": m.get("name_variant", none), "date_format": m.get("date_format", none)}
+
+
+def apply_faults(feed: Feed, cols: dict[str, np.ndarray], keys: np.ndarray, rates: FaultRates,
+                 seed: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Inject faults into rendered rows; returns the columns and the masks used."""
+    has_iin = [np.asarray(cols[c], dtype=object) != "" for c in feed.iin_columns] if feed.iin_columns else []
+    has_iin = [h & (np.asarray(cols[c], dtype=object) != None) for h, c in zip(has_iin, feed.iin_columns, strict=True)]  # noqa: E711
+    m = _masks(feed, keys, rates, seed, has_iin)
+    for j, col in enumerate(feed.iin_columns if not feed.iin_authority else ()):
+        vals = np.asarray(cols[col], dtype=object)
+        vals = names.apply_array(mistype_iin, vals, m[f"iin_mistyped_{j}"], _u(feed, seed, keys, "how", j))
+        vals[m[f"iin_missing_{j}"]] = ""
+        cols[col] = vals
+    if feed.name_columns:
+        how = _u(feed, seed, keys, "how", 50)
+        for j, col in enumerate(feed.name_columns):
+            vals = np.asarray(cols[col], dtype=object)
+            nonempty = (vals != "") & (vals != None)  # noqa: E711
+            here = (m["name_which"] == j) & nonempty
+            vals = names.apply_array(names.typo, vals, m["name_typo"] & here, how)
+            vals = names.apply_array(_variant, vals, m["name_variant"] & here, how)
+            cols[col] = vals
+    if "date_format" in m:
         styles = [s for s in _STRFTIME if s != feed.date_style]
         if feed.fmt.kind == "fixed":  # a fixed-width field keeps its width
             width = len(format_dates(np.array([0]), feed.date_style)[0])
             styles = [s for s in styles if len(format_dates(np.array([0]), s)[0]) == width]
-        pick = (u("how", 70) * len(styles)).astype(int)
+        pick = (_u(feed, seed, keys, "how", 70) * len(styles)).astype(int)
         for col in feed.date_columns:
-            vals = cols[col].astype(object)
+            vals = np.asarray(cols[col], dtype=object)
+            nonempty = (vals != "") & (vals != None)  # noqa: E711
             for si, style in enumerate(styles):
-                m = alt & (pick == si) & (vals != "")
-                vals = names.apply_array(lambda s, st=style: reformat_date(s, feed.date_style, st), vals, m)
+                sel = m["date_format"] & (pick == si) & nonempty
+                vals = names.apply_array(lambda s, st=style: reformat_date(s, feed.date_style, st), vals, sel)
             cols[col] = vals
-    return cols, flags
+    return cols, m
+
+
+@lru_cache(maxsize=200_000)
+def _options(value: str) -> tuple[str, ...]:
+    return tuple(names.variants(value))
 
 
 def _variant(value: str, u: float) -> str:
-    options = names.variants(value)
+    if " " in value:  # a full name: one of its words is spelt another way
+        words = value.split(" ")
+        k = int(u * 7919) % len(words)
+        words[k] = _variant(words[k], u)
+        return " ".join(words)
+    options = _options(value)
     return options[int(u * len(options)) % len(options)] if options else value
 
 

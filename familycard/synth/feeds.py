@@ -56,27 +56,50 @@ class Ctx:
     def pid(self, idx: np.ndarray) -> np.ndarray:
         return self.world.pid(idx)
 
+    @cached_property
+    def periods(self) -> np.ndarray:
+        return np.array([self.cfg.period(t) for t in range(self.cfg.months)], dtype=object)
+
+    @cached_property
+    def _iin_text(self) -> np.ndarray:
+        p = self.world.persons
+        return np.append(iinlib.format_array(p.iin[: p.n]).astype(object), "")
+
+    def _script_names(self, script: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every person's surname, given name and patronymic in one script, computed once per chunk;
+        a trailing empty entry serves index -1."""
+        cache = self.__dict__.setdefault("_names", {})
+        if script not in cache:
+            p = self.world.persons
+            cache[script] = tuple(
+                np.append(in_script(arr[: p.n].astype(object), script), "")  # type: ignore[arg-type]
+                for arr in (p.surname, p.given, p.patronymic)
+            )
+        return cache[script]
+
     def iin(self, idx: np.ndarray) -> np.ndarray:
-        v = np.where(idx >= 0, self.world.persons.iin[np.maximum(idx, 0)], -1)
-        return iinlib.format_array(v).astype(object)
+        return self._iin_text[idx]
 
     def names(self, idx: np.ndarray, script: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        p = self.world.persons
-        j = np.maximum(idx, 0)
-        cols = []
-        for arr in (p.surname, p.given, p.patronymic):
-            v = np.where(idx >= 0, arr[j], "").astype(object)
-            cols.append(in_script(v, script))  # type: ignore[arg-type]
-        return cols[0], cols[1], cols[2]
+        s, g, pt = self._script_names(script)
+        return s[idx], g[idx], pt[idx]
 
     def full_name(self, idx: np.ndarray, script: str) -> np.ndarray:
-        s, g, pa_ = self.names(idx, script)
-        joined = np.char.strip(np.char.add(np.char.add(np.char.add(np.char.add(s.astype(str), " "), g.astype(str)), " "), pa_.astype(str)))
-        return joined.astype(object)
+        cache = self.__dict__.setdefault("_full", {})
+        if script not in cache:
+            s, g, pt = self._script_names(script)
+            cache[script] = np.array(
+                [f"{a} {b} {c}".strip() for a, b, c in zip(s.tolist(), g.tolist(), pt.tolist(), strict=True)],
+                dtype=object,
+            )
+        return cache[script][idx]
 
     def birth(self, idx: np.ndarray, style: str) -> np.ndarray:
-        b = np.where(idx >= 0, self.world.persons.birth[np.maximum(idx, 0)], -10**9)
-        return format_dates(b, style)  # type: ignore[arg-type]
+        cache = self.__dict__.setdefault("_birth", {})
+        if style not in cache:
+            p = self.world.persons
+            cache[style] = np.append(format_dates(p.birth[: p.n], style), "")  # type: ignore[arg-type]
+        return cache[style][idx]
 
     def kato(self, addr: np.ndarray) -> np.ndarray:
         a = self.world.addresses
@@ -88,9 +111,6 @@ class Ctx:
 
     def alive_idx(self, t: int) -> np.ndarray:
         return np.flatnonzero(self.world.panels.family[t, : self.world.persons.n] >= 0)
-
-    def period(self, t: int) -> str:
-        return self.cfg.period(t)
 
 
 def _str(a: np.ndarray) -> np.ndarray:
@@ -216,6 +236,7 @@ def _monthly(ctx: Ctx, t_from: int, t_to: int, value: np.ndarray) -> tuple[np.nd
 
 
 def build_contributions(ctx: Ctx, t_from: int, t_to: int) -> Rows:
+    """One row per contributor and employer per month paid, delivered quarterly."""
     P = ctx.world.panels
     m, i = _monthly(ctx, t_from, t_to, P.wage)
     amount = np.round(P.wage[m, i].astype(np.float64) * 0.10, 2)
@@ -224,16 +245,14 @@ def build_contributions(ctx: Ctx, t_from: int, t_to: int) -> Rows:
 
     def render(r: np.ndarray) -> dict[str, np.ndarray]:
         ii = i[r]
-        emp = employer[r]
-        bin_ = np.where(self_emp[r], "", _bins(emp)).astype(object)
+        bin_ = np.where(self_emp[r], "", _bins(employer[r])).astype(object)
         return {
-            "iin": ctx.iin(ii), "full_name": ctx.full_name(ii, "ru_upper"), "birth_date": _date32(ctx.world.persons.birth[ii]),
-            "period": np.array([ctx.period(x) for x in m[r]], dtype=object), "employer_bin": bin_,
+            "iin": ctx.iin(ii), "full_name": ctx.full_name(ii, "ru_upper"),
+            "birth_date": _date32(ctx.world.persons.birth[ii]), "period": ctx.periods[m[r]], "employer_bin": bin_,
             "payer_type": np.where(self_emp[r], "ИП", "агент").astype(object), "amount": amount[r],
         }
 
-    key = (ctx.pid(i) * 128 + m)
-    return Rows(key=key, state={"a": amount}, persons={"subject": i}, render=render)
+    return Rows(key=ctx.pid(i) * 128 + m, state={"a": amount}, persons={"subject": i}, render=render)
 
 
 def _bins(employer: np.ndarray) -> np.ndarray:
@@ -264,7 +283,7 @@ def build_pensions(ctx: Ctx, t_from: int, t_to: int) -> Rows:
         fio = np.array([s[:60] for s in ctx.full_name(ii, "ru_upper")], dtype=object)
         return {
             "IIN": ctx.iin(ii), "FIO": fio, "DR": ctx.birth(ii, "ymd"), "VID": np.full(len(r), "ПВ", dtype=object),
-            "SUMMA": _money(amount[r]), "PERIOD": np.array([ctx.period(x).replace("-", "") for x in mm], dtype=object),
+            "SUMMA": _money(amount[r]), "PERIOD": np.char.replace(ctx.periods[mm].astype(str), "-", "").astype(object),
             "KATO": ctx.kato(P.reg_address[mm, ii]),
         }
 
@@ -293,7 +312,7 @@ def build_social_payments(ctx: Ctx, t_from: int, t_to: int) -> Rows:
         return {
             "ИИН_получателя": ctx.iin(ii), "ФИО": ctx.full_name(ii, "ru"), "Дата_рождения": ctx.birth(ii, "dmy"),
             "Вид_выплаты": np.array([_PAYMENT_CODE[codes[int(x)]] for x in measure[r]], dtype=object),
-            "Сумма": _money(amount[r]), "Период": np.array([ctx.period(x) for x in month[r]], dtype=object),
+            "Сумма": _money(amount[r]), "Период": ctx.periods[month[r]],
         }
 
     return Rows(key=ctx.world.chunk * 1_000_000_000 + sel, state={"a": amount}, persons={"recipient": recipient},
@@ -340,7 +359,7 @@ def build_tax(ctx: Ctx, t_from: int, t_to: int) -> Rows:
         ii = i[r]
         return {
             "iin": ctx.iin(ii), "taxpayer_name": ctx.full_name(ii, "ru_upper"), "form": np.full(len(r), "910.00", dtype=object),
-            "tax_period": np.array([ctx.period(x) for x in q[r]], dtype=object), "declared_income": _money(a[r]),
+            "tax_period": ctx.periods[q[r]], "declared_income": _money(a[r]),
             "tax_paid": _money(a[r] * 0.03),
         }
 
@@ -368,7 +387,7 @@ def build_contracts(ctx: Ctx, t: int) -> Rows:
             "start_date": format_dates(start_day[r], "iso"), "salary": _money(wage[r]),
         }
 
-    return Rows(key=ctx.pid(idx) * 1_000 + emp % 997, state={"w": wage, "s": start_day}, persons={"subject": idx}, render=render)
+    return Rows(key=ctx.pid(idx) * 1_000 + emp % 997, state={"e": emp, "s": start_day}, persons={"subject": idx}, render=render)
 
 
 def build_unemployment(ctx: Ctx, t: int) -> Rows:
@@ -721,7 +740,7 @@ FEEDS: tuple[Feed, ...] = (
          "delta", ("Номер_записи", *_P, "КАТО", "Улица", "Дом", "Квартира", "Дата_регистрации", "Операция"),
          build_addresses, "Номер_записи", "Операция", iin_columns=("ИИН",), name_columns=("Фамилия", "Имя", "Отчество"),
          name_script="ru", date_columns=("Дата_рождения", "Дата_регистрации"), date_style="dmy", salt=3),
-    Feed("pension_contributions", "Unified Accumulative Pension Fund", "Mandatory pension contributions", PARQUET, 1,
+    Feed("pension_contributions", "Unified Accumulative Pension Fund", "Mandatory pension contributions", PARQUET, 3,
          "events", ("record_id", "iin", "full_name", "birth_date", "period", "employer_bin", "payer_type", "amount"),
          build_contributions, "record_id", iin_columns=("iin",), name_columns=("full_name",), name_script="ru_upper",
          types={"birth_date": pa.date32(), "amount": pa.float64(), "record_id": pa.int64()}, salt=4),
@@ -761,17 +780,17 @@ FEEDS: tuple[Feed, ...] = (
          name_columns=("Фамилия", "Имя", "Отчество"), name_script="ru", date_columns=("Дата_рождения",),
          date_style="dmy", salt=12),
     Feed("real_estate", "Ministry of Justice (real-estate register)", "Registered ownership of dwellings", PARQUET, 3,
-         "snapshot", ("property_id", "owner_iin", "owner_name", "kato", "address", "kind", "area_m2", "rooms", "share"),
-         build_real_estate, "property_id", iin_columns=("owner_iin",), name_columns=("owner_name",),
+         "delta", ("property_id", "owner_iin", "owner_name", "kato", "address", "kind", "area_m2", "rooms", "share", "op"),
+         build_real_estate, "property_id", "op", iin_columns=("owner_iin",), name_columns=("owner_name",),
          name_script="ru_upper", types={"area_m2": pa.float64(), "rooms": pa.int64(), "share": pa.float64(),
                                         "property_id": pa.int64()}, salt=13),
     Feed("vehicles", "Ministry of Internal Affairs", "Registered vehicles", CSV_SEMI_1251, 3, "delta",
          ("ГРНЗ", "ИИН_владельца", "ФИО_владельца", "Марка_модель", "Год_выпуска", "Дата_регистрации", "Операция"),
          build_vehicles, "ГРНЗ", "Операция", iin_columns=("ИИН_владельца",), name_columns=("ФИО_владельца",),
          name_script="ru", date_columns=("Дата_регистрации",), date_style="dmy", salt=14),
-    Feed("land_livestock", "Ministry of Agriculture", "Land plots and livestock identification", JSONL, 3, "snapshot",
+    Feed("land_livestock", "Ministry of Agriculture", "Land plots and livestock identification", JSONL, 3, "delta",
          ("record_id", "record_type", "owner_iin", "owner_surname", "owner_name", "kato", "area_ha",
-          "sheep_equivalent_heads"), build_land, "record_id", iin_columns=("owner_iin",),
+          "sheep_equivalent_heads", "op"), build_land, "record_id", "op", iin_columns=("owner_iin",),
          name_columns=("owner_surname", "owner_name"), name_script="kz2021",
          types={"area_ha": pa.float64(), "sheep_equivalent_heads": pa.float64()}, salt=15),
     Feed("debts", "Credit bureau and enforcement registry", "Consumer loans and enforcement proceedings", PARQUET, 1,

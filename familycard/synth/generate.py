@@ -20,7 +20,15 @@ import pyarrow as pa
 
 from familycard.sources.formats import FeedWriter, FileFormat, open_writer
 from familycard.synth.config import SynthConfig
-from familycard.synth.extracts import Feed, Rows, apply_faults, delivery_fate, duplicate_mask, record_ids
+from familycard.synth.extracts import (
+    Feed,
+    Rows,
+    apply_faults,
+    delivery_fate,
+    duplicate_mask,
+    fault_flags,
+    record_ids,
+)
 from familycard.synth.feeds import FEEDS, Ctx
 from familycard.synth.life import LEVELS, SUPPORT_CODES, Life
 from familycard.synth.population import build_population
@@ -180,7 +188,6 @@ def _emit(feed: Feed, ctx: Ctx, cfg: SynthConfig, deliveries: dict[tuple[str, in
     last: Rows | None = None
     last_hash: np.ndarray | None = None
     last_t = -(10**6)  # the first delivery carries the whole history
-    seen = np.zeros(0, np.int64)
     for t in range(cfg.months):
         d = deliveries.get((feed.name, t))
         if d is None:
@@ -189,20 +196,25 @@ def _emit(feed: Feed, ctx: Ctx, cfg: SynthConfig, deliveries: dict[tuple[str, in
             rows = feed.build(ctx, last_t, t)
             last_t = t
             parts = [(rows, np.arange(len(rows)), "I")]
+            new_records = parts
         else:
             rows = feed.build(ctx, t)
             h = rows.row_hash()
-            if feed.mode == "snapshot" or last is None:
+            if last is None:
                 parts = [(rows, np.arange(len(rows)), "I")]
+                new_records = parts
             else:
                 assert last_hash is not None
-                parts = _delta(last, last_hash, rows, h)
+                changes = _delta(last, last_hash, rows, h)
+                new_records = changes[:1]
+                parts = [(rows, np.arange(len(rows)), "I")] if feed.mode == "snapshot" else changes
             last, last_hash = rows, h
         for src, sel, op in parts:
-            if not len(sel):
-                continue
-            n, seen = _write_part(feed, ctx, cfg, d, src, sel, op, t, truth, seen)
-            written += n
+            if len(sel):
+                written += _write_part(feed, ctx, cfg, d, src, sel, op, t)
+        for src, sel, _ in new_records:
+            if len(sel):
+                _write_truth_records(feed, ctx, cfg, src, sel, t, truth)
     return written
 
 
@@ -218,40 +230,54 @@ def _delta(old: Rows, old_h: np.ndarray, new: Rows, new_h: np.ndarray) -> list[t
     return [(new, inserted, "I"), (new, changed, "U"), (old, gone, "D")]
 
 
-def _write_part(feed: Feed, ctx: Ctx, cfg: SynthConfig, d: Delivery, rows: Rows, sel: np.ndarray, op: str, t: int,
-                truth: FeedWriter, seen: np.ndarray) -> tuple[int, np.ndarray]:
+def _write_part(feed: Feed, ctx: Ctx, cfg: SynthConfig, d: Delivery, rows: Rows, sel: np.ndarray, op: str,
+                t: int) -> int:
     keys = rows.key[sel]
     cols = rows.render(sel)
     rid = record_ids(cfg.seed, feed.salt, keys)
     cols[feed.id_column] = rid if feed.types.get(feed.id_column) == pa.int64() else rid.astype(str).astype(object)
     if feed.op_column:
         cols[feed.op_column] = np.full(len(sel), op, dtype=object)
-    cols, flags = apply_faults(feed, cols, keys, cfg.faults, cfg.seed, t)
+    cols, _ = apply_faults(feed, cols, keys, cfg.faults, cfg.seed)
     dup = duplicate_mask(feed, keys, cfg.faults, cfg.seed, t)
     order = np.concatenate([np.arange(len(sel)), np.flatnonzero(dup)])
     order.sort(kind="stable")
     table = pa.table({c: _arrow(_take(cols[c], order), feed.types.get(c, pa.string())) for c in feed.columns})
     d.writer.write(table)
-    # ground truth: each record once per feed, with the faults it carries
-    new = ~np.isin(keys, seen)
-    if new.any():
-        seen = np.union1d(seen, keys[new])
-        parts = []
-        for role, who in rows.persons.items():
-            w = who[sel][new]
-            m = w >= 0
-            if not m.any():
-                continue
-            part = {"feed": np.full(int(m.sum()), feed.name, dtype=object),
-                    "record_id": rid[new][m].astype(str).astype(object),
-                    "role": np.full(int(m.sum()), role, dtype=object), "person_id": ctx.world.pid(w[m])}
-            for f in FAULT_FLAGS:
-                part[f] = flags.get(f, np.zeros(len(sel), bool))[new][m]
-            part["duplicated"] = dup[new][m]
-            parts.append(pa.table(part, schema=truth.schema))
-        if parts:
-            truth.write(pa.concat_tables(parts))
-    return len(order), seen
+    return len(order)
+
+
+def _write_truth_records(feed: Feed, ctx: Ctx, cfg: SynthConfig, rows: Rows, sel: np.ndarray, t: int,
+                         truth: FeedWriter) -> None:
+    """Each record once per feed (when it first appears) with its true person(s) and its faults."""
+    keys = rows.key[sel]
+    rid = record_ids(cfg.seed, feed.salt, keys).astype(str).astype(object)
+    flags = fault_flags(feed, keys, cfg.faults, cfg.seed, has_iin=_has_iin(feed, rows, sel, ctx))
+    dup = duplicate_mask(feed, keys, cfg.faults, cfg.seed, t)
+    parts = []
+    for role, who in rows.persons.items():
+        w = who[sel]
+        m = w >= 0
+        if not m.any():
+            continue
+        part = {"feed": np.full(int(m.sum()), feed.name, dtype=object), "record_id": rid[m],
+                "role": np.full(int(m.sum()), role, dtype=object), "person_id": ctx.world.pid(w[m])}
+        for f in FAULT_FLAGS:
+            part[f] = flags[f][m]
+        part["duplicated"] = dup[m]
+        parts.append(pa.table(part, schema=truth.schema))
+    if parts:
+        truth.write(pa.concat_tables(parts))
+
+
+def _has_iin(feed: Feed, rows: Rows, sel: np.ndarray, ctx: Ctx) -> list[np.ndarray]:
+    """Per IIN column, whether the true record carries an IIN at all (faults only touch those)."""
+    out = []
+    roles = list(rows.persons.values())
+    for j, _ in enumerate(feed.iin_columns):
+        who = roles[j][sel] if j < len(roles) else roles[0][sel]
+        out.append((who >= 0) & (ctx.world.persons.iin[np.maximum(who, 0)] >= 0))
+    return out
 
 
 def _take(values: np.ndarray | pa.Array, order: np.ndarray) -> np.ndarray | pa.Array:
