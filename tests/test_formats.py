@@ -408,6 +408,14 @@ def test_csv_wrong_field_count_names_physical_line(tmp_path: Path) -> None:
     _raises(path, headerless, line=3)
 
 
+def test_csv_unterminated_quote(tmp_path: Path) -> None:
+    """Arrow would read the open field to the end of the file, swallowing the later rows."""
+    path = tmp_path / "open.csv"
+    path.write_text('a;b\n1;"ok ""quoted"""\n3;"never closed\n4;5\n6;7\n', encoding="utf-8")
+    err = _raises(path, FileFormat("csv", delimiter=";"), line=3)
+    assert "never closed" in err.reason
+
+
 def test_csv_error_in_later_block(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(formats, "_READ_BLOCK_BYTES", 4096)
     path = tmp_path / "big.csv"

@@ -23,7 +23,8 @@ Conventions shared by the text formats (CSV and fixed width):
   character is replaced by exactly one character, so fixed-width columns stay aligned.
 * A UTF-8 byte-order mark at the start of a file is skipped by the readers.
 * Only ASCII-compatible encodings are supported (not UTF-16/32): the structure characters (delimiter,
-  quote, line end) must be single ASCII bytes.
+  quote, line end) must be single ASCII bytes. (``kz1048``, the Kazakh Windows code page, holds every
+  Kazakh letter in one byte.)
 
 Writers are streaming: each :meth:`FeedWriter.write` encodes its batch and appends it, so memory does not
 grow with the feed. They write to ``<name>.part`` beside the target and rename it into place on
@@ -932,6 +933,7 @@ def _csv_tables(
     if data_start >= size:
         yield _select(_empty_strings(names), columns)
         return
+    _csv_check_quotes(path, fmt)
 
     read_options = pacsv.ReadOptions(
         use_threads=True,
@@ -1015,6 +1017,38 @@ def _csv_diagnose(path: Path, fmt: FileFormat, n_fields: int, exc: BaseException
         except csv.Error as err:
             return FormatError(path, f"malformed CSV: {err}", line=reader.line_num or None)
     return FormatError(path, f"cannot read CSV: {exc}")
+
+
+def _csv_check_quotes(path: Path, fmt: FileFormat) -> None:
+    """Raise for a quoted field left open at the end of the file.
+
+    Arrow reads such a field to the end of the file, silently swallowing every later row. Quotes come
+    in pairs in well-formed CSV, so only a file with an odd number of them is re-scanned (in Python).
+    """
+    quotes = 0
+    with open(path, "rb") as fh:
+        while block := fh.read(_READ_BLOCK_BYTES):
+            quotes += block.count(b'"')
+    if quotes % 2 == 0:
+        return
+    codec = _body_codec(fmt)
+    with open(path, "rb") as fh:
+        lines = (raw.decode(codec, errors="replace") for raw in fh)
+        reader = csv.reader(lines, delimiter=fmt.delimiter, quotechar='"', doublequote=True, strict=True)
+        previous_end = 0
+        while True:
+            try:
+                if next(reader, None) is None:
+                    return
+            except csv.Error as err:
+                if "unexpected end of data" in str(err):
+                    raise FormatError(
+                        path,
+                        "quoted field is never closed (it would run to the end of the file)",
+                        line=previous_end + 1,
+                    ) from None
+                # Another irregularity (a stray quote), which the reader tolerates: go on scanning.
+            previous_end = reader.line_num
 
 
 class _Undecodable(Exception):
@@ -1195,9 +1229,13 @@ def _jsonl_tables(
 def _jsonl_first_object(
     path: Path, fmt: FileFormat, data: bytes, first_line: int
 ) -> tuple[dict[str, Any], int]:
-    for offset, raw in enumerate(data.split(b"\n")):
+    start = 0
+    line = first_line
+    while start < len(data):
+        end = data.find(b"\n", start)
+        end = len(data) if end < 0 else end
+        raw = data[start:end]
         if raw.strip():
-            line = first_line + offset
             try:
                 obj = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
             except (ValueError, UnicodeDecodeError) as exc:
@@ -1205,6 +1243,8 @@ def _jsonl_first_object(
             if not isinstance(obj, dict):
                 raise FormatError(path, f"expected a JSON object, found {type(obj).__name__}", line=line)
             return obj, line
+        start = end + 1
+        line += 1
     raise FormatError(path, "no JSON object found")  # pragma: no cover - callers skip blank chunks
 
 

@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing as mp
+import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import partial
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 
-from familycard.sources.formats import FeedWriter, FileFormat, open_writer
+from familycard.sources.formats import FileFormat, open_writer
 from familycard.synth.config import SynthConfig
 from familycard.synth.extracts import (
     Feed,
@@ -29,7 +33,7 @@ from familycard.synth.extracts import (
     fault_flags,
     record_ids,
 )
-from familycard.synth.feeds import FEEDS, Ctx
+from familycard.synth.feeds import FEED_BY_NAME, FEEDS, Ctx
 from familycard.synth.life import LEVELS, SUPPORT_CODES, Life
 from familycard.synth.population import build_population
 from familycard.synth.world import HARD_CASE_NAMES, Archetype, World
@@ -69,18 +73,6 @@ TRUTH_SCHEMAS: dict[str, pa.Schema] = {
 
 
 @dataclass
-class Delivery:
-    feed: str
-    period: str
-    t: int
-    kind: str
-    path: Path
-    writer: FeedWriter
-    due_day: str = ""
-    delivered: str = ""
-
-
-@dataclass
 class Summary:
     """What a run produced (printed by the command and stored in ``truth/run.json``)."""
 
@@ -90,48 +82,83 @@ class Summary:
     rows_by_feed: dict[str, int] = field(default_factory=dict)
 
 
-def generate(cfg: SynthConfig, out: Path, progress: Callable[[int, int], None] | None = None) -> Summary:
-    """Generate the nation described by ``cfg`` into ``out`` (replacing ``sources/`` and ``truth/``)."""
+@dataclass
+class ChunkResult:
+    """Everything one chunk contributes: rows per delivery, truth rows, and counts."""
+
+    chunk: int
+    deliveries: dict[tuple[str, int], list[pa.Table]]
+    truth: dict[str, list[pa.Table]]
+    rows_by_feed: dict[str, int]
+    families: int
+    persons: int
+
+
+def simulate_chunk(cfg: SynthConfig, chunk: int) -> ChunkResult:
+    """Simulate one chunk and render its part of every delivery and of the truth (no file I/O)."""
+    n_f = min(cfg.chunk_families, cfg.families - chunk * cfg.chunk_families)
+    rng = np.random.default_rng([cfg.seed, chunk])
+    world = build_population(cfg, chunk, n_f, rng)
+    Life(world, rng, cfg.faults.stale_address, cfg.n_chunks).run()
+    ctx = Ctx(world, cfg)
+    plan = delivery_plan(cfg)
+    result = ChunkResult(chunk=chunk, deliveries={}, truth={name: [] for name in TRUTH_SCHEMAS},
+                         rows_by_feed={}, families=int(world.families.n), persons=int(world.persons.n))
+    for feed in FEEDS:
+        result.rows_by_feed[feed.name] = _emit(feed, ctx, cfg, plan, result)
+    _write_truth(world, cfg, result.truth)
+    return result
+
+
+def generate(
+    cfg: SynthConfig, out: Path, progress: Callable[[int, int], None] | None = None, workers: int | None = None
+) -> Summary:
+    """Generate the nation described by ``cfg`` into ``out`` (replacing ``sources/`` and ``truth/``).
+
+    Chunks are simulated by ``workers`` processes (default: one per CPU, at most one per chunk) and
+    written by this process in chunk order, so the output does not depend on the number of workers.
+    """
     out = Path(out)
     for sub in ("sources", "truth"):
         if (out / sub).exists():
             shutil.rmtree(out / sub)
     (out / "sources").mkdir(parents=True, exist_ok=True)
     (out / "truth").mkdir(parents=True, exist_ok=True)
-    deliveries = _open_deliveries(cfg, out / "sources")
+    plan = delivery_plan(cfg)
+    writers = {k: open_writer(out / "sources" / d.path, FEED_BY_NAME[d.feed].fmt, FEED_BY_NAME[d.feed].schema())
+               for k, d in plan.items()}
     truth = {name: open_writer(out / "truth" / f"{name}.parquet", PARQUET, schema)
              for name, schema in TRUTH_SCHEMAS.items()}
     summary = Summary(rows_by_feed={f.name: 0 for f in FEEDS})
-    remaining = cfg.families
+    n_workers = max(1, min(workers or os.cpu_count() or 1, cfg.n_chunks))
     try:
-        for chunk in range(cfg.n_chunks):
-            n_f = min(cfg.chunk_families, remaining)
-            remaining -= n_f
-            rng = np.random.default_rng([cfg.seed, chunk])
-            world = build_population(cfg, chunk, n_f, rng)
-            Life(world, rng, cfg.faults.stale_address, cfg.n_chunks).run()
-            ctx = Ctx(world, cfg)
-            for feed in FEEDS:
-                summary.rows_by_feed[feed.name] += int(_emit(feed, ctx, cfg, deliveries, truth["source_records"]))
-            _write_truth(world, cfg, truth)
-            summary.families += int(world.families.n)
-            summary.persons += int(world.persons.n)
-            if progress:
-                progress(chunk + 1, cfg.n_chunks)
+        with _chunk_results(cfg, n_workers) as results:
+            for res in results:
+                for key, tables in res.deliveries.items():
+                    for table in tables:
+                        writers[key].write(table)
+                for name, tables in res.truth.items():
+                    for table in tables:
+                        truth[name].write(table)
+                for feed, rows in res.rows_by_feed.items():
+                    summary.rows_by_feed[feed] += rows
+                summary.families += res.families
+                summary.persons += res.persons
+                if progress:
+                    progress(res.chunk + 1, cfg.n_chunks)
     except BaseException:
-        for d in deliveries.values():
-            d.writer.abort()
-        for w in truth.values():
+        for w in [*writers.values(), *truth.values()]:
             w.abort()
         raise
     for w in truth.values():
         w.close()
     manifest = []
-    for d in deliveries.values():
-        rows = d.writer.close()
+    for key, d in plan.items():
+        rows = writers[key].close()
+        path = out / "sources" / d.path
         manifest.append({
-            "feed": d.feed, "period": d.period, "kind": d.kind, "file": str(d.path.relative_to(out / "sources")),
-            "rows": rows, "sha256": _sha256(d.path), "due": d.due_day, "delivered": d.delivered,
+            "feed": d.feed, "period": d.period, "kind": d.kind, "file": str(d.path), "rows": rows,
+            "sha256": _sha256(path), "due": d.due_day, "delivered": d.delivered,
         })
     summary.deliveries = len(manifest)
     (out / "sources" / "manifest.json").write_text(json.dumps(
@@ -141,6 +168,16 @@ def generate(cfg: SynthConfig, out: Path, progress: Callable[[int, int], None] |
         {"config": cfg.as_dict(), "families": summary.families, "persons": summary.persons,
          "rows_by_feed": summary.rows_by_feed}, indent=1) + "\n", encoding="utf-8")
     return summary
+
+
+@contextmanager
+def _chunk_results(cfg: SynthConfig, workers: int) -> Iterator[Iterator[ChunkResult]]:
+    if workers == 1:
+        yield (simulate_chunk(cfg, c) for c in range(cfg.n_chunks))
+        return
+    ctx = mp.get_context("forkserver")
+    with ctx.Pool(workers, maxtasksperchild=4) as pool:
+        yield pool.imap(partial(simulate_chunk, cfg), range(cfg.n_chunks), chunksize=1)
 
 
 def _feed_doc(f: Feed) -> dict[str, object]:
@@ -161,8 +198,22 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _open_deliveries(cfg: SynthConfig, root: Path) -> dict[tuple[str, int], Delivery]:
-    out: dict[tuple[str, int], Delivery] = {}
+@dataclass(frozen=True)
+class Planned:
+    """One delivery that will be (or was) sent."""
+
+    feed: str
+    period: str
+    t: int
+    kind: str
+    path: Path
+    due_day: str
+    delivered: str
+
+
+def delivery_plan(cfg: SynthConfig) -> dict[tuple[str, int], Planned]:
+    """Every delivery of every feed: due on the feed's cadence, some late, some never sent."""
+    out: dict[tuple[str, int], Planned] = {}
     for feed in FEEDS:
         for t in range(cfg.months):
             if not feed.due(t):
@@ -172,26 +223,25 @@ def _open_deliveries(cfg: SynthConfig, root: Path) -> dict[tuple[str, int], Deli
                 continue
             kind = "full" if t == 0 else {"delta": "delta", "snapshot": "full", "events": "events"}[feed.mode]
             period = cfg.period(t)
-            path = root / feed.name / f"{feed.name}_{period}_{kind}.{feed.fmt.extension}"
             due = cfg.month_start_day(t + 1) + 5
-            out[(feed.name, t)] = Delivery(
-                feed=feed.name, period=period, t=t, kind=kind, path=path, writer=open_writer(path, feed.fmt, feed.schema()),
+            out[(feed.name, t)] = Planned(
+                feed=feed.name, period=period, t=t, kind=kind,
+                path=Path(feed.name) / f"{feed.name}_{period}_{kind}.{feed.fmt.extension}",
                 due_day=str(np.datetime64(due, "D")), delivered=str(np.datetime64(due + late_days, "D")),
             )
     return out
 
 
-def _emit(feed: Feed, ctx: Ctx, cfg: SynthConfig, deliveries: dict[tuple[str, int], Delivery],
-          truth: FeedWriter) -> int:
+def _emit(feed: Feed, ctx: Ctx, cfg: SynthConfig, plan: dict[tuple[str, int], Planned], result: ChunkResult) -> int:
     """Write one chunk's part of every delivery of ``feed``; returns rows written."""
     written = 0
     last: Rows | None = None
     last_hash: np.ndarray | None = None
     last_t = -(10**6)  # the first delivery carries the whole history
     for t in range(cfg.months):
-        d = deliveries.get((feed.name, t))
-        if d is None:
+        if (feed.name, t) not in plan:
             continue
+        sink = result.deliveries.setdefault((feed.name, t), [])
         if feed.mode == "events":
             rows = feed.build(ctx, last_t, t)
             last_t = t
@@ -211,10 +261,10 @@ def _emit(feed: Feed, ctx: Ctx, cfg: SynthConfig, deliveries: dict[tuple[str, in
             last, last_hash = rows, h
         for src, sel, op in parts:
             if len(sel):
-                written += _write_part(feed, ctx, cfg, d, src, sel, op, t)
+                written += _write_part(feed, ctx, cfg, sink, src, sel, op, t)
         for src, sel, _ in new_records:
             if len(sel):
-                _write_truth_records(feed, ctx, cfg, src, sel, t, truth)
+                _write_truth_records(feed, ctx, cfg, src, sel, t, result.truth["source_records"])
     return written
 
 
@@ -230,8 +280,8 @@ def _delta(old: Rows, old_h: np.ndarray, new: Rows, new_h: np.ndarray) -> list[t
     return [(new, inserted, "I"), (new, changed, "U"), (old, gone, "D")]
 
 
-def _write_part(feed: Feed, ctx: Ctx, cfg: SynthConfig, d: Delivery, rows: Rows, sel: np.ndarray, op: str,
-                t: int) -> int:
+def _write_part(feed: Feed, ctx: Ctx, cfg: SynthConfig, sink: list[pa.Table], rows: Rows, sel: np.ndarray,
+                op: str, t: int) -> int:
     keys = rows.key[sel]
     cols = rows.render(sel)
     rid = record_ids(cfg.seed, feed.salt, keys)
@@ -243,12 +293,12 @@ def _write_part(feed: Feed, ctx: Ctx, cfg: SynthConfig, d: Delivery, rows: Rows,
     order = np.concatenate([np.arange(len(sel)), np.flatnonzero(dup)])
     order.sort(kind="stable")
     table = pa.table({c: _arrow(_take(cols[c], order), feed.types.get(c, pa.string())) for c in feed.columns})
-    d.writer.write(table)
+    sink.append(table)
     return len(order)
 
 
 def _write_truth_records(feed: Feed, ctx: Ctx, cfg: SynthConfig, rows: Rows, sel: np.ndarray, t: int,
-                         truth: FeedWriter) -> None:
+                         truth: list[pa.Table]) -> None:
     """Each record once per feed (when it first appears) with its true person(s) and its faults."""
     keys = rows.key[sel]
     rid = record_ids(cfg.seed, feed.salt, keys).astype(str).astype(object)
@@ -265,9 +315,9 @@ def _write_truth_records(feed: Feed, ctx: Ctx, cfg: SynthConfig, rows: Rows, sel
         for f in FAULT_FLAGS:
             part[f] = flags[f][m]
         part["duplicated"] = dup[m]
-        parts.append(pa.table(part, schema=truth.schema))
+        parts.append(pa.table(part, schema=TRUTH_SCHEMAS["source_records"]))
     if parts:
-        truth.write(pa.concat_tables(parts))
+        truth.append(pa.concat_tables(parts))
 
 
 def _has_iin(feed: Feed, rows: Rows, sel: np.ndarray, ctx: Ctx) -> list[np.ndarray]:
@@ -302,13 +352,13 @@ _ROLE_NAMES = {1: "head", 2: "spouse", 3: "partner", 4: "child", 5: "stepchild",
 _MIGRATION = np.array(["citizen", "kandas", "permanent_residence", "temporary_residence"], dtype=object)
 
 
-def _write_truth(world: World, cfg: SynthConfig, truth: dict[str, FeedWriter]) -> None:
+def _write_truth(world: World, cfg: SynthConfig, truth: dict[str, list[pa.Table]]) -> None:
     p, P, F = world.persons, world.panels, world.families
     n, nf = p.n, F.n
     idx = np.arange(n)
     iins = iinlib.format_array(p.iin[:n]).astype(object)
     death = np.where(p.death[:n] == np.iinfo(np.int32).max, None, p.death[:n])
-    truth["persons"].write(pa.table({
+    truth["persons"].append(pa.table({
         "person_id": world.pid(idx), "iin": np.where(iins == "", None, iins),
         "surname": p.surname[:n], "given_name": p.given[:n], "patronymic": np.where(p.patronymic[:n] == "", None, p.patronymic[:n]),
         "sex": np.where(p.sex[:n] == 1, "M", "F").astype(object),
@@ -332,7 +382,7 @@ def _write_truth(world: World, cfg: SynthConfig, truth: dict[str, FeedWriter]) -
     end[same_person_next] = ts[1:][same_person_next[:-1]] - 1 if len(ts) > 1 else end[same_person_next]
     f = fam[ts, ps]
     keep = f >= 0
-    truth["family_spells"].write(pa.table({
+    truth["family_spells"].append(pa.table({
         "person_id": world.pid(ps[keep]), "family_id": world.fid(f[keep]),
         "role": np.array([_ROLE_NAMES.get(int(r), "member") for r in role[ts, ps][keep]], dtype=object),
         "from_period": periods[ts[keep]], "to_period": periods[end[keep]],
@@ -354,7 +404,7 @@ def _write_truth(world: World, cfg: SynthConfig, truth: dict[str, FeedWriter]) -
     sett = np.where(addr >= 0, world.addresses.settlement[np.maximum(addr, 0)], 0)
     hard = F.hard[fi]
     hard_txt = np.array([",".join(v for k, v in HARD_CASE_NAMES.items() if int(h) & int(k)) for h in hard.tolist()], dtype=object)
-    truth["families"].write(pa.table({
+    truth["families"].append(pa.table({
         "family_id": world.fid(fi),
         "archetype": np.array([Archetype(int(a)).name.lower() for a in F.archetype[fi]], dtype=object),
         "hard_cases": hard_txt, "created_period": np.where(F.created_t[fi] >= 0, periods[np.maximum(F.created_t[fi], 0)], None),
@@ -378,13 +428,13 @@ def _write_truth(world: World, cfg: SynthConfig, truth: dict[str, FeedWriter]) -
     ts, fs, end = ts[keep], fs[keep], end[keep]
     csum = np.nancumsum(np.nan_to_num(lat, nan=0.0), axis=0)
     total = csum[end, fs] - np.where(ts > 0, csum[np.maximum(ts - 1, 0), fs], 0)
-    truth["family_levels"].write(pa.table({
+    truth["family_levels"].append(pa.table({
         "family_id": world.fid(fs), "from_period": periods[ts], "to_period": periods[end],
         "level": np.array(LEVELS, dtype=object)[lv[ts, fs]], "mean_latent": total / (end - ts + 1),
     }, schema=TRUTH_SCHEMAS["family_levels"]))
     sup = world.events.table("support")
     names = {v: k for k, v in SUPPORT_CODES.items()}
-    truth["support"].write(pa.table({
+    truth["support"].append(pa.table({
         "period": periods[sup["month"]], "family_id": world.fid(sup["family"]),
         "person_id": np.where(sup["person"] >= 0, world.pid(sup["person"]), None),
         "measure": np.array([names[int(m)] for m in sup["measure"]], dtype=object),

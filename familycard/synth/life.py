@@ -200,9 +200,9 @@ class Life:
         retired = np.where(male, age >= 63, age >= 61)
         # working-age probabilities (cumulative): employee, self-employed, informal, unemployed reg, unemployed
         shift = np.clip(0.07 * z, -0.15, 0.2)
-        p_emp = np.where(rural, 0.42, 0.56) - shift - np.where(male, 0, 0.08)
+        p_emp = np.where(rural, 0.48, 0.64) - shift - np.where(male, 0, 0.05)
         p_self = np.where(rural, 0.17, 0.09) + 0.0 * z
-        p_inf = np.where(rural, 0.10, 0.07) + shift * 0.5
+        p_inf = np.where(rural, 0.11, 0.07) + shift * 0.5
         p_ureg = 0.018 + np.clip(0.01 * z, -0.01, 0.03)
         p_un = 0.022 + np.clip(0.01 * z, -0.01, 0.03)
         c1 = p_emp
@@ -219,9 +219,8 @@ class Life:
         working_pensioner = rng.random(n) < 0.12
         emp[retired & ~working_pensioner] = Emp.PENSIONER
         emp[retired & working_pensioner] = Emp.EMPLOYEE
-        carer = (~male) & (age >= 20) & (age < 45) & (emp == Emp.INACTIVE) | (
-            (~male) & (age >= 20) & (age < 45) & (rng.random(n) < 0.07)
-        )
+        self.working_pensioner = retired & working_pensioner
+        carer = (~male) & (age >= 20) & (age < 45) & (rng.random(n) < 0.06)
         emp[carer & (emp != Emp.STUDENT) & ~retired] = Emp.CARER
         emp[~live] = Emp.NONE
         return emp
@@ -236,9 +235,11 @@ class Life:
         informal = rng.lognormal(np.log(120_000), 0.6, k) * mult
         P.wage[t, idx] = np.select([emp == Emp.EMPLOYEE, emp == Emp.SELF_EMPLOYED], [wage, declared], 0)
         P.informal[t, idx] = np.where(emp == Emp.INFORMAL, informal, 0) + np.where(
-            (emp == Emp.UNEMPLOYED) & (rng.random(k) < 0.3), informal * 0.4, 0
+            np.isin(emp, [Emp.UNEMPLOYED, Emp.INACTIVE]) & (rng.random(k) < 0.5), informal * 0.4, 0
         )
-        ret = emp == Emp.PENSIONER
+        p = self.w.persons
+        age = (self.w.start_day + int(t * 30.4375) - p.birth[idx]) / YEAR
+        ret = (emp == Emp.PENSIONER) | (np.where(p.sex[idx] == 1, age >= 63, age >= 61) & (emp == Emp.EMPLOYEE))
         P.pension[t, idx] = np.where(ret, rng.lognormal(np.log(benefits()["pension"]["median"]), 0.25, k), 0)
         has_employer = (emp == Emp.EMPLOYEE)
         new_emp = self.next_employer + rng.integers(0, 4000, k)
@@ -876,7 +877,7 @@ class Life:
             - 0.25 * (dropout > 0) - 0.5 * (homeless > 0) - 0.15 * (F.utilities_debt[:nf] > 0)
             - 0.15 * (~F.owns_home[:nf]) + 0.10 * (F.vehicles[:nf] > 0)
         )
-        level = np.select([L < -0.7, L < -0.15, L < 0.45, L < 1.05], [4, 3, 2, 1], 0).astype(np.int8)
+        level = np.select([L < -1.2, L < -0.35, L < 0.35, L < 1.0], [4, 3, 2, 1], 0).astype(np.int8)
         level = np.where(dv_recent & (kids > 0) & (level < 4), np.maximum(level, 3), level)
         level = np.where(size > 0, level, -1)
         w.latent[t, :nf] = np.where(size > 0, L, np.nan)

@@ -34,18 +34,18 @@ from familycard.synth.world import (
 YEAR = 365.25
 
 ARCHETYPE_SHARES: dict[Archetype, float] = {
-    Archetype.SINGLE_ADULT: 0.085,
-    Archetype.ELDERLY_ALONE: 0.070,
-    Archetype.COUPLE: 0.075,
-    Archetype.ELDERLY_COUPLE: 0.060,
-    Archetype.COUPLE_WITH_CHILDREN: 0.300,
-    Archetype.LARGE_FAMILY: 0.075,
+    Archetype.SINGLE_ADULT: 0.110,
+    Archetype.ELDERLY_ALONE: 0.075,
+    Archetype.COUPLE: 0.090,
+    Archetype.ELDERLY_COUPLE: 0.065,
+    Archetype.COUPLE_WITH_CHILDREN: 0.230,
+    Archetype.LARGE_FAMILY: 0.055,
     Archetype.SINGLE_PARENT: 0.080,
     Archetype.UNMARRIED_PARTNERS: 0.040,
     Archetype.REMARRIED_STEPCHILDREN: 0.030,
     Archetype.GRANDPARENTS_RAISING: 0.020,
-    Archetype.THREE_GENERATION: 0.090,
-    Archetype.ADULT_CHILDREN_AT_HOME: 0.065,
+    Archetype.THREE_GENERATION: 0.115,
+    Archetype.ADULT_CHILDREN_AT_HOME: 0.080,
     Archetype.MIGRANT_FAMILY: 0.010,
 }
 """Share of families of each archetype at the start (ex-partners living alone are carved out of
@@ -178,7 +178,7 @@ def build_population(cfg: SynthConfig, chunk: int, n_families: int, rng: np.rand
     # --- families with children of a couple --------------------------------------------------
     def couple_with_kids(n: int, arche: Archetype, kid_counts: np.ndarray, hard: HardCase, married=True):
         f = b.families(n, arche, hard)
-        pos, kage, twin, eldest = _kids(b, n, kid_counts, 8.0 if arche != Archetype.LARGE_FAMILY else 4.0, 17.9)
+        pos, kage, twin, eldest = _kids(b, n, kid_counts, 15.5 if arche != Archetype.LARGE_FAMILY else 5.0, 17.9)
         mage = np.where(eldest >= 0, eldest, 0) + rng.uniform(20, 31, n)
         mage = np.where(kid_counts == 0, rng.uniform(20, 45, n), mage)
         fage = np.clip(mage + _age_gap(rng, n), 18, 90)
@@ -191,7 +191,7 @@ def build_population(cfg: SynthConfig, chunk: int, n_families: int, rng: np.rand
         return f, dad, mom, kids
 
     n = n_by[Archetype.COUPLE_WITH_CHILDREN]
-    couple_with_kids(n, Archetype.COUPLE_WITH_CHILDREN, rng.choice([1, 2, 3], n, p=[0.38, 0.40, 0.22]), HardCase.NONE)
+    couple_with_kids(n, Archetype.COUPLE_WITH_CHILDREN, rng.choice([1, 2, 3], n, p=[0.52, 0.36, 0.12]), HardCase.NONE)
     n = n_by[Archetype.LARGE_FAMILY]
     couple_with_kids(n, Archetype.LARGE_FAMILY, 4 + rng.geometric(0.55, n) - 1, HardCase.NONE)
     n = n_by[Archetype.UNMARRIED_PARTNERS]
@@ -203,7 +203,7 @@ def build_population(cfg: SynthConfig, chunk: int, n_families: int, rng: np.rand
     # --- three generations: couple + children + one or two of the husband's parents -------------
     n = n_by[Archetype.THREE_GENERATION]
     f, dad, mom, _ = couple_with_kids(
-        n, Archetype.THREE_GENERATION, rng.choice([0, 1, 2, 3, 4], n, p=[0.1, 0.25, 0.35, 0.2, 0.1]),
+        n, Archetype.THREE_GENERATION, rng.choice([0, 1, 2, 3, 4], n, p=[0.15, 0.35, 0.30, 0.15, 0.05]),
         HardCase.THREE_GENERATION,
     )
     dad_age = (start_day - np.concatenate(b.birth)[dad]) / YEAR
@@ -218,7 +218,7 @@ def build_population(cfg: SynthConfig, chunk: int, n_families: int, rng: np.rand
     # --- adult children still at home ------------------------------------------------------------
     n = n_by[Archetype.ADULT_CHILDREN_AT_HOME]
     f = b.families(n, Archetype.ADULT_CHILDREN_AT_HOME, HardCase.ADULT_CHILDREN)
-    k = rng.choice([1, 2, 3], n, p=[0.55, 0.35, 0.10])
+    k = rng.choice([1, 2, 3, 4], n, p=[0.30, 0.40, 0.22, 0.08])
     pos, kage, twin, eldest = _kids(b, n, k, 12.0, 34.0)
     shift = np.maximum(0.0, 18.0 + rng.uniform(0, 8, n) - eldest)
     kage = kage + shift[pos]
@@ -237,8 +237,8 @@ def build_population(cfg: SynthConfig, chunk: int, n_families: int, rng: np.rand
     hard = np.where(kind == 0, HardCase.PARENT_ELSEWHERE, HardCase.NONE)
     f = b.families(n, Archetype.SINGLE_PARENT)
     b.hard[-1][:] = hard
-    k = rng.choice([1, 2, 3, 4], n, p=[0.45, 0.35, 0.15, 0.05])
-    pos, kage, twin, eldest = _kids(b, n, k, 10.0, 17.9)
+    k = rng.choice([1, 2, 3, 4], n, p=[0.55, 0.30, 0.12, 0.03])
+    pos, kage, twin, eldest = _kids(b, n, k, 13.0, 17.9)
     mage = eldest + rng.uniform(19, 30, n)
     mom_is_parent = rng.random(n) < 0.88
     psex = np.where(mom_is_parent, 2, 1)
