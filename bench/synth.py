@@ -5,17 +5,19 @@ Not part of the test suite. Usage:
     .venv/bin/python bench/synth.py --families 6000000 --out /tmp/nation-bench
 
 Prints one JSON line with families, persons, rows, seconds and peak RSS (this process and its
-children), suitable for pasting into bench/RESULTS.md.
+workers together, sampled every half second), suitable for pasting into bench/RESULTS.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import resource
 import sys
+import threading
 import time
 from pathlib import Path
+
+import psutil
 
 from familycard.synth.config import SynthConfig
 from familycard.synth.generate import generate
@@ -40,16 +42,31 @@ def main(argv: list[str] | None = None) -> int:
             print(f"chunk {done}/{total} at {now - t0:.0f}s", file=sys.stderr, flush=True)
             last[0] = now
 
+    peak = [0]
+    done = threading.Event()
+
+    def sample() -> None:  # peak RSS of this process and its workers, summed
+        me = psutil.Process()
+        while not done.is_set():
+            try:
+                total = me.memory_info().rss + sum(c.memory_info().rss for c in me.children(recursive=True))
+            except psutil.Error:
+                total = 0
+            peak[0] = max(peak[0], total)
+            time.sleep(0.5)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
     kwargs = {} if args.workers is None else {"workers": args.workers}
     summary = generate(cfg, args.out, progress=progress, **kwargs)
     seconds = time.perf_counter() - t0
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    done.set()
+    sampler.join()
     size = sum(f.stat().st_size for f in args.out.rglob("*") if f.is_file())
     print(json.dumps({
         "families": cfg.families, "families_ever": summary.families, "persons": summary.persons,
         "rows": sum(summary.rows_by_feed.values()), "deliveries": summary.deliveries, "months": cfg.months,
-        "seconds": round(seconds, 1), "peak_rss_mib_main": round(own), "peak_rss_mib_worker": round(children),
+        "seconds": round(seconds, 1), "peak_rss_mib_all_processes": round(peak[0] / 2**20),
         "output_gib": round(size / 2**30, 2),
     }))
     return 0

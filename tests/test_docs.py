@@ -1,14 +1,16 @@
 """The documentation of the synthetic nation stays true to the code.
 
-``docs/synthetic-nation.md`` pastes tables generated from the code (the feed catalogue ``FEEDS`` and the
-fault rates of ``FaultRates`` with their docstrings). These tests fail when the code changes and the docs
-do not; ``python tests/test_docs.py`` prints the current tables to paste.
+``docs/synthetic-nation.md`` pastes tables generated from the code (the feed catalogue ``FEEDS``, the
+fault rates of ``FaultRates`` with their docstrings, the archetype shares of the population). These
+tests fail when the code changes and the docs do not; ``python tests/test_docs.py`` prints the current
+tables to paste.
 """
 
 from __future__ import annotations
 
 import ast
 import inspect
+import itertools
 import sys
 from dataclasses import fields
 from pathlib import Path
@@ -19,6 +21,7 @@ from familycard.synth import config
 from familycard.synth.config import FaultRates
 from familycard.synth.extracts import Feed
 from familycard.synth.feeds import FEEDS
+from familycard.synth.population import ARCHETYPE_SHARES
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "synthetic-nation.md"
 CADENCE = {1: "monthly", 3: "quarterly"}
@@ -30,7 +33,7 @@ def fault_docs() -> dict[str, str]:
     cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "FaultRates")
     out: dict[str, str] = {}
     body = cls.body
-    for node, after in zip(body, body[1:], strict=False):
+    for node, after in itertools.pairwise(body):
         if (
             isinstance(node, ast.AnnAssign)
             and isinstance(node.target, ast.Name)
@@ -116,6 +119,14 @@ def fault_table() -> list[str]:
     return lines
 
 
+def archetype_table() -> list[str]:
+    """The archetypes families are drawn from at the start, with their shares."""
+    lines = ["| archetype | share of families at the start |", "|---|---|"]
+    for archetype, share in ARCHETYPE_SHARES.items():
+        lines.append(f"| `{archetype.name.lower()}` | {share * 100:.1f} % |")
+    return lines
+
+
 def doc_text() -> str:
     return DOC.read_text(encoding="utf-8")
 
@@ -143,6 +154,7 @@ def test_pasted_tables_are_current() -> None:
         ("format", format_table()),
         ("column", column_table()),
         ("fault", fault_table()),
+        ("archetype", archetype_table()),
     ):
         stale = [line for line in table if line not in text]
         assert not stale, (
@@ -152,5 +164,5 @@ def test_pasted_tables_are_current() -> None:
 
 
 if __name__ == "__main__":
-    for table in (feed_table(), format_table(), column_table(), fault_table()):
+    for table in (feed_table(), format_table(), column_table(), fault_table(), archetype_table()):
         sys.stdout.write("\n".join(table) + "\n\n")

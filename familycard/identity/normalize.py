@@ -152,7 +152,7 @@ def normalize_name(s: str) -> str:
     >>> normalize_name("Нұрлан") == normalize_name("NURLAN") == normalize_name("Nūrlan") == "nurlan"
     True
     """
-    s = unicodedata.normalize("NFC", s).replace("İ", "i").casefold().translate(_TRANSLATE)
+    s = unicodedata.normalize("NFKC", s).replace("İ", "i").casefold().translate(_TRANSLATE)
     s = "".join(c for c in unicodedata.normalize("NFKD", s) if not unicodedata.combining(c))
     s = "".join(c if c.isalnum() else " " if c.isspace() else "" for c in s)
     s = " ".join(s.split())

@@ -211,40 +211,39 @@ def _masks(feed: Feed, keys: np.ndarray, rates: FaultRates, seed: int,
     return out
 
 
-def fault_flags(feed: Feed, keys: np.ndarray, rates: FaultRates, seed: int,
-                has_iin: list[np.ndarray]) -> dict[str, np.ndarray]:
-    """Per-row flags of the faults a record carries (for the ground truth)."""
-    m = _masks(feed, keys, rates, seed, has_iin)
-    none = np.zeros(len(keys), bool)
-    miss = none.copy()
-    typo = none.copy()
-    for j in range(len(has_iin)):
-        miss |= m.get(f"iin_missing_{j}", none)
-        typo |= m.get(f"iin_mistyped_{j}", none)
-    return {"iin_missing": miss, "iin_mistyped": typo, "name_typo": m.get("name_typo", none),
-            "name_variant": m.get("name_variant", none), "date_format": m.get("date_format", none)}
-
-
 def apply_faults(feed: Feed, cols: dict[str, np.ndarray], keys: np.ndarray, rates: FaultRates,
                  seed: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Inject faults into rendered rows; returns the columns and the masks used."""
-    has_iin = [np.asarray(cols[c], dtype=object) != "" for c in feed.iin_columns] if feed.iin_columns else []
-    has_iin = [h & (np.asarray(cols[c], dtype=object) != None) for h, c in zip(has_iin, feed.iin_columns, strict=True)]  # noqa: E711
+    """Inject faults into rendered rows; returns the columns and, per row, the faults really applied
+    (a fault drawn for an empty field changes nothing and is not reported)."""
+    n = len(keys)
+    none = np.zeros(n, bool)
+    has_iin = [_present(cols[c]) for c in feed.iin_columns]
     m = _masks(feed, keys, rates, seed, has_iin)
+    applied = {f: none.copy() for f in ("iin_missing", "iin_mistyped", "name_typo", "name_variant", "date_format")}
     for j, col in enumerate(feed.iin_columns if not feed.iin_authority else ()):
         vals = np.asarray(cols[col], dtype=object)
         vals = names.apply_array(mistype_iin, vals, m[f"iin_mistyped_{j}"], _u(feed, seed, keys, "how", j))
         vals[m[f"iin_missing_{j}"]] = ""
         cols[col] = vals
+        applied["iin_missing"] |= m[f"iin_missing_{j}"]
+        applied["iin_mistyped"] |= m[f"iin_mistyped_{j}"]
     if feed.name_columns:
         how = _u(feed, seed, keys, "how", 50)
+        k = len(feed.name_columns)
+        present = np.stack([_present(cols[c]) for c in feed.name_columns])
+        # the drawn name field, or the next one that has a value
+        target = np.full(n, -1)
+        for step in range(k - 1, -1, -1):
+            j = (m["name_which"] + step) % k
+            target = np.where(present[j, np.arange(n)], j, target)
         for j, col in enumerate(feed.name_columns):
             vals = np.asarray(cols[col], dtype=object)
-            nonempty = (vals != "") & (vals != None)  # noqa: E711
-            here = (m["name_which"] == j) & nonempty
+            here = target == j
             vals = names.apply_array(names.typo, vals, m["name_typo"] & here, how)
             vals = names.apply_array(_variant, vals, m["name_variant"] & here, how)
             cols[col] = vals
+        applied["name_typo"] = m["name_typo"] & (target >= 0)
+        applied["name_variant"] = m["name_variant"] & (target >= 0)
     if "date_format" in m:
         styles = [s for s in _STRFTIME if s != feed.date_style]
         if feed.fmt.kind == "fixed":  # a fixed-width field keeps its width
@@ -253,12 +252,18 @@ def apply_faults(feed: Feed, cols: dict[str, np.ndarray], keys: np.ndarray, rate
         pick = (_u(feed, seed, keys, "how", 70) * len(styles)).astype(int)
         for col in feed.date_columns:
             vals = np.asarray(cols[col], dtype=object)
-            nonempty = (vals != "") & (vals != None)  # noqa: E711
+            nonempty = _present(vals)
+            applied["date_format"] |= m["date_format"] & nonempty
             for si, style in enumerate(styles):
                 sel = m["date_format"] & (pick == si) & nonempty
                 vals = names.apply_array(lambda s, st=style: reformat_date(s, feed.date_style, st), vals, sel)
             cols[col] = vals
-    return cols, m
+    return cols, applied
+
+
+def _present(values: np.ndarray) -> np.ndarray:
+    v = np.asarray(values, dtype=object)
+    return (v != "") & (v != None)  # noqa: E711
 
 
 @lru_cache(maxsize=200_000)

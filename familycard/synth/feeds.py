@@ -785,8 +785,8 @@ FEEDS: tuple[Feed, ...] = (
          name_script="ru_upper", types={"area_m2": pa.float64(), "rooms": pa.int64(), "share": pa.float64(),
                                         "property_id": pa.int64()}, salt=13),
     Feed("vehicles", "Ministry of Internal Affairs", "Registered vehicles", CSV_SEMI_1251, 3, "delta",
-         ("ГРНЗ", "ИИН_владельца", "ФИО_владельца", "Марка_модель", "Год_выпуска", "Дата_регистрации", "Операция"),
-         build_vehicles, "ГРНЗ", "Операция", iin_columns=("ИИН_владельца",), name_columns=("ФИО_владельца",),
+         ("Номер_записи", "ГРНЗ", "ИИН_владельца", "ФИО_владельца", "Марка_модель", "Год_выпуска", "Дата_регистрации",
+          "Операция"), build_vehicles, "Номер_записи", "Операция", iin_columns=("ИИН_владельца",), name_columns=("ФИО_владельца",),
          name_script="ru", date_columns=("Дата_регистрации",), date_style="dmy", salt=14),
     Feed("land_livestock", "Ministry of Agriculture", "Land plots and livestock identification", JSONL, 3, "delta",
          ("record_id", "record_type", "owner_iin", "owner_surname", "owner_name", "kato", "area_ha",
@@ -823,4 +823,4 @@ social-worker app exists; they are not simulated here."""
 
 FEED_BY_NAME = {f.name: f for f in FEEDS}
 
-__all__ = ["FEEDS", "FEED_BY_NAME", "Ctx", "ALIVE"]
+__all__ = ["ALIVE", "FEEDS", "FEED_BY_NAME", "Ctx"]

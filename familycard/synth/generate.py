@@ -15,13 +15,14 @@ import os
 import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from functools import partial
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 
+from familycard.identity import iin as iinlib
 from familycard.sources.formats import FileFormat, open_writer
 from familycard.synth.config import SynthConfig
 from familycard.synth.extracts import (
@@ -30,14 +31,12 @@ from familycard.synth.extracts import (
     apply_faults,
     delivery_fate,
     duplicate_mask,
-    fault_flags,
     record_ids,
 )
 from familycard.synth.feeds import FEED_BY_NAME, FEEDS, Ctx
 from familycard.synth.life import LEVELS, SUPPORT_CODES, Life
 from familycard.synth.population import build_population
 from familycard.synth.world import HARD_CASE_NAMES, Archetype, World
-from familycard.identity import iin as iinlib
 
 PARQUET = FileFormat(kind="parquet")
 FAULT_FLAGS = ("iin_missing", "iin_mistyped", "name_typo", "name_variant", "date_format")
@@ -259,21 +258,21 @@ def _emit(feed: Feed, ctx: Ctx, cfg: SynthConfig, plan: dict[tuple[str, int], Pl
                 new_records = changes[:1]
                 parts = [(rows, np.arange(len(rows)), "I")] if feed.mode == "snapshot" else changes
             last, last_hash = rows, h
+        new_keys = np.concatenate([src.key[sel] for src, sel, _ in new_records]) if new_records else None
         for src, sel, op in parts:
             if len(sel):
-                written += _write_part(feed, ctx, cfg, sink, src, sel, op, t)
-        for src, sel, _ in new_records:
-            if len(sel):
-                _write_truth_records(feed, ctx, cfg, src, sel, t, result.truth["source_records"])
+                is_new = np.isin(src.key[sel], new_keys) if op == "I" and new_keys is not None else None
+                written += _write_part(feed, ctx, cfg, sink, src, sel, op, t, is_new, result.truth["source_records"])
     return written
 
 
 def _delta(old: Rows, old_h: np.ndarray, new: Rows, new_h: np.ndarray) -> list[tuple[Rows, np.ndarray, str]]:
+    if not len(old.key):
+        return [(new, np.arange(len(new.key)), "I")]
     o = np.argsort(old.key, kind="stable")
     ok = old.key[o]
-    pos = np.searchsorted(ok, new.key)
-    pos_c = np.minimum(pos, max(len(ok) - 1, 0))
-    found = (len(ok) > 0) & (ok[pos_c] == new.key) if len(ok) else np.zeros(len(new.key), bool)
+    pos_c = np.minimum(np.searchsorted(ok, new.key), len(ok) - 1)
+    found = ok[pos_c] == new.key
     inserted = np.flatnonzero(~found)
     changed = np.flatnonzero(found & (old_h[o][pos_c] != new_h))
     gone = np.flatnonzero(~np.isin(old.key, new.key))
@@ -281,53 +280,37 @@ def _delta(old: Rows, old_h: np.ndarray, new: Rows, new_h: np.ndarray) -> list[t
 
 
 def _write_part(feed: Feed, ctx: Ctx, cfg: SynthConfig, sink: list[pa.Table], rows: Rows, sel: np.ndarray,
-                op: str, t: int) -> int:
+                op: str, t: int, is_new: np.ndarray | None, truth: list[pa.Table]) -> int:
+    """Render, fault and collect one part of a delivery; records seen for the first time go to the truth
+    with the faults they really carry."""
     keys = rows.key[sel]
     cols = rows.render(sel)
     rid = record_ids(cfg.seed, feed.salt, keys)
     cols[feed.id_column] = rid if feed.types.get(feed.id_column) == pa.int64() else rid.astype(str).astype(object)
     if feed.op_column:
         cols[feed.op_column] = np.full(len(sel), op, dtype=object)
-    cols, _ = apply_faults(feed, cols, keys, cfg.faults, cfg.seed)
+    cols, applied = apply_faults(feed, cols, keys, cfg.faults, cfg.seed)
     dup = duplicate_mask(feed, keys, cfg.faults, cfg.seed, t)
     order = np.concatenate([np.arange(len(sel)), np.flatnonzero(dup)])
     order.sort(kind="stable")
     table = pa.table({c: _arrow(_take(cols[c], order), feed.types.get(c, pa.string())) for c in feed.columns})
     sink.append(table)
+    if is_new is not None and is_new.any():
+        parts = []
+        for role, who in rows.persons.items():
+            w = who[sel]
+            m = (w >= 0) & is_new
+            if not m.any():
+                continue
+            part = {"feed": np.full(int(m.sum()), feed.name, dtype=object), "record_id": rid[m].astype(str).astype(object),
+                    "role": np.full(int(m.sum()), role, dtype=object), "person_id": ctx.world.pid(w[m])}
+            for f in FAULT_FLAGS:
+                part[f] = applied[f][m]
+            part["duplicated"] = dup[m]
+            parts.append(pa.table(part, schema=TRUTH_SCHEMAS["source_records"]))
+        if parts:
+            truth.append(pa.concat_tables(parts))
     return len(order)
-
-
-def _write_truth_records(feed: Feed, ctx: Ctx, cfg: SynthConfig, rows: Rows, sel: np.ndarray, t: int,
-                         truth: list[pa.Table]) -> None:
-    """Each record once per feed (when it first appears) with its true person(s) and its faults."""
-    keys = rows.key[sel]
-    rid = record_ids(cfg.seed, feed.salt, keys).astype(str).astype(object)
-    flags = fault_flags(feed, keys, cfg.faults, cfg.seed, has_iin=_has_iin(feed, rows, sel, ctx))
-    dup = duplicate_mask(feed, keys, cfg.faults, cfg.seed, t)
-    parts = []
-    for role, who in rows.persons.items():
-        w = who[sel]
-        m = w >= 0
-        if not m.any():
-            continue
-        part = {"feed": np.full(int(m.sum()), feed.name, dtype=object), "record_id": rid[m],
-                "role": np.full(int(m.sum()), role, dtype=object), "person_id": ctx.world.pid(w[m])}
-        for f in FAULT_FLAGS:
-            part[f] = flags[f][m]
-        part["duplicated"] = dup[m]
-        parts.append(pa.table(part, schema=TRUTH_SCHEMAS["source_records"]))
-    if parts:
-        truth.append(pa.concat_tables(parts))
-
-
-def _has_iin(feed: Feed, rows: Rows, sel: np.ndarray, ctx: Ctx) -> list[np.ndarray]:
-    """Per IIN column, whether the true record carries an IIN at all (faults only touch those)."""
-    out = []
-    roles = list(rows.persons.values())
-    for j, _ in enumerate(feed.iin_columns):
-        who = roles[j][sel] if j < len(roles) else roles[0][sel]
-        out.append((who >= 0) & (ctx.world.persons.iin[np.maximum(who, 0)] >= 0))
-    return out
 
 
 def _take(values: np.ndarray | pa.Array, order: np.ndarray) -> np.ndarray | pa.Array:

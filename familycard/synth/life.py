@@ -71,16 +71,20 @@ class Life:
         self.orphan_benefit = np.zeros(len(world.persons.sex), bool)
         self.spouse = np.full(len(world.persons.sex), -1, np.int64)
         self.next_employer = world.chunk * 100_000
+        first = np.datetime64(int(world.start_day), "D").astype("datetime64[M]")
+        months = first + np.arange(world.months + 1)
+        self.month_starts = months.astype("datetime64[D]").astype(np.int64)
 
     # ---- helpers ---------------------------------------------------------------------------------
     def age(self, t: int) -> np.ndarray:
         w = self.w
-        day = w.start_day + int(t * 30.4375) + 15
+        day = int(self.month_starts[t]) + 14
         return (day - w.persons.birth[: w.persons.n]) / YEAR
 
     def day_in_month(self, t: int, n: int) -> np.ndarray:
-        start = self.w.start_day + int(t * 30.4375)
-        return (start + self.rng.integers(0, 28, n)).astype(np.int64)
+        """Days within calendar month ``t`` (so an event belongs to the month's delivery)."""
+        start, end = int(self.month_starts[t]), int(self.month_starts[t + 1])
+        return self.rng.integers(start, end, n).astype(np.int64)
 
     def alive_in_family(self, t: int) -> np.ndarray:
         return self.w.panels.family[t, : self.w.persons.n] >= 0
@@ -238,7 +242,7 @@ class Life:
             np.isin(emp, [Emp.UNEMPLOYED, Emp.INACTIVE]) & (rng.random(k) < 0.5), informal * 0.4, 0
         )
         p = self.w.persons
-        age = (self.w.start_day + int(t * 30.4375) - p.birth[idx]) / YEAR
+        age = (int(self.month_starts[t]) + 14 - p.birth[idx]) / YEAR
         ret = (emp == Emp.PENSIONER) | (np.where(p.sex[idx] == 1, age >= 63, age >= 61) & (emp == Emp.EMPLOYEE))
         P.pension[t, idx] = np.where(ret, rng.lognormal(np.log(benefits()["pension"]["median"]), 0.25, k), 0)
         has_employer = (emp == Emp.EMPLOYEE)
@@ -343,7 +347,7 @@ class Life:
         if len(orphaned):
             g = self._new_people(len(orphaned))
             p.sex[g] = 2
-            p.birth[g] = (w.start_day + int(t * 30.4) - rng.uniform(30, 50, len(g)) * YEAR).astype(np.int32)
+            p.birth[g] = (int(self.month_starts[t]) - rng.uniform(30, 50, len(g)) * YEAR).astype(np.int32)
             p.death[g] = ALIVE
             p.created_t[g] = t
             p.culture[g] = self._any_member_attr(t, orphaned, p.culture)

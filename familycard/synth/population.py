@@ -448,7 +448,7 @@ def _freeze(cfg: SynthConfig, chunk: int, b: _Builder) -> World:
     special[:n] = (age0 < 18) & (rng.random(n) < 0.03)
     phone = np.full(cap, -1, np.int64)
     has_phone = (age0 >= 16) & (rng.random(n) < PHONE_OWNERSHIP)
-    phone[:n] = np.where(has_phone, _phones(rng, chunk, n), -1)
+    phone[:n] = np.where(has_phone, _phones(rng, chunk, n, cfg.n_chunks), -1)
 
     persons = Persons(
         n=n, sex=sex, birth=birth, death=death, iin=iins, surname=surname_a, given=given_a,
@@ -522,14 +522,22 @@ def issue_iins(birth: np.ndarray, male: np.ndarray, chunk: int, n_chunks: int, t
     return iinlib.make_array(birth, male, slot)
 
 
-def _phones(rng: np.random.Generator, chunk: int, n: int) -> np.ndarray:
-    """Kazakh mobile numbers (national significant number 7XXXXXXXXX), unique within the chunk."""
-    prefixes = np.array([700, 701, 702, 705, 707, 708, 747, 771, 775, 776, 777, 778])
-    pre = prefixes[rng.integers(0, len(prefixes), n)]
-    # unique subscriber numbers: a permutation of a chunk-specific range
-    base = (chunk * 7919 + 12345) % 3_000_000
-    sub = (base + rng.permutation(n) * 3) % 10_000_000
-    return pre.astype(np.int64) * 10_000_000 + sub
+PHONE_PREFIXES = np.array([700, 701, 702, 705, 707, 708, 747, 771, 775, 776, 777, 778])
+_PHONE_SPACE = len(PHONE_PREFIXES) * 10_000_000
+
+
+def _phones(rng: np.random.Generator, chunk: int, n: int, n_chunks: int) -> np.ndarray:
+    """Kazakh mobile numbers (national significant number 7XXXXXXXXX), unique in the whole nation.
+
+    Each chunk owns a contiguous block of a 120-million-number space, which a fixed affine bijection
+    scatters over the prefixes and subscriber numbers.
+    """
+    stride = _PHONE_SPACE // n_chunks
+    if n > stride:
+        raise ValueError("too many people per chunk for the phone-number space; use smaller chunks")
+    x = chunk * stride + int(rng.integers(0, stride - n + 1)) + rng.permutation(n).astype(np.int64)
+    y = (x * 7_919_021 + 1_234_567) % _PHONE_SPACE  # 7,919,021 is coprime with the space
+    return PHONE_PREFIXES[y // 10_000_000].astype(np.int64) * 10_000_000 + y % 10_000_000
 
 
 def _historic_acts(b: _Builder, events: Events, birth, death, mother, father, born_abroad) -> None:

@@ -8,7 +8,7 @@ whose row ``t`` is the state at the end of simulation month ``t``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import IntEnum, IntFlag
 
 import numpy as np
