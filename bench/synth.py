@@ -32,7 +32,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=None, help="simulation processes (default: CPU count)")
     ap.add_argument("--out", type=Path, default=Path("/tmp/familycard-bench"))
     args = ap.parse_args(argv)
-    cfg = SynthConfig(families=args.families, seed=args.seed, months=args.months, chunk_families=args.chunk_families)
+    cfg = SynthConfig(
+        families=args.families, seed=args.seed, months=args.months, chunk_families=args.chunk_families
+    )
     t0 = time.perf_counter()
     last = [t0]
 
@@ -63,12 +65,21 @@ def main(argv: list[str] | None = None) -> int:
     done.set()
     sampler.join()
     size = sum(f.stat().st_size for f in args.out.rglob("*") if f.is_file())
-    print(json.dumps({
-        "families": cfg.families, "families_ever": summary.families, "persons": summary.persons,
-        "rows": sum(summary.rows_by_feed.values()), "deliveries": summary.deliveries, "months": cfg.months,
-        "seconds": round(seconds, 1), "peak_rss_mib_all_processes": round(peak[0] / 2**20),
-        "output_gib": round(size / 2**30, 2),
-    }))
+    print(
+        json.dumps(
+            {
+                "families": cfg.families,
+                "families_ever": summary.families,
+                "persons": summary.persons,
+                "rows": sum(summary.rows_by_feed.values()),
+                "deliveries": summary.deliveries,
+                "months": cfg.months,
+                "seconds": round(seconds, 1),
+                "peak_rss_mib_all_processes": round(peak[0] / 2**20),
+                "output_gib": round(size / 2**30, 2),
+            }
+        )
+    )
     return 0
 
 

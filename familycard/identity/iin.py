@@ -113,9 +113,7 @@ def century_sex_digit(year: int, sex: str) -> int:
 
 def make(birth_date: dt.date, sex: str, serial: int) -> str | None:
     """The IIN for a birth date, sex and 4-digit serial, or None when that serial is unissuable."""
-    first11 = (
-        f"{birth_date:%y%m%d}{century_sex_digit(birth_date.year, sex)}{serial:04d}"
-    )
+    first11 = f"{birth_date:%y%m%d}{century_sex_digit(birth_date.year, sex)}{serial:04d}"
     c = check_digit(first11)
     return None if c is None else first11 + str(c)
 

@@ -166,8 +166,16 @@ class Feed:
 
 # ---- faults -------------------------------------------------------------------------------------
 
-_FAULT_SALTS = {"iin_missing": 1, "iin_mistyped": 2, "name_typo": 3, "name_variant": 4, "date": 5, "dup": 6,
-                "pick": 7, "how": 8}
+_FAULT_SALTS = {
+    "iin_missing": 1,
+    "iin_mistyped": 2,
+    "name_typo": 3,
+    "name_variant": 4,
+    "date": 5,
+    "dup": 6,
+    "pick": 7,
+    "how": 8,
+}
 
 
 def mistype_iin(text: str, u: float) -> str:
@@ -191,8 +199,9 @@ def _u(feed: Feed, seed: int, keys: np.ndarray, name: str, extra: int = 0) -> np
     return keyed_uniform(seed, feed.salt * 100 + _FAULT_SALTS[name] * 10 + extra, keys)
 
 
-def _masks(feed: Feed, keys: np.ndarray, rates: FaultRates, seed: int,
-           has_iin: list[np.ndarray]) -> dict[str, np.ndarray]:
+def _masks(
+    feed: Feed, keys: np.ndarray, rates: FaultRates, seed: int, has_iin: list[np.ndarray]
+) -> dict[str, np.ndarray]:
     """Which rows get which fault: decided by keyed hashes, so the same record always gets the same."""
     n = len(keys)
     out: dict[str, np.ndarray] = {}
@@ -200,7 +209,9 @@ def _masks(feed: Feed, keys: np.ndarray, rates: FaultRates, seed: int,
         for j, present in enumerate(has_iin):
             miss = present & (_u(feed, seed, keys, "iin_missing", j) < rates.iin_missing)
             out[f"iin_missing_{j}"] = miss
-            out[f"iin_mistyped_{j}"] = present & ~miss & (_u(feed, seed, keys, "iin_mistyped", j) < rates.iin_mistyped)
+            out[f"iin_mistyped_{j}"] = (
+                present & ~miss & (_u(feed, seed, keys, "iin_mistyped", j) < rates.iin_mistyped)
+            )
     if feed.name_columns:
         out["name_which"] = (_u(feed, seed, keys, "pick") * len(feed.name_columns)).astype(int)
         out["name_typo"] = _u(feed, seed, keys, "name_typo") < rates.name_typo
@@ -211,15 +222,18 @@ def _masks(feed: Feed, keys: np.ndarray, rates: FaultRates, seed: int,
     return out
 
 
-def apply_faults(feed: Feed, cols: dict[str, np.ndarray], keys: np.ndarray, rates: FaultRates,
-                 seed: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+def apply_faults(
+    feed: Feed, cols: dict[str, np.ndarray], keys: np.ndarray, rates: FaultRates, seed: int
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Inject faults into rendered rows; returns the columns and, per row, the faults really applied
     (a fault drawn for an empty field changes nothing and is not reported)."""
     n = len(keys)
     none = np.zeros(n, bool)
     has_iin = [_present(cols[c]) for c in feed.iin_columns]
     m = _masks(feed, keys, rates, seed, has_iin)
-    applied = {f: none.copy() for f in ("iin_missing", "iin_mistyped", "name_typo", "name_variant", "date_format")}
+    applied = {
+        f: none.copy() for f in ("iin_missing", "iin_mistyped", "name_typo", "name_variant", "date_format")
+    }
     for j, col in enumerate(feed.iin_columns if not feed.iin_authority else ()):
         vals = np.asarray(cols[col], dtype=object)
         vals = names.apply_array(mistype_iin, vals, m[f"iin_mistyped_{j}"], _u(feed, seed, keys, "how", j))

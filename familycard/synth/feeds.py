@@ -23,8 +23,9 @@ from familycard.synth.life import POLICE_DV, POLICE_JUVENILE, POLICE_PROTECTIVE_
 from familycard.synth.world import ALIVE, Act, Emp, Migration, World
 
 CSV_SEMI_UTF8 = FileFormat(kind="csv", delimiter=";")
-CSV_SEMI_1251 = FileFormat(kind="csv", delimiter=";", encoding="cp1251", unencodable="replace",
-                           line_ending="\r\n")
+CSV_SEMI_1251 = FileFormat(
+    kind="csv", delimiter=";", encoding="cp1251", unencodable="replace", line_ending="\r\n"
+)
 CSV_PIPE = FileFormat(kind="csv", delimiter="|")
 CSV_COMMA = FileFormat(kind="csv", delimiter=",")
 JSONL = FileFormat(kind="jsonl")
@@ -127,6 +128,7 @@ def _sex_ru(idx: np.ndarray, ctx: Ctx) -> np.ndarray:
 
 # ---- civil registry ------------------------------------------------------------------------------
 
+
 def build_persons(ctx: Ctx, t: int) -> Rows:
     p = ctx.world.persons
     end = ctx.end_day(t)
@@ -139,8 +141,14 @@ def build_persons(ctx: Ctx, t: int) -> Rows:
         s, g, pt = ctx.names(i, "kk")
         cit = np.where(p.migration[i] >= Migration.PERMANENT_PERMIT, "ИНОСТРАНЕЦ", "KZ").astype(object)
         return {
-            "ИИН": ctx.iin(i), "Фамилия": s, "Имя": g, "Отчество": pt, "Дата_рождения": ctx.birth(i, "dmy"),
-            "Пол": _sex_ru(i, ctx), "Гражданство": cit, "Дата_смерти": format_dates(np.where(death[r] >= 0, death[r], -10**9), "dmy"),
+            "ИИН": ctx.iin(i),
+            "Фамилия": s,
+            "Имя": g,
+            "Отчество": pt,
+            "Дата_рождения": ctx.birth(i, "dmy"),
+            "Пол": _sex_ru(i, ctx),
+            "Гражданство": cit,
+            "Дата_смерти": format_dates(np.where(death[r] >= 0, death[r], -(10**9)), "dmy"),
         }
 
     return Rows(key=ctx.pid(idx), state=state, persons={"subject": idx}, render=render)
@@ -152,10 +160,16 @@ def build_acts(ctx: Ctx, t_from: int, t_to: int) -> Rows:
     sel = np.flatnonzero((m > t_from) & (m <= t_to))
     typ, day, a, b, c = (acts[k][sel] for k in ("type", "day", "a", "b", "c"))
     key = ctx.world.chunk * 100_000_000 + sel
-    kind = {Act.BIRTH: "рождение", Act.MARRIAGE: "брак", Act.DIVORCE: "расторжение_брака", Act.DEATH: "смерть",
-            Act.ADOPTION: "усыновление", Act.GUARDIANSHIP: "опека"}
-    # birth: a child, b mother, c father; marriage/divorce: a husband, b wife; death: a; guardianship: a ward, b guardian
-    roles = {"a": a, "b": b, "c": c}
+    kind = {
+        Act.BIRTH: "рождение",
+        Act.MARRIAGE: "брак",
+        Act.DIVORCE: "расторжение_брака",
+        Act.DEATH: "смерть",
+        Act.ADOPTION: "усыновление",
+        Act.GUARDIANSHIP: "опека",
+    }
+    # birth: a child, b mother, c father; marriage/divorce: a husband, b wife; death: a;
+    # guardianship: a ward, b guardian
     # old paper records were digitised without the parents' IINs
     old = (typ == Act.BIRTH) & (day < -5 * 365)
     month = m[sel]
@@ -165,7 +179,9 @@ def build_acts(ctx: Ctx, t_from: int, t_to: int) -> Rows:
             "act_id": None,  # filled by the writer from the record id
             "act_type": np.array([kind[Act(x)] for x in typ[r]], dtype=object),
             "act_date": format_dates(day[r], "iso"),
-            "registry_office_kato": ctx.kato(ctx.world.panels.address[np.clip(month[r], 0, None), np.maximum(a[r], 0)]),
+            "registry_office_kato": ctx.kato(
+                ctx.world.panels.address[np.clip(month[r], 0, None), np.maximum(a[r], 0)]
+            ),
         }
         for label, who in (("person1", a[r]), ("person2", b[r]), ("person3", c[r])):
             s, g, pt = ctx.names(who, "kk")
@@ -179,10 +195,13 @@ def build_acts(ctx: Ctx, t_from: int, t_to: int) -> Rows:
             out[f"{label}_birth_date"] = ctx.birth(who, "iso")
         return out
 
-    return Rows(key=key, state={"day": day}, persons={"person1": a, "person2": b, "person3": c}, render=render)
+    return Rows(
+        key=key, state={"day": day}, persons={"person1": a, "person2": b, "person3": c}, render=render
+    )
 
 
 # ---- addresses -----------------------------------------------------------------------------------
+
 
 def build_addresses(ctx: Ctx, t: int) -> Rows:
     P = ctx.world.panels
@@ -196,8 +215,14 @@ def build_addresses(ctx: Ctx, t: int) -> Rows:
         i, ad = idx[r], reg[r]
         s, g, pt = ctx.names(i, "ru")
         return {
-            "ИИН": ctx.iin(i), "Фамилия": s, "Имя": g, "Отчество": pt, "Дата_рождения": ctx.birth(i, "dmy"),
-            "КАТО": ctx.kato(ad), "Улица": in_script(ctx.street(ad), "ru"), "Дом": _str(A.house[ad]),
+            "ИИН": ctx.iin(i),
+            "Фамилия": s,
+            "Имя": g,
+            "Отчество": pt,
+            "Дата_рождения": ctx.birth(i, "dmy"),
+            "КАТО": ctx.kato(ad),
+            "Улица": in_script(ctx.street(ad), "ru"),
+            "Дом": _str(A.house[ad]),
             "Квартира": np.where(A.flat[ad] > 0, A.flat[ad].astype(str), "").astype(object),
             "Дата_регистрации": format_dates(since[r], "dmy"),
         }
@@ -223,6 +248,7 @@ def _registration_since(ctx: Ctx, t: int, idx: np.ndarray) -> np.ndarray:
 
 # ---- pensions and contributions ------------------------------------------------------------------
 
+
 def _monthly(ctx: Ctx, t_from: int, t_to: int, value: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(month, person) pairs with a non-zero monthly value in (t_from, t_to] (month 0 at the start)."""
     lo = max(t_from + 1, 0)
@@ -232,7 +258,9 @@ def _monthly(ctx: Ctx, t_from: int, t_to: int, value: np.ndarray) -> tuple[np.nd
         i = np.flatnonzero(value[t, :n] > 0)
         ms.append(np.full(len(i), t, np.int64))
         ps.append(i)
-    return np.concatenate(ms) if ms else np.zeros(0, np.int64), np.concatenate(ps) if ps else np.zeros(0, np.int64)
+    return np.concatenate(ms) if ms else np.zeros(0, np.int64), np.concatenate(ps) if ps else np.zeros(
+        0, np.int64
+    )
 
 
 def build_contributions(ctx: Ctx, t_from: int, t_to: int) -> Rows:
@@ -247,9 +275,13 @@ def build_contributions(ctx: Ctx, t_from: int, t_to: int) -> Rows:
         ii = i[r]
         bin_ = np.where(self_emp[r], "", _bins(employer[r])).astype(object)
         return {
-            "iin": ctx.iin(ii), "full_name": ctx.full_name(ii, "ru_upper"),
-            "birth_date": _date32(ctx.world.persons.birth[ii]), "period": ctx.periods[m[r]], "employer_bin": bin_,
-            "payer_type": np.where(self_emp[r], "ИП", "агент").astype(object), "amount": amount[r],
+            "iin": ctx.iin(ii),
+            "full_name": ctx.full_name(ii, "ru_upper"),
+            "birth_date": _date32(ctx.world.persons.birth[ii]),
+            "period": ctx.periods[m[r]],
+            "employer_bin": bin_,
+            "payer_type": np.where(self_emp[r], "ИП", "агент").astype(object),
+            "amount": amount[r],
         }
 
     return Rows(key=ctx.pid(i) * 128 + m, state={"a": amount}, persons={"subject": i}, render=render)
@@ -282,8 +314,12 @@ def build_pensions(ctx: Ctx, t_from: int, t_to: int) -> Rows:
         ii, mm = i[r], m[r]
         fio = np.array([s[:60] for s in ctx.full_name(ii, "ru_upper")], dtype=object)
         return {
-            "IIN": ctx.iin(ii), "FIO": fio, "DR": ctx.birth(ii, "ymd"), "VID": np.full(len(r), "ПВ", dtype=object),
-            "SUMMA": _money(amount[r]), "PERIOD": np.char.replace(ctx.periods[mm].astype(str), "-", "").astype(object),
+            "IIN": ctx.iin(ii),
+            "FIO": fio,
+            "DR": ctx.birth(ii, "ymd"),
+            "VID": np.full(len(r), "ПВ", dtype=object),
+            "SUMMA": _money(amount[r]),
+            "PERIOD": np.char.replace(ctx.periods[mm].astype(str), "-", "").astype(object),
             "KATO": ctx.kato(P.reg_address[mm, ii]),
         }
 
@@ -292,8 +328,14 @@ def build_pensions(ctx: Ctx, t_from: int, t_to: int) -> Rows:
 
 # ---- social payments -----------------------------------------------------------------------------
 
-_PAYMENT_CODE = {"tsa": "АСП", "large_family": "МНОГОДЕТ", "birth_grant": "ЕДИНОВР_РОЖД", "childcare": "УХОД_ДО_1_5",
-                 "disability": "ИНВАЛИДНОСТЬ", "breadwinner": "ПОТЕРЯ_КОРМИЛЬЦА"}
+_PAYMENT_CODE = {
+    "tsa": "АСП",
+    "large_family": "МНОГОДЕТ",
+    "birth_grant": "ЕДИНОВР_РОЖД",
+    "childcare": "УХОД_ДО_1_5",
+    "disability": "ИНВАЛИДНОСТЬ",
+    "breadwinner": "ПОТЕРЯ_КОРМИЛЬЦА",
+}
 
 
 def build_social_payments(ctx: Ctx, t_from: int, t_to: int) -> Rows:
@@ -301,22 +343,38 @@ def build_social_payments(ctx: Ctx, t_from: int, t_to: int) -> Rows:
     codes = {v: k for k, v in SUPPORT_CODES.items()}
     keep = np.isin(sup["measure"], [SUPPORT_CODES[k] for k in _PAYMENT_CODE])
     sel = np.flatnonzero(keep & (sup["month"] > t_from) & (sup["month"] <= t_to))
-    month, fam, person, measure, amount = (sup[k][sel] for k in ("month", "family", "person", "measure", "amount"))
+    month, fam, person, measure, amount = (
+        sup[k][sel] for k in ("month", "family", "person", "measure", "amount")
+    )
     # family-level payments go to the family's principal recipient (the head in that month)
     recipient = np.where(person >= 0, person, _head_of(ctx, month, fam))
     ok = recipient >= 0
-    sel, month, fam, recipient, measure, amount = sel[ok], month[ok], fam[ok], recipient[ok], measure[ok], amount[ok]
+    sel, month, fam, recipient, measure, amount = (
+        sel[ok],
+        month[ok],
+        fam[ok],
+        recipient[ok],
+        measure[ok],
+        amount[ok],
+    )
 
     def render(r: np.ndarray) -> dict[str, np.ndarray]:
         ii = recipient[r]
         return {
-            "ИИН_получателя": ctx.iin(ii), "ФИО": ctx.full_name(ii, "ru"), "Дата_рождения": ctx.birth(ii, "dmy"),
+            "ИИН_получателя": ctx.iin(ii),
+            "ФИО": ctx.full_name(ii, "ru"),
+            "Дата_рождения": ctx.birth(ii, "dmy"),
             "Вид_выплаты": np.array([_PAYMENT_CODE[codes[int(x)]] for x in measure[r]], dtype=object),
-            "Сумма": _money(amount[r]), "Период": ctx.periods[month[r]],
+            "Сумма": _money(amount[r]),
+            "Период": ctx.periods[month[r]],
         }
 
-    return Rows(key=ctx.world.chunk * 1_000_000_000 + sel, state={"a": amount}, persons={"recipient": recipient},
-                render=render)
+    return Rows(
+        key=ctx.world.chunk * 1_000_000_000 + sel,
+        state={"a": amount},
+        persons={"recipient": recipient},
+        render=render,
+    )
 
 
 def _head_of(ctx: Ctx, month: np.ndarray, fam: np.ndarray) -> np.ndarray:
@@ -338,6 +396,7 @@ def _head_of(ctx: Ctx, month: np.ndarray, fam: np.ndarray) -> np.ndarray:
 
 # ---- tax, employment, unemployment ---------------------------------------------------------------
 
+
 def build_tax(ctx: Ctx, t_from: int, t_to: int) -> Rows:
     P = ctx.world.panels
     n = ctx.world.persons.n
@@ -358,8 +417,11 @@ def build_tax(ctx: Ctx, t_from: int, t_to: int) -> Rows:
     def render(r: np.ndarray) -> dict[str, np.ndarray]:
         ii = i[r]
         return {
-            "iin": ctx.iin(ii), "taxpayer_name": ctx.full_name(ii, "ru_upper"), "form": np.full(len(r), "910.00", dtype=object),
-            "tax_period": ctx.periods[q[r]], "declared_income": _money(a[r]),
+            "iin": ctx.iin(ii),
+            "taxpayer_name": ctx.full_name(ii, "ru_upper"),
+            "form": np.full(len(r), "910.00", dtype=object),
+            "tax_period": ctx.periods[q[r]],
+            "declared_income": _money(a[r]),
             "tax_paid": _money(a[r] * 0.03),
         }
 
@@ -375,19 +437,32 @@ def build_contracts(ctx: Ctx, t: int) -> Rows:
     for s in range(t - 1, -1, -1):
         same = (P.employer[s, idx] == emp) & (start == s + 1)
         start[same] = s
-    start_day = np.where(start == 0, ctx.month_starts[0] - 30 - (idx * 53) % 3000, ctx.month_starts[start] + 1)
+    start_day = np.where(
+        start == 0, ctx.month_starts[0] - 30 - (idx * 53) % 3000, ctx.month_starts[start] + 1
+    )
     wage = np.round(P.wage[t, idx].astype(np.float64), -3)
 
     def render(r: np.ndarray) -> dict[str, np.ndarray]:
         ii = idx[r]
         s, g, pt = ctx.names(ii, "kk")
         return {
-            "contract_id": None, "employee_iin": ctx.iin(ii), "employee_surname": s, "employee_name": g,
-            "employee_patronymic": pt, "employee_birth_date": ctx.birth(ii, "iso"), "employer_bin": _bins(emp[r]).astype(object),
-            "start_date": format_dates(start_day[r], "iso"), "salary": _money(wage[r]),
+            "contract_id": None,
+            "employee_iin": ctx.iin(ii),
+            "employee_surname": s,
+            "employee_name": g,
+            "employee_patronymic": pt,
+            "employee_birth_date": ctx.birth(ii, "iso"),
+            "employer_bin": _bins(emp[r]).astype(object),
+            "start_date": format_dates(start_day[r], "iso"),
+            "salary": _money(wage[r]),
         }
 
-    return Rows(key=ctx.pid(idx) * 1_000 + emp % 997, state={"e": emp, "s": start_day}, persons={"subject": idx}, render=render)
+    return Rows(
+        key=ctx.pid(idx) * 1_000 + emp % 997,
+        state={"e": emp, "s": start_day},
+        persons={"subject": idx},
+        render=render,
+    )
 
 
 def build_unemployment(ctx: Ctx, t: int) -> Rows:
@@ -403,8 +478,11 @@ def build_unemployment(ctx: Ctx, t: int) -> Rows:
     def render(r: np.ndarray) -> dict[str, np.ndarray]:
         ii = idx[r]
         return {
-            "ИИН": ctx.iin(ii), "ФИО": ctx.full_name(ii, "ru"), "Дата_рождения": ctx.birth(ii, "dmy"),
-            "Дата_регистрации": format_dates(day[r], "dmy"), "Статус": np.full(len(r), "безработный", dtype=object),
+            "ИИН": ctx.iin(ii),
+            "ФИО": ctx.full_name(ii, "ru"),
+            "Дата_рождения": ctx.birth(ii, "dmy"),
+            "Дата_регистрации": format_dates(day[r], "dmy"),
+            "Статус": np.full(len(r), "безработный", dtype=object),
         }
 
     return Rows(key=ctx.pid(idx), state={"d": day}, persons={"subject": idx}, render=render)
@@ -431,9 +509,14 @@ def build_disability(ctx: Ctx, t: int) -> Rows:
         ii = idx[r]
         s, g, pt = ctx.names(ii, "ru")
         return {
-            "ИИН": ctx.iin(ii), "Фамилия": s, "Имя": g, "Отчество": pt, "Дата_рождения": ctx.birth(ii, "dmy_slash"),
+            "ИИН": ctx.iin(ii),
+            "Фамилия": s,
+            "Имя": g,
+            "Отчество": pt,
+            "Дата_рождения": ctx.birth(ii, "dmy_slash"),
             "Группа": np.array([_GROUP[int(x)] for x in grp[r]], dtype=object),
-            "Дата_установления": format_dates(day[r], "dmy_slash"), "Срок_до": format_dates(until[r], "dmy_slash"),
+            "Дата_установления": format_dates(day[r], "dmy_slash"),
+            "Срок_до": format_dates(until[r], "dmy_slash"),
         }
 
     return Rows(key=ctx.pid(idx), state={"g": grp, "d": day}, persons={"subject": idx}, render=render)
@@ -457,9 +540,14 @@ def build_health(ctx: Ctx, t: int) -> Rows:
         s, g, pt = ctx.names(ii, "ru")
         return {
             "record_type": np.array(["attachment", "insurance", "dispensary"], dtype=object)[kinds[r]],
-            "iin": ctx.iin(ii), "surname": s, "name": g, "patronymic": pt,
-            "birth_date": _date32(ctx.world.persons.birth[ii]), "clinic_id": _str(clinic[r]),
-            "insured": np.where(kinds[r] == 1, insured[r], None), "icd_chapter": np.where(kinds[r] == 2, diag[r], None),
+            "iin": ctx.iin(ii),
+            "surname": s,
+            "name": g,
+            "patronymic": pt,
+            "birth_date": _date32(ctx.world.persons.birth[ii]),
+            "clinic_id": _str(clinic[r]),
+            "insured": np.where(kinds[r] == 1, insured[r], None),
+            "icd_chapter": np.where(kinds[r] == 2, diag[r], None),
         }
 
     return Rows(key=ctx.pid(who) * 4 + kinds, state={"v": value}, persons={"subject": who}, render=render)
@@ -489,7 +577,11 @@ def build_education(ctx: Ctx, t: int) -> Rows:
         ii = idx[r]
         s, g, pt = ctx.names(ii, "ru")
         return {
-            "ИИН": ctx.iin(ii), "Фамилия": s, "Имя": g, "Отчество": pt, "Дата_рождения": ctx.birth(ii, "dmy"),
+            "ИИН": ctx.iin(ii),
+            "Фамилия": s,
+            "Имя": g,
+            "Отчество": pt,
+            "Дата_рождения": ctx.birth(ii, "dmy"),
             "Организация": np.char.add("ОО-", org[r].astype(str)).astype(object),
             "Класс": np.where(st[r] == 3, "", grade[r].astype(str)).astype(object),
             "Статус": np.array([_SCHOOL_STATUS[int(x)] for x in st[r]], dtype=object),
@@ -497,14 +589,17 @@ def build_education(ctx: Ctx, t: int) -> Rows:
             "Поддержка_ООП": np.where(support[r], "да", "нет").astype(object),
         }
 
-    return Rows(key=ctx.pid(idx), state={"s": st, "g": grade, "o": org}, persons={"subject": idx}, render=render)
+    return Rows(
+        key=ctx.pid(idx), state={"s": st, "g": grade, "o": org}, persons={"subject": idx}, render=render
+    )
 
 
 # ---- property: real estate, vehicles, land and livestock -------------------------------------------
 
+
 def _family_heads(ctx: Ctx, t: int) -> tuple[np.ndarray, np.ndarray]:
     """(family, head person) for every family alive in month t."""
-    P, n = ctx.world.panels, ctx.world.persons.n
+    _P, _n = ctx.world.panels, ctx.world.persons.n
     nf = ctx.world.families.n
     fams = np.arange(nf)
     head = _head_of(ctx, np.full(nf, t), fams)
@@ -520,22 +615,42 @@ def build_real_estate(ctx: Ctx, t: int) -> Rows:
     addr = ctx.world.panels.address[t, head]
     fams, head, addr = fams[addr >= 0], head[addr >= 0], addr[addr >= 0]
     A = ctx.world.addresses
-    area = (F.rooms[fams].astype(np.int64) * 17 + 12 + (addr % 9))
+    area = F.rooms[fams].astype(np.int64) * 17 + 12 + (addr % 9)
 
     def render(r: np.ndarray) -> dict[str, np.ndarray]:
         ii, ad = head[r], addr[r]
         return {
-            "property_id": None, "owner_iin": ctx.iin(ii), "owner_name": ctx.full_name(ii, "ru_upper"),
-            "kato": ctx.kato(ad), "address": np.char.add(np.char.add(ctx.street(ad).astype(str), ", "), A.house[ad].astype(str)).astype(object),
-            "kind": np.where(A.flat[ad] > 0, "квартира", "жилой дом").astype(object), "area_m2": area[r].astype(np.float64),
-            "rooms": F.rooms[fams[r]].astype(np.int64), "share": np.full(len(r), 1.0),
+            "property_id": None,
+            "owner_iin": ctx.iin(ii),
+            "owner_name": ctx.full_name(ii, "ru_upper"),
+            "kato": ctx.kato(ad),
+            "address": np.char.add(
+                np.char.add(ctx.street(ad).astype(str), ", "), A.house[ad].astype(str)
+            ).astype(object),
+            "kind": np.where(A.flat[ad] > 0, "квартира", "жилой дом").astype(object),
+            "area_m2": area[r].astype(np.float64),
+            "rooms": F.rooms[fams[r]].astype(np.int64),
+            "share": np.full(len(r), 1.0),
         }
 
     return Rows(key=ctx.world.aid(addr), state={"h": head, "a": area}, persons={"owner": head}, render=render)
 
 
-_MAKES = np.array(["Toyota Camry", "Lada Granta", "Hyundai Accent", "Chevrolet Cobalt", "Kia Rio", "Lada Niva",
-                   "Volkswagen Polo", "Toyota Land Cruiser", "Daewoo Nexia", "Audi 80"], dtype=object)
+_MAKES = np.array(
+    [
+        "Toyota Camry",
+        "Lada Granta",
+        "Hyundai Accent",
+        "Chevrolet Cobalt",
+        "Kia Rio",
+        "Lada Niva",
+        "Volkswagen Polo",
+        "Toyota Land Cruiser",
+        "Daewoo Nexia",
+        "Audi 80",
+    ],
+    dtype=object,
+)
 
 
 def build_vehicles(ctx: Ctx, t: int) -> Rows:
@@ -545,18 +660,26 @@ def build_vehicles(ctx: Ctx, t: int) -> Rows:
     fams, head = np.repeat(fams, k), np.repeat(head, k)
     nth = np.arange(len(fams)) - np.repeat(np.cumsum(k) - k, k)
     vkey = ctx.world.fid(fams) * 4 + nth
-    region = ctx.terr.settlement_region[ctx.world.addresses.settlement[np.maximum(ctx.world.panels.address[t, head], 0)]]
+    region = ctx.terr.settlement_region[
+        ctx.world.addresses.settlement[np.maximum(ctx.world.panels.address[t, head], 0)]
+    ]
     year = 1995 + (vkey * 7) % 30
 
     def render(r: np.ndarray) -> dict[str, np.ndarray]:
         ii = head[r]
         v = vkey[r]
         letters = np.array(list("ABCEHKMOPTXY"), dtype=object)
-        plate = [f"{int(a) % 1000:03d}{letters[a % 12]}{letters[(a // 12) % 12]}{letters[(a // 144) % 12]}{int(reg) + 1:02d}"
-                 for a, reg in zip(v.tolist(), region[r].tolist(), strict=True)]
+        plate = [
+            f"{int(a) % 1000:03d}{letters[a % 12]}{letters[(a // 12) % 12]}{letters[(a // 144) % 12]}"
+            f"{int(reg) + 1:02d}"
+            for a, reg in zip(v.tolist(), region[r].tolist(), strict=True)
+        ]
         return {
-            "ГРНЗ": np.array(plate, dtype=object), "ИИН_владельца": ctx.iin(ii), "ФИО_владельца": ctx.full_name(ii, "ru"),
-            "Марка_модель": _MAKES[v % len(_MAKES)], "Год_выпуска": _str(year[r]),
+            "ГРНЗ": np.array(plate, dtype=object),
+            "ИИН_владельца": ctx.iin(ii),
+            "ФИО_владельца": ctx.full_name(ii, "ru"),
+            "Марка_модель": _MAKES[v % len(_MAKES)],
+            "Год_выпуска": _str(year[r]),
             "Дата_регистрации": format_dates(ctx.month_starts[0] - 100 - (v % 3000), "dmy"),
         }
 
@@ -571,22 +694,31 @@ def build_land(ctx: Ctx, t: int) -> Rows:
     f2 = np.concatenate([fams[land], fams[stock]])
     h2 = np.concatenate([head[land], head[stock]])
     kind = np.concatenate([np.zeros(int(land.sum()), np.int64), np.ones(int(stock.sum()), np.int64)])
-    value = np.where(kind == 0, np.round(F.land_ha[f2].astype(np.float64), 4), F.livestock[f2].astype(np.float64))
+    value = np.where(
+        kind == 0, np.round(F.land_ha[f2].astype(np.float64), 4), F.livestock[f2].astype(np.float64)
+    )
 
     def render(r: np.ndarray) -> dict[str, np.ndarray]:
         ii = h2[r]
-        s, g, pt = ctx.names(ii, "kz2021")
+        s, g, _pt = ctx.names(ii, "kz2021")
         return {
-            "record_id": None, "record_type": np.where(kind[r] == 0, "land_plot", "livestock").astype(object),
-            "owner_iin": ctx.iin(ii), "owner_surname": s, "owner_name": g,
+            "record_id": None,
+            "record_type": np.where(kind[r] == 0, "land_plot", "livestock").astype(object),
+            "owner_iin": ctx.iin(ii),
+            "owner_surname": s,
+            "owner_name": g,
             "kato": ctx.kato(ctx.world.panels.address[t, ii]),
-            "area_ha": np.where(kind[r] == 0, value[r], None), "sheep_equivalent_heads": np.where(kind[r] == 1, value[r], None),
+            "area_ha": np.where(kind[r] == 0, value[r], None),
+            "sheep_equivalent_heads": np.where(kind[r] == 1, value[r], None),
         }
 
-    return Rows(key=ctx.world.fid(f2) * 2 + kind, state={"v": value, "h": h2}, persons={"owner": h2}, render=render)
+    return Rows(
+        key=ctx.world.fid(f2) * 2 + kind, state={"v": value, "h": h2}, persons={"owner": h2}, render=render
+    )
 
 
 # ---- debts, police, migration, mobile, housing -----------------------------------------------------
+
 
 def build_debts(ctx: Ctx, t: int) -> Rows:
     P = ctx.world.panels
@@ -602,16 +734,27 @@ def build_debts(ctx: Ctx, t: int) -> Rows:
     def render(r: np.ndarray) -> dict[str, np.ndarray]:
         ii = who[r]
         return {
-            "record_type": np.where(kind[r] == 0, "loan", "enforcement").astype(object), "iin": ctx.iin(ii),
-            "full_name": ctx.full_name(ii, "ru_upper"), "birth_date": _date32(ctx.world.persons.birth[ii]),
-            "amount": amount[r], "overdue_days": overdue[r].astype(np.int64),
+            "record_type": np.where(kind[r] == 0, "loan", "enforcement").astype(object),
+            "iin": ctx.iin(ii),
+            "full_name": ctx.full_name(ii, "ru_upper"),
+            "birth_date": _date32(ctx.world.persons.birth[ii]),
+            "amount": amount[r],
+            "overdue_days": overdue[r].astype(np.int64),
         }
 
-    return Rows(key=ctx.pid(who) * 2 + kind, state={"a": amount, "o": overdue}, persons={"subject": who}, render=render)
+    return Rows(
+        key=ctx.pid(who) * 2 + kind,
+        state={"a": amount, "o": overdue},
+        persons={"subject": who},
+        render=render,
+    )
 
 
-_POLICE_KIND = {POLICE_DV: "domestic_violence_report", POLICE_PROTECTIVE_ORDER: "protective_order",
-                POLICE_JUVENILE: "juvenile_offence"}
+_POLICE_KIND = {
+    POLICE_DV: "domestic_violence_report",
+    POLICE_PROTECTIVE_ORDER: "protective_order",
+    POLICE_JUVENILE: "juvenile_offence",
+}
 
 
 def build_police(ctx: Ctx, t_from: int, t_to: int) -> Rows:
@@ -625,11 +768,18 @@ def build_police(ctx: Ctx, t_from: int, t_to: int) -> Rows:
         s, g, _ = ctx.names(ii, "ru")
         os_, og, _ = ctx.names(oo, "ru")
         return {
-            "report_id": None, "kind": np.array([_POLICE_KIND[int(k)] for k in kind[r]], dtype=object),
-            "date": format_dates(day[r], "iso"), "kato": ctx.kato(ctx.world.panels.address[np.clip(m[sel][r], 0, None), ii]),
+            "report_id": None,
+            "kind": np.array([_POLICE_KIND[int(k)] for k in kind[r]], dtype=object),
+            "date": format_dates(day[r], "iso"),
+            "kato": ctx.kato(ctx.world.panels.address[np.clip(m[sel][r], 0, None), ii]),
             "person_role": np.where(kind[r] == POLICE_JUVENILE, "offender", "victim").astype(object),
-            "person_iin": ctx.iin(ii), "person_surname": s, "person_name": g, "person_birth_date": ctx.birth(ii, "iso"),
-            "other_iin": ctx.iin(oo), "other_surname": os_, "other_name": og,
+            "person_iin": ctx.iin(ii),
+            "person_surname": s,
+            "person_name": g,
+            "person_birth_date": ctx.birth(ii, "iso"),
+            "other_iin": ctx.iin(oo),
+            "other_surname": os_,
+            "other_name": og,
         }
 
     key = ctx.world.chunk * 100_000_000 + sel
@@ -651,20 +801,42 @@ def build_migration(ctx: Ctx, t: int) -> Rows:
         s, g, _ = ctx.names(ii, "passport")
         st = status[r]
         return {
-            "doc_number": np.char.add("N", np.char.zfill((ctx.pid(ii) % 10**8).astype(str), 8)).astype(object),
-            "iin": ctx.iin(ii), "surname": s, "name": g, "birth_date": ctx.birth(ii, "iso"),
+            "doc_number": np.char.add("N", np.char.zfill((ctx.pid(ii) % 10**8).astype(str), 8)).astype(
+                object
+            ),
+            "iin": ctx.iin(ii),
+            "surname": s,
+            "name": g,
+            "birth_date": ctx.birth(ii, "iso"),
             "sex": np.where(p.sex[ii] == 1, "M", "F").astype(object),
-            "citizenship": np.where(st == Migration.KANDAS, "KAZ", _CITIZENSHIP[ctx.pid(ii) % 7]).astype(object),
-            "status": np.array(["", "kandas", "permanent_residence", "temporary_residence"], dtype=object)[st],
-            "valid_from": format_dates(p.migration_since[ii], "iso"), "valid_to": format_dates(valid_to[r], "iso"),
+            "citizenship": np.where(st == Migration.KANDAS, "KAZ", _CITIZENSHIP[ctx.pid(ii) % 7]).astype(
+                object
+            ),
+            "status": np.array(["", "kandas", "permanent_residence", "temporary_residence"], dtype=object)[
+                st
+            ],
+            "valid_from": format_dates(p.migration_since[ii], "iso"),
+            "valid_to": format_dates(valid_to[r], "iso"),
             "kato": ctx.kato(ctx.world.panels.address[t, ii]),
         }
 
     return Rows(key=ctx.pid(idx), state={"s": status}, persons={"subject": idx}, render=render)
 
 
-_OPERATORS = {700: "Altel", 701: "Kcell", 702: "Kcell", 705: "Beeline", 707: "Tele2", 708: "Altel", 747: "Tele2",
-              771: "Beeline", 775: "Kcell", 776: "Beeline", 777: "Beeline", 778: "Kcell"}
+_OPERATORS = {
+    700: "Altel",
+    701: "Kcell",
+    702: "Kcell",
+    705: "Beeline",
+    707: "Tele2",
+    708: "Altel",
+    747: "Tele2",
+    771: "Beeline",
+    775: "Kcell",
+    776: "Beeline",
+    777: "Beeline",
+    778: "Kcell",
+}
 
 
 def build_mobile(ctx: Ctx, t: int) -> Rows:
@@ -680,7 +852,8 @@ def build_mobile(ctx: Ctx, t: int) -> Rows:
         s, g, _ = ctx.names(ii, "passport")
         ph = phone[r]
         return {
-            "msisdn": np.char.add("+7", ph.astype(str)).astype(object), "subscriber_iin": ctx.iin(ii),
+            "msisdn": np.char.add("+7", ph.astype(str)).astype(object),
+            "subscriber_iin": ctx.iin(ii),
             "subscriber_name": np.char.add(np.char.add(s.astype(str), " "), g.astype(str)).astype(object),
             "operator": np.array([_OPERATORS[int(x) // 10_000_000] for x in ph], dtype=object),
             "activated": format_dates(ctx.month_starts[0] - 30 - (ph % 2000), "iso"),
@@ -704,14 +877,22 @@ def build_housing(ctx: Ctx, t: int) -> Rows:
         ii = h2[r]
         ad = ctx.world.panels.address[t, ii]
         return {
-            "Тип": np.where(kind[r] == 0, "очередь_на_жилье", "долг_ЖКУ").astype(object), "ИИН": ctx.iin(ii),
-            "ФИО": ctx.full_name(ii, "ru"), "КАТО": ctx.kato(ad), "Дата_постановки": np.where(kind[r] == 0, format_dates(since[r], "dmy"), "").astype(object),
+            "Тип": np.where(kind[r] == 0, "очередь_на_жилье", "долг_ЖКУ").astype(object),
+            "ИИН": ctx.iin(ii),
+            "ФИО": ctx.full_name(ii, "ru"),
+            "КАТО": ctx.kato(ad),
+            "Дата_постановки": np.where(kind[r] == 0, format_dates(since[r], "dmy"), "").astype(object),
             "Сумма_долга": np.where(kind[r] == 1, _money(amount[r]), "").astype(object),
             "Состав_семьи": _str(_family_size(ctx, t, f2[r])),
         }
 
     amount_state = amount + kind * 0.5
-    return Rows(key=ctx.world.fid(f2) * 2 + kind, state={"a": amount_state, "h": h2}, persons={"head": h2}, render=render)
+    return Rows(
+        key=ctx.world.fid(f2) * 2 + kind,
+        state={"a": amount_state, "h": h2},
+        persons={"head": h2},
+        render=render,
+    )
 
 
 def _family_size(ctx: Ctx, t: int, fams: np.ndarray) -> np.ndarray:
@@ -723,100 +904,455 @@ def _family_size(ctx: Ctx, t: int, fams: np.ndarray) -> np.ndarray:
 # ---- the catalogue ---------------------------------------------------------------------------------
 
 _P = ("ИИН", "Фамилия", "Имя", "Отчество", "Дата_рождения")
-_ACT_PEOPLE = tuple(f"{p}_{f}" for p in ("person1", "person2", "person3")
-                    for f in ("iin", "surname", "name", "patronymic", "birth_date"))
+_ACT_PEOPLE = tuple(
+    f"{p}_{f}"
+    for p in ("person1", "person2", "person3")
+    for f in ("iin", "surname", "name", "patronymic", "birth_date")
+)
 
 FEEDS: tuple[Feed, ...] = (
-    Feed("civil_registry", "Ministry of Justice", "State database of individuals (persons)", CSV_SEMI_UTF8, 1, "delta",
-         ("Номер_записи", *_P, "Пол", "Гражданство", "Дата_смерти", "Операция"), build_persons, "Номер_записи", "Операция",
-         iin_columns=("ИИН",), name_columns=("Фамилия", "Имя", "Отчество"), date_columns=("Дата_рождения", "Дата_смерти"),
-         date_style="dmy", iin_authority=True, salt=1),
-    Feed("civil_acts", "Ministry of Justice", "Civil-status acts: births, marriages, divorces, deaths, guardianship",
-         JSONL, 1, "events", ("act_id", "act_type", "act_date", "registry_office_kato", *_ACT_PEOPLE), build_acts, "act_id",
-         iin_columns=("person1_iin", "person2_iin", "person3_iin"),
-         name_columns=("person1_surname", "person1_name", "person2_surname", "person2_name", "person3_surname", "person3_name"),
-         date_columns=("act_date", "person1_birth_date", "person2_birth_date", "person3_birth_date"), salt=2),
-    Feed("address_registry", "Ministry of Internal Affairs", "Registration at the place of residence", CSV_SEMI_1251, 1,
-         "delta", ("Номер_записи", *_P, "КАТО", "Улица", "Дом", "Квартира", "Дата_регистрации", "Операция"),
-         build_addresses, "Номер_записи", "Операция", iin_columns=("ИИН",), name_columns=("Фамилия", "Имя", "Отчество"),
-         name_script="ru", date_columns=("Дата_рождения", "Дата_регистрации"), date_style="dmy", salt=3),
-    Feed("pension_contributions", "Unified Accumulative Pension Fund", "Mandatory pension contributions", PARQUET, 3,
-         "events", ("record_id", "iin", "full_name", "birth_date", "period", "employer_bin", "payer_type", "amount"),
-         build_contributions, "record_id", iin_columns=("iin",), name_columns=("full_name",), name_script="ru_upper",
-         types={"birth_date": pa.date32(), "amount": pa.float64(), "record_id": pa.int64()}, salt=4),
-    Feed("pension_payments", "State Centre for Pension Payments", "Pension payments (legacy fixed-width export)",
-         FileFormat(kind="fixed", encoding="cp866", line_ending="\r\n", unencodable="replace",
-                    widths=(("NZAP", 16), *PENSION_WIDTHS)),
-         1, "events", ("NZAP", *[c for c, _ in PENSION_WIDTHS]), build_pensions, "NZAP", iin_columns=("IIN",),
-         name_columns=("FIO",), name_script="ru_upper", date_columns=("DR",), date_style="ymd", salt=5),
-    Feed("social_payments", "State Centre for Pension Payments", "Social benefits paid", CSV_SEMI_1251, 1, "events",
-         ("Номер_записи", "ИИН_получателя", "ФИО", "Дата_рождения", "Вид_выплаты", "Сумма", "Период"),
-         build_social_payments, "Номер_записи", iin_columns=("ИИН_получателя",), name_columns=("ФИО",), name_script="ru",
-         date_columns=("Дата_рождения",), date_style="dmy", salt=6),
-    Feed("tax", "State Revenue Committee", "Declared income of individual entrepreneurs", CSV_PIPE, 3, "events",
-         ("record_id", "iin", "taxpayer_name", "form", "tax_period", "declared_income", "tax_paid"), build_tax, "record_id",
-         iin_columns=("iin",), name_columns=("taxpayer_name",), name_script="ru_upper", salt=7),
-    Feed("employment_contracts", "Ministry of Labour (ESUTD)", "Employment contracts", JSONL, 1, "delta",
-         ("contract_id", "employee_iin", "employee_surname", "employee_name", "employee_patronymic",
-          "employee_birth_date", "employer_bin", "start_date", "salary", "op"), build_contracts, "contract_id", "op",
-         iin_columns=("employee_iin",), name_columns=("employee_surname", "employee_name", "employee_patronymic"),
-         date_columns=("employee_birth_date", "start_date"), salt=8),
-    Feed("unemployment", "Ministry of Labour (Enbek)", "Registered unemployed", CSV_SEMI_UTF8, 1, "delta",
-         ("Номер_записи", "ИИН", "ФИО", "Дата_рождения", "Дата_регистрации", "Статус", "Операция"), build_unemployment,
-         "Номер_записи", "Операция", iin_columns=("ИИН",), name_columns=("ФИО",), name_script="ru",
-         date_columns=("Дата_рождения", "Дата_регистрации"), date_style="dmy", salt=9),
-    Feed("disability", "Ministry of Labour (medical and social expertise)", "Disability assessments", CSV_SEMI_UTF8, 3,
-         "delta", ("Номер_записи", *_P, "Группа", "Дата_установления", "Срок_до", "Операция"), build_disability,
-         "Номер_записи", "Операция", iin_columns=("ИИН",), name_columns=("Фамилия", "Имя", "Отчество"), name_script="ru",
-         date_columns=("Дата_рождения", "Дата_установления", "Срок_до"), date_style="dmy_slash", salt=10),
-    Feed("health", "Ministry of Health", "Clinic attachment, health insurance status and dispensary registers", PARQUET,
-         3, "delta", ("record_id", "record_type", "iin", "surname", "name", "patronymic", "birth_date", "clinic_id",
-                      "insured", "icd_chapter", "op"), build_health, "record_id", "op", iin_columns=("iin",),
-         name_columns=("surname", "name", "patronymic"), name_script="ru",
-         types={"birth_date": pa.date32(), "insured": pa.bool_(), "record_id": pa.int64()}, salt=11),
-    Feed("education", "Ministry of Education (NOBD)", "School and pre-school enrolment, special educational needs",
-         CSV_SEMI_1251, 3, "delta", ("Номер_записи", *_P, "Организация", "Класс", "Статус", "ООП", "Поддержка_ООП",
-                                     "Операция"), build_education, "Номер_записи", "Операция", iin_columns=("ИИН",),
-         name_columns=("Фамилия", "Имя", "Отчество"), name_script="ru", date_columns=("Дата_рождения",),
-         date_style="dmy", salt=12),
-    Feed("real_estate", "Ministry of Justice (real-estate register)", "Registered ownership of dwellings", PARQUET, 3,
-         "delta", ("property_id", "owner_iin", "owner_name", "kato", "address", "kind", "area_m2", "rooms", "share", "op"),
-         build_real_estate, "property_id", "op", iin_columns=("owner_iin",), name_columns=("owner_name",),
-         name_script="ru_upper", types={"area_m2": pa.float64(), "rooms": pa.int64(), "share": pa.float64(),
-                                        "property_id": pa.int64()}, salt=13),
-    Feed("vehicles", "Ministry of Internal Affairs", "Registered vehicles", CSV_SEMI_1251, 3, "delta",
-         ("Номер_записи", "ГРНЗ", "ИИН_владельца", "ФИО_владельца", "Марка_модель", "Год_выпуска", "Дата_регистрации",
-          "Операция"), build_vehicles, "Номер_записи", "Операция", iin_columns=("ИИН_владельца",), name_columns=("ФИО_владельца",),
-         name_script="ru", date_columns=("Дата_регистрации",), date_style="dmy", salt=14),
-    Feed("land_livestock", "Ministry of Agriculture", "Land plots and livestock identification", JSONL, 3, "delta",
-         ("record_id", "record_type", "owner_iin", "owner_surname", "owner_name", "kato", "area_ha",
-          "sheep_equivalent_heads", "op"), build_land, "record_id", "op", iin_columns=("owner_iin",),
-         name_columns=("owner_surname", "owner_name"), name_script="kz2021",
-         types={"area_ha": pa.float64(), "sheep_equivalent_heads": pa.float64()}, salt=15),
-    Feed("debts", "Credit bureau and enforcement registry", "Consumer loans and enforcement proceedings", PARQUET, 1,
-         "delta", ("record_id", "record_type", "iin", "full_name", "birth_date", "amount", "overdue_days", "op"),
-         build_debts, "record_id", "op", iin_columns=("iin",), name_columns=("full_name",), name_script="ru_upper",
-         types={"birth_date": pa.date32(), "amount": pa.float64(), "overdue_days": pa.int64(), "record_id": pa.int64()},
-         salt=16),
-    Feed("police", "Committee on Legal Statistics", "Domestic-violence reports, protective orders, juvenile offences",
-         JSONL, 3, "events", ("report_id", "kind", "date", "kato", "person_role", "person_iin", "person_surname",
-                               "person_name", "person_birth_date", "other_iin", "other_surname", "other_name"),
-         build_police, "report_id", iin_columns=("person_iin", "other_iin"),
-         name_columns=("person_surname", "person_name", "other_surname", "other_name"), name_script="ru",
-         date_columns=("date", "person_birth_date"), salt=17),
-    Feed("migration", "Ministry of Internal Affairs (migration service)", "Residence permits and repatriate status",
-         CSV_SEMI_UTF8, 3, "delta", ("record_no", "doc_number", "iin", "surname", "name", "birth_date", "sex",
-                                     "citizenship", "status", "valid_from", "valid_to", "kato", "op"), build_migration,
-         "record_no", "op", iin_columns=("iin",), name_columns=("surname", "name"), name_script="passport",
-         date_columns=("birth_date", "valid_from", "valid_to"), salt=18),
-    Feed("mobile_numbers", "Mobile operators", "Subscribers' registered numbers", CSV_COMMA, 1, "delta",
-         ("record_id", "msisdn", "subscriber_iin", "subscriber_name", "operator", "activated", "op"), build_mobile,
-         "record_id", "op", iin_columns=("subscriber_iin",), name_columns=("subscriber_name",), name_script="passport",
-         date_columns=("activated",), salt=19),
-    Feed("housing_utilities", "Local executive bodies (akimats)", "Housing queue and utility-debt lists", CSV_SEMI_1251,
-         3, "snapshot", ("Номер_записи", "Тип", "ИИН", "ФИО", "КАТО", "Дата_постановки", "Сумма_долга", "Состав_семьи"),
-         build_housing, "Номер_записи", iin_columns=("ИИН",), name_columns=("ФИО",), name_script="ru",
-         date_columns=("Дата_постановки",), date_style="dmy", salt=20),
+    Feed(
+        "civil_registry",
+        "Ministry of Justice",
+        "State database of individuals (persons)",
+        CSV_SEMI_UTF8,
+        1,
+        "delta",
+        ("Номер_записи", *_P, "Пол", "Гражданство", "Дата_смерти", "Операция"),
+        build_persons,
+        "Номер_записи",
+        "Операция",
+        iin_columns=("ИИН",),
+        name_columns=("Фамилия", "Имя", "Отчество"),
+        date_columns=("Дата_рождения", "Дата_смерти"),
+        date_style="dmy",
+        iin_authority=True,
+        salt=1,
+    ),
+    Feed(
+        "civil_acts",
+        "Ministry of Justice",
+        "Civil-status acts: births, marriages, divorces, deaths, guardianship",
+        JSONL,
+        1,
+        "events",
+        ("act_id", "act_type", "act_date", "registry_office_kato", *_ACT_PEOPLE),
+        build_acts,
+        "act_id",
+        iin_columns=("person1_iin", "person2_iin", "person3_iin"),
+        name_columns=(
+            "person1_surname",
+            "person1_name",
+            "person2_surname",
+            "person2_name",
+            "person3_surname",
+            "person3_name",
+        ),
+        date_columns=("act_date", "person1_birth_date", "person2_birth_date", "person3_birth_date"),
+        salt=2,
+    ),
+    Feed(
+        "address_registry",
+        "Ministry of Internal Affairs",
+        "Registration at the place of residence",
+        CSV_SEMI_1251,
+        1,
+        "delta",
+        ("Номер_записи", *_P, "КАТО", "Улица", "Дом", "Квартира", "Дата_регистрации", "Операция"),
+        build_addresses,
+        "Номер_записи",
+        "Операция",
+        iin_columns=("ИИН",),
+        name_columns=("Фамилия", "Имя", "Отчество"),
+        name_script="ru",
+        date_columns=("Дата_рождения", "Дата_регистрации"),
+        date_style="dmy",
+        salt=3,
+    ),
+    Feed(
+        "pension_contributions",
+        "Unified Accumulative Pension Fund",
+        "Mandatory pension contributions",
+        PARQUET,
+        3,
+        "events",
+        ("record_id", "iin", "full_name", "birth_date", "period", "employer_bin", "payer_type", "amount"),
+        build_contributions,
+        "record_id",
+        iin_columns=("iin",),
+        name_columns=("full_name",),
+        name_script="ru_upper",
+        types={"birth_date": pa.date32(), "amount": pa.float64(), "record_id": pa.int64()},
+        salt=4,
+    ),
+    Feed(
+        "pension_payments",
+        "State Centre for Pension Payments",
+        "Pension payments (legacy fixed-width export)",
+        FileFormat(
+            kind="fixed",
+            encoding="cp866",
+            line_ending="\r\n",
+            unencodable="replace",
+            widths=(("NZAP", 16), *PENSION_WIDTHS),
+        ),
+        1,
+        "events",
+        ("NZAP", *[c for c, _ in PENSION_WIDTHS]),
+        build_pensions,
+        "NZAP",
+        iin_columns=("IIN",),
+        name_columns=("FIO",),
+        name_script="ru_upper",
+        date_columns=("DR",),
+        date_style="ymd",
+        salt=5,
+    ),
+    Feed(
+        "social_payments",
+        "State Centre for Pension Payments",
+        "Social benefits paid",
+        CSV_SEMI_1251,
+        1,
+        "events",
+        ("Номер_записи", "ИИН_получателя", "ФИО", "Дата_рождения", "Вид_выплаты", "Сумма", "Период"),
+        build_social_payments,
+        "Номер_записи",
+        iin_columns=("ИИН_получателя",),
+        name_columns=("ФИО",),
+        name_script="ru",
+        date_columns=("Дата_рождения",),
+        date_style="dmy",
+        salt=6,
+    ),
+    Feed(
+        "tax",
+        "State Revenue Committee",
+        "Declared income of individual entrepreneurs",
+        CSV_PIPE,
+        3,
+        "events",
+        ("record_id", "iin", "taxpayer_name", "form", "tax_period", "declared_income", "tax_paid"),
+        build_tax,
+        "record_id",
+        iin_columns=("iin",),
+        name_columns=("taxpayer_name",),
+        name_script="ru_upper",
+        salt=7,
+    ),
+    Feed(
+        "employment_contracts",
+        "Ministry of Labour (ESUTD)",
+        "Employment contracts",
+        JSONL,
+        1,
+        "delta",
+        (
+            "contract_id",
+            "employee_iin",
+            "employee_surname",
+            "employee_name",
+            "employee_patronymic",
+            "employee_birth_date",
+            "employer_bin",
+            "start_date",
+            "salary",
+            "op",
+        ),
+        build_contracts,
+        "contract_id",
+        "op",
+        iin_columns=("employee_iin",),
+        name_columns=("employee_surname", "employee_name", "employee_patronymic"),
+        date_columns=("employee_birth_date", "start_date"),
+        salt=8,
+    ),
+    Feed(
+        "unemployment",
+        "Ministry of Labour (Enbek)",
+        "Registered unemployed",
+        CSV_SEMI_UTF8,
+        1,
+        "delta",
+        ("Номер_записи", "ИИН", "ФИО", "Дата_рождения", "Дата_регистрации", "Статус", "Операция"),
+        build_unemployment,
+        "Номер_записи",
+        "Операция",
+        iin_columns=("ИИН",),
+        name_columns=("ФИО",),
+        name_script="ru",
+        date_columns=("Дата_рождения", "Дата_регистрации"),
+        date_style="dmy",
+        salt=9,
+    ),
+    Feed(
+        "disability",
+        "Ministry of Labour (medical and social expertise)",
+        "Disability assessments",
+        CSV_SEMI_UTF8,
+        3,
+        "delta",
+        ("Номер_записи", *_P, "Группа", "Дата_установления", "Срок_до", "Операция"),
+        build_disability,
+        "Номер_записи",
+        "Операция",
+        iin_columns=("ИИН",),
+        name_columns=("Фамилия", "Имя", "Отчество"),
+        name_script="ru",
+        date_columns=("Дата_рождения", "Дата_установления", "Срок_до"),
+        date_style="dmy_slash",
+        salt=10,
+    ),
+    Feed(
+        "health",
+        "Ministry of Health",
+        "Clinic attachment, health insurance status and dispensary registers",
+        PARQUET,
+        3,
+        "delta",
+        (
+            "record_id",
+            "record_type",
+            "iin",
+            "surname",
+            "name",
+            "patronymic",
+            "birth_date",
+            "clinic_id",
+            "insured",
+            "icd_chapter",
+            "op",
+        ),
+        build_health,
+        "record_id",
+        "op",
+        iin_columns=("iin",),
+        name_columns=("surname", "name", "patronymic"),
+        name_script="ru",
+        types={"birth_date": pa.date32(), "insured": pa.bool_(), "record_id": pa.int64()},
+        salt=11,
+    ),
+    Feed(
+        "education",
+        "Ministry of Education (NOBD)",
+        "School and pre-school enrolment, special educational needs",
+        CSV_SEMI_1251,
+        3,
+        "delta",
+        ("Номер_записи", *_P, "Организация", "Класс", "Статус", "ООП", "Поддержка_ООП", "Операция"),
+        build_education,
+        "Номер_записи",
+        "Операция",
+        iin_columns=("ИИН",),
+        name_columns=("Фамилия", "Имя", "Отчество"),
+        name_script="ru",
+        date_columns=("Дата_рождения",),
+        date_style="dmy",
+        salt=12,
+    ),
+    Feed(
+        "real_estate",
+        "Ministry of Justice (real-estate register)",
+        "Registered ownership of dwellings",
+        PARQUET,
+        3,
+        "delta",
+        (
+            "property_id",
+            "owner_iin",
+            "owner_name",
+            "kato",
+            "address",
+            "kind",
+            "area_m2",
+            "rooms",
+            "share",
+            "op",
+        ),
+        build_real_estate,
+        "property_id",
+        "op",
+        iin_columns=("owner_iin",),
+        name_columns=("owner_name",),
+        name_script="ru_upper",
+        types={
+            "area_m2": pa.float64(),
+            "rooms": pa.int64(),
+            "share": pa.float64(),
+            "property_id": pa.int64(),
+        },
+        salt=13,
+    ),
+    Feed(
+        "vehicles",
+        "Ministry of Internal Affairs",
+        "Registered vehicles",
+        CSV_SEMI_1251,
+        3,
+        "delta",
+        (
+            "Номер_записи",
+            "ГРНЗ",
+            "ИИН_владельца",
+            "ФИО_владельца",
+            "Марка_модель",
+            "Год_выпуска",
+            "Дата_регистрации",
+            "Операция",
+        ),
+        build_vehicles,
+        "Номер_записи",
+        "Операция",
+        iin_columns=("ИИН_владельца",),
+        name_columns=("ФИО_владельца",),
+        name_script="ru",
+        date_columns=("Дата_регистрации",),
+        date_style="dmy",
+        salt=14,
+    ),
+    Feed(
+        "land_livestock",
+        "Ministry of Agriculture",
+        "Land plots and livestock identification",
+        JSONL,
+        3,
+        "delta",
+        (
+            "record_id",
+            "record_type",
+            "owner_iin",
+            "owner_surname",
+            "owner_name",
+            "kato",
+            "area_ha",
+            "sheep_equivalent_heads",
+            "op",
+        ),
+        build_land,
+        "record_id",
+        "op",
+        iin_columns=("owner_iin",),
+        name_columns=("owner_surname", "owner_name"),
+        name_script="kz2021",
+        types={"area_ha": pa.float64(), "sheep_equivalent_heads": pa.float64()},
+        salt=15,
+    ),
+    Feed(
+        "debts",
+        "Credit bureau and enforcement registry",
+        "Consumer loans and enforcement proceedings",
+        PARQUET,
+        1,
+        "delta",
+        ("record_id", "record_type", "iin", "full_name", "birth_date", "amount", "overdue_days", "op"),
+        build_debts,
+        "record_id",
+        "op",
+        iin_columns=("iin",),
+        name_columns=("full_name",),
+        name_script="ru_upper",
+        types={
+            "birth_date": pa.date32(),
+            "amount": pa.float64(),
+            "overdue_days": pa.int64(),
+            "record_id": pa.int64(),
+        },
+        salt=16,
+    ),
+    Feed(
+        "police",
+        "Committee on Legal Statistics",
+        "Domestic-violence reports, protective orders, juvenile offences",
+        JSONL,
+        3,
+        "events",
+        (
+            "report_id",
+            "kind",
+            "date",
+            "kato",
+            "person_role",
+            "person_iin",
+            "person_surname",
+            "person_name",
+            "person_birth_date",
+            "other_iin",
+            "other_surname",
+            "other_name",
+        ),
+        build_police,
+        "report_id",
+        iin_columns=("person_iin", "other_iin"),
+        name_columns=("person_surname", "person_name", "other_surname", "other_name"),
+        name_script="ru",
+        date_columns=("date", "person_birth_date"),
+        salt=17,
+    ),
+    Feed(
+        "migration",
+        "Ministry of Internal Affairs (migration service)",
+        "Residence permits and repatriate status",
+        CSV_SEMI_UTF8,
+        3,
+        "delta",
+        (
+            "record_no",
+            "doc_number",
+            "iin",
+            "surname",
+            "name",
+            "birth_date",
+            "sex",
+            "citizenship",
+            "status",
+            "valid_from",
+            "valid_to",
+            "kato",
+            "op",
+        ),
+        build_migration,
+        "record_no",
+        "op",
+        iin_columns=("iin",),
+        name_columns=("surname", "name"),
+        name_script="passport",
+        date_columns=("birth_date", "valid_from", "valid_to"),
+        salt=18,
+    ),
+    Feed(
+        "mobile_numbers",
+        "Mobile operators",
+        "Subscribers' registered numbers",
+        CSV_COMMA,
+        1,
+        "delta",
+        ("record_id", "msisdn", "subscriber_iin", "subscriber_name", "operator", "activated", "op"),
+        build_mobile,
+        "record_id",
+        "op",
+        iin_columns=("subscriber_iin",),
+        name_columns=("subscriber_name",),
+        name_script="passport",
+        date_columns=("activated",),
+        salt=19,
+    ),
+    Feed(
+        "housing_utilities",
+        "Local executive bodies (akimats)",
+        "Housing queue and utility-debt lists",
+        CSV_SEMI_1251,
+        3,
+        "snapshot",
+        ("Номер_записи", "Тип", "ИИН", "ФИО", "КАТО", "Дата_постановки", "Сумма_долга", "Состав_семьи"),
+        build_housing,
+        "Номер_записи",
+        iin_columns=("ИИН",),
+        name_columns=("ФИО",),
+        name_script="ru",
+        date_columns=("Дата_постановки",),
+        date_style="dmy",
+        salt=20,
+    ),
 )
 """Every feed the synthetic nation emits. The questionnaires of social workers join as a feed once the
 social-worker app exists; they are not simulated here."""

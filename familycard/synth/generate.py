@@ -42,32 +42,71 @@ PARQUET = FileFormat(kind="parquet")
 FAULT_FLAGS = ("iin_missing", "iin_mistyped", "name_typo", "name_variant", "date_format")
 
 TRUTH_SCHEMAS: dict[str, pa.Schema] = {
-    "persons": pa.schema([
-        ("person_id", pa.int64()), ("iin", pa.string()), ("surname", pa.string()), ("given_name", pa.string()),
-        ("patronymic", pa.string()), ("sex", pa.string()), ("birth_date", pa.date32()), ("death_date", pa.date32()),
-        ("migration_status", pa.string()), ("mother_id", pa.int64()), ("father_id", pa.int64()),
-        ("phone", pa.string()),
-    ]),
-    "family_spells": pa.schema([
-        ("person_id", pa.int64()), ("family_id", pa.int64()), ("role", pa.string()),
-        ("from_period", pa.string()), ("to_period", pa.string()),
-    ]),
-    "families": pa.schema([
-        ("family_id", pa.int64()), ("archetype", pa.string()), ("hard_cases", pa.string()),
-        ("created_period", pa.string()), ("kato", pa.string()), ("region", pa.string()), ("rural", pa.bool_()),
-    ]),
-    "family_levels": pa.schema([
-        ("family_id", pa.int64()), ("from_period", pa.string()), ("to_period", pa.string()), ("level", pa.string()),
-        ("mean_latent", pa.float64()),
-    ]),
-    "support": pa.schema([
-        ("period", pa.string()), ("family_id", pa.int64()), ("person_id", pa.int64()), ("measure", pa.string()),
-        ("amount", pa.float64()), ("true_effect", pa.float64()),
-    ]),
-    "source_records": pa.schema([
-        ("feed", pa.string()), ("record_id", pa.string()), ("role", pa.string()), ("person_id", pa.int64()),
-        *[(f, pa.bool_()) for f in FAULT_FLAGS], ("duplicated", pa.bool_()),
-    ]),
+    "persons": pa.schema(
+        [
+            ("person_id", pa.int64()),
+            ("iin", pa.string()),
+            ("surname", pa.string()),
+            ("given_name", pa.string()),
+            ("patronymic", pa.string()),
+            ("sex", pa.string()),
+            ("birth_date", pa.date32()),
+            ("death_date", pa.date32()),
+            ("migration_status", pa.string()),
+            ("mother_id", pa.int64()),
+            ("father_id", pa.int64()),
+            ("phone", pa.string()),
+        ]
+    ),
+    "family_spells": pa.schema(
+        [
+            ("person_id", pa.int64()),
+            ("family_id", pa.int64()),
+            ("role", pa.string()),
+            ("from_period", pa.string()),
+            ("to_period", pa.string()),
+        ]
+    ),
+    "families": pa.schema(
+        [
+            ("family_id", pa.int64()),
+            ("archetype", pa.string()),
+            ("hard_cases", pa.string()),
+            ("created_period", pa.string()),
+            ("kato", pa.string()),
+            ("region", pa.string()),
+            ("rural", pa.bool_()),
+        ]
+    ),
+    "family_levels": pa.schema(
+        [
+            ("family_id", pa.int64()),
+            ("from_period", pa.string()),
+            ("to_period", pa.string()),
+            ("level", pa.string()),
+            ("mean_latent", pa.float64()),
+        ]
+    ),
+    "support": pa.schema(
+        [
+            ("period", pa.string()),
+            ("family_id", pa.int64()),
+            ("person_id", pa.int64()),
+            ("measure", pa.string()),
+            ("amount", pa.float64()),
+            ("true_effect", pa.float64()),
+        ]
+    ),
+    "source_records": pa.schema(
+        [
+            ("feed", pa.string()),
+            ("record_id", pa.string()),
+            ("role", pa.string()),
+            ("person_id", pa.int64()),
+            *[(f, pa.bool_()) for f in FAULT_FLAGS],
+            ("duplicated", pa.bool_()),
+        ]
+    ),
 }
 
 
@@ -101,8 +140,14 @@ def simulate_chunk(cfg: SynthConfig, chunk: int) -> ChunkResult:
     Life(world, rng, cfg.faults.stale_address, cfg.n_chunks).run()
     ctx = Ctx(world, cfg)
     plan = delivery_plan(cfg)
-    result = ChunkResult(chunk=chunk, deliveries={}, truth={name: [] for name in TRUTH_SCHEMAS},
-                         rows_by_feed={}, families=int(world.families.n), persons=int(world.persons.n))
+    result = ChunkResult(
+        chunk=chunk,
+        deliveries={},
+        truth={name: [] for name in TRUTH_SCHEMAS},
+        rows_by_feed={},
+        families=int(world.families.n),
+        persons=int(world.persons.n),
+    )
     for feed in FEEDS:
         result.rows_by_feed[feed.name] = _emit(feed, ctx, cfg, plan, result)
     _write_truth(world, cfg, result.truth)
@@ -110,7 +155,10 @@ def simulate_chunk(cfg: SynthConfig, chunk: int) -> ChunkResult:
 
 
 def generate(
-    cfg: SynthConfig, out: Path, progress: Callable[[int, int], None] | None = None, workers: int | None = None
+    cfg: SynthConfig,
+    out: Path,
+    progress: Callable[[int, int], None] | None = None,
+    workers: int | None = None,
 ) -> Summary:
     """Generate the nation described by ``cfg`` into ``out`` (replacing ``sources/`` and ``truth/``).
 
@@ -124,10 +172,14 @@ def generate(
     (out / "sources").mkdir(parents=True, exist_ok=True)
     (out / "truth").mkdir(parents=True, exist_ok=True)
     plan = delivery_plan(cfg)
-    writers = {k: open_writer(out / "sources" / d.path, FEED_BY_NAME[d.feed].fmt, FEED_BY_NAME[d.feed].schema())
-               for k, d in plan.items()}
-    truth = {name: open_writer(out / "truth" / f"{name}.parquet", PARQUET, schema)
-             for name, schema in TRUTH_SCHEMAS.items()}
+    writers = {
+        k: open_writer(out / "sources" / d.path, FEED_BY_NAME[d.feed].fmt, FEED_BY_NAME[d.feed].schema())
+        for k, d in plan.items()
+    }
+    truth = {
+        name: open_writer(out / "truth" / f"{name}.parquet", PARQUET, schema)
+        for name, schema in TRUTH_SCHEMAS.items()
+    }
     summary = Summary(rows_by_feed={f.name: 0 for f in FEEDS})
     n_workers = max(1, min(workers or os.cpu_count() or 1, cfg.n_chunks))
     try:
@@ -155,17 +207,39 @@ def generate(
     for key, d in plan.items():
         rows = writers[key].close()
         path = out / "sources" / d.path
-        manifest.append({
-            "feed": d.feed, "period": d.period, "kind": d.kind, "file": str(d.path), "rows": rows,
-            "sha256": _sha256(path), "due": d.due_day, "delivered": d.delivered,
-        })
+        manifest.append(
+            {
+                "feed": d.feed,
+                "period": d.period,
+                "kind": d.kind,
+                "file": str(d.path),
+                "rows": rows,
+                "sha256": _sha256(path),
+                "due": d.due_day,
+                "delivered": d.delivered,
+            }
+        )
     summary.deliveries = len(manifest)
-    (out / "sources" / "manifest.json").write_text(json.dumps(
-        {"deliveries": manifest, "feeds": [_feed_doc(f) for f in FEEDS]}, ensure_ascii=False, indent=1) + "\n",
-        encoding="utf-8")
-    (out / "truth" / "run.json").write_text(json.dumps(
-        {"config": cfg.as_dict(), "families": summary.families, "persons": summary.persons,
-         "rows_by_feed": summary.rows_by_feed}, indent=1) + "\n", encoding="utf-8")
+    (out / "sources" / "manifest.json").write_text(
+        json.dumps(
+            {"deliveries": manifest, "feeds": [_feed_doc(f) for f in FEEDS]}, ensure_ascii=False, indent=1
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    (out / "truth" / "run.json").write_text(
+        json.dumps(
+            {
+                "config": cfg.as_dict(),
+                "families": summary.families,
+                "persons": summary.persons,
+                "rows_by_feed": summary.rows_by_feed,
+            },
+            indent=1,
+        )
+        + "\n",
+        encoding="utf-8",
+    )
     return summary
 
 
@@ -181,10 +255,19 @@ def _chunk_results(cfg: SynthConfig, workers: int) -> Iterator[Iterator[ChunkRes
 
 def _feed_doc(f: Feed) -> dict[str, object]:
     return {
-        "feed": f.name, "agency": f.agency, "title": f.title, "format": f.fmt.kind, "encoding": f.fmt.encoding,
-        "delimiter": f.fmt.delimiter if f.fmt.kind == "csv" else None, "cadence_months": f.cadence, "mode": f.mode,
-        "columns": list(f.columns), "id_column": f.id_column, "op_column": f.op_column,
-        "widths": [list(w) for w in f.fmt.widths] or None, "date_style": f.date_style,
+        "feed": f.name,
+        "agency": f.agency,
+        "title": f.title,
+        "format": f.fmt.kind,
+        "encoding": f.fmt.encoding,
+        "delimiter": f.fmt.delimiter if f.fmt.kind == "csv" else None,
+        "cadence_months": f.cadence,
+        "mode": f.mode,
+        "columns": list(f.columns),
+        "id_column": f.id_column,
+        "op_column": f.op_column,
+        "widths": [list(w) for w in f.fmt.widths] or None,
+        "date_style": f.date_style,
         "line_ending": "CRLF" if f.fmt.line_ending == "\r\n" else "LF",
     }
 
@@ -224,14 +307,20 @@ def delivery_plan(cfg: SynthConfig) -> dict[tuple[str, int], Planned]:
             period = cfg.period(t)
             due = cfg.month_start_day(t + 1) + 5
             out[(feed.name, t)] = Planned(
-                feed=feed.name, period=period, t=t, kind=kind,
+                feed=feed.name,
+                period=period,
+                t=t,
+                kind=kind,
                 path=Path(feed.name) / f"{feed.name}_{period}_{kind}.{feed.fmt.extension}",
-                due_day=str(np.datetime64(due, "D")), delivered=str(np.datetime64(due + late_days, "D")),
+                due_day=str(np.datetime64(due, "D")),
+                delivered=str(np.datetime64(due + late_days, "D")),
             )
     return out
 
 
-def _emit(feed: Feed, ctx: Ctx, cfg: SynthConfig, plan: dict[tuple[str, int], Planned], result: ChunkResult) -> int:
+def _emit(
+    feed: Feed, ctx: Ctx, cfg: SynthConfig, plan: dict[tuple[str, int], Planned], result: ChunkResult
+) -> int:
     """Write one chunk's part of every delivery of ``feed``; returns rows written."""
     written = 0
     last: Rows | None = None
@@ -262,7 +351,9 @@ def _emit(feed: Feed, ctx: Ctx, cfg: SynthConfig, plan: dict[tuple[str, int], Pl
         for src, sel, op in parts:
             if len(sel):
                 is_new = np.isin(src.key[sel], new_keys) if op == "I" and new_keys is not None else None
-                written += _write_part(feed, ctx, cfg, sink, src, sel, op, t, is_new, result.truth["source_records"])
+                written += _write_part(
+                    feed, ctx, cfg, sink, src, sel, op, t, is_new, result.truth["source_records"]
+                )
     return written
 
 
@@ -279,14 +370,26 @@ def _delta(old: Rows, old_h: np.ndarray, new: Rows, new_h: np.ndarray) -> list[t
     return [(new, inserted, "I"), (new, changed, "U"), (old, gone, "D")]
 
 
-def _write_part(feed: Feed, ctx: Ctx, cfg: SynthConfig, sink: list[pa.Table], rows: Rows, sel: np.ndarray,
-                op: str, t: int, is_new: np.ndarray | None, truth: list[pa.Table]) -> int:
+def _write_part(
+    feed: Feed,
+    ctx: Ctx,
+    cfg: SynthConfig,
+    sink: list[pa.Table],
+    rows: Rows,
+    sel: np.ndarray,
+    op: str,
+    t: int,
+    is_new: np.ndarray | None,
+    truth: list[pa.Table],
+) -> int:
     """Render, fault and collect one part of a delivery; records seen for the first time go to the truth
     with the faults they really carry."""
     keys = rows.key[sel]
     cols = rows.render(sel)
     rid = record_ids(cfg.seed, feed.salt, keys)
-    cols[feed.id_column] = rid if feed.types.get(feed.id_column) == pa.int64() else rid.astype(str).astype(object)
+    cols[feed.id_column] = (
+        rid if feed.types.get(feed.id_column) == pa.int64() else rid.astype(str).astype(object)
+    )
     if feed.op_column:
         cols[feed.op_column] = np.full(len(sel), op, dtype=object)
     cols, applied = apply_faults(feed, cols, keys, cfg.faults, cfg.seed)
@@ -302,8 +405,12 @@ def _write_part(feed: Feed, ctx: Ctx, cfg: SynthConfig, sink: list[pa.Table], ro
             m = (w >= 0) & is_new
             if not m.any():
                 continue
-            part = {"feed": np.full(int(m.sum()), feed.name, dtype=object), "record_id": rid[m].astype(str).astype(object),
-                    "role": np.full(int(m.sum()), role, dtype=object), "person_id": ctx.world.pid(w[m])}
+            part = {
+                "feed": np.full(int(m.sum()), feed.name, dtype=object),
+                "record_id": rid[m].astype(str).astype(object),
+                "role": np.full(int(m.sum()), role, dtype=object),
+                "person_id": ctx.world.pid(w[m]),
+            }
             for f in FAULT_FLAGS:
                 part[f] = applied[f][m]
             part["duplicated"] = dup[m]
@@ -330,8 +437,18 @@ def _arrow(values: np.ndarray | pa.Array, typ: pa.DataType) -> pa.Array:
 
 # ---- truth -----------------------------------------------------------------------------------------
 
-_ROLE_NAMES = {1: "head", 2: "spouse", 3: "partner", 4: "child", 5: "stepchild", 6: "parent", 7: "grandchild",
-               8: "adult_child", 9: "relative", 10: "child_in_law"}
+_ROLE_NAMES = {
+    1: "head",
+    2: "spouse",
+    3: "partner",
+    4: "child",
+    5: "stepchild",
+    6: "parent",
+    7: "grandchild",
+    8: "adult_child",
+    9: "relative",
+    10: "child_in_law",
+}
 _MIGRATION = np.array(["citizen", "kandas", "permanent_residence", "temporary_residence"], dtype=object)
 
 
@@ -341,16 +458,27 @@ def _write_truth(world: World, cfg: SynthConfig, truth: dict[str, list[pa.Table]
     idx = np.arange(n)
     iins = iinlib.format_array(p.iin[:n]).astype(object)
     death = np.where(p.death[:n] == np.iinfo(np.int32).max, None, p.death[:n])
-    truth["persons"].append(pa.table({
-        "person_id": world.pid(idx), "iin": np.where(iins == "", None, iins),
-        "surname": p.surname[:n], "given_name": p.given[:n], "patronymic": np.where(p.patronymic[:n] == "", None, p.patronymic[:n]),
-        "sex": np.where(p.sex[:n] == 1, "M", "F").astype(object),
-        "birth_date": pa.array(p.birth[:n], pa.int32()).cast(pa.date32()),
-        "death_date": pa.array(death, pa.int32()).cast(pa.date32()),
-        "migration_status": _MIGRATION[p.migration[:n]], "mother_id": world.pid(p.mother[:n]),
-        "father_id": world.pid(p.father[:n]),
-        "phone": np.where(p.phone[:n] >= 0, np.char.add("+7", p.phone[:n].astype(str)), None).astype(object),
-    }, schema=TRUTH_SCHEMAS["persons"]))
+    truth["persons"].append(
+        pa.table(
+            {
+                "person_id": world.pid(idx),
+                "iin": np.where(iins == "", None, iins),
+                "surname": p.surname[:n],
+                "given_name": p.given[:n],
+                "patronymic": np.where(p.patronymic[:n] == "", None, p.patronymic[:n]),
+                "sex": np.where(p.sex[:n] == 1, "M", "F").astype(object),
+                "birth_date": pa.array(p.birth[:n], pa.int32()).cast(pa.date32()),
+                "death_date": pa.array(death, pa.int32()).cast(pa.date32()),
+                "migration_status": _MIGRATION[p.migration[:n]],
+                "mother_id": world.pid(p.mother[:n]),
+                "father_id": world.pid(p.father[:n]),
+                "phone": np.where(p.phone[:n] >= 0, np.char.add("+7", p.phone[:n].astype(str)), None).astype(
+                    object
+                ),
+            },
+            schema=TRUTH_SCHEMAS["persons"],
+        )
+    )
     periods = np.array([cfg.period(t) for t in range(cfg.months)], dtype=object)
     # membership spells: runs of the same (family, role) per person
     fam, role = P.family[:, :n], P.role[:, :n]
@@ -365,11 +493,20 @@ def _write_truth(world: World, cfg: SynthConfig, truth: dict[str, list[pa.Table]
     end[same_person_next] = ts[1:][same_person_next[:-1]] - 1 if len(ts) > 1 else end[same_person_next]
     f = fam[ts, ps]
     keep = f >= 0
-    truth["family_spells"].append(pa.table({
-        "person_id": world.pid(ps[keep]), "family_id": world.fid(f[keep]),
-        "role": np.array([_ROLE_NAMES.get(int(r), "member") for r in role[ts, ps][keep]], dtype=object),
-        "from_period": periods[ts[keep]], "to_period": periods[end[keep]],
-    }, schema=TRUTH_SCHEMAS["family_spells"]))
+    truth["family_spells"].append(
+        pa.table(
+            {
+                "person_id": world.pid(ps[keep]),
+                "family_id": world.fid(f[keep]),
+                "role": np.array(
+                    [_ROLE_NAMES.get(int(r), "member") for r in role[ts, ps][keep]], dtype=object
+                ),
+                "from_period": periods[ts[keep]],
+                "to_period": periods[end[keep]],
+            },
+            schema=TRUTH_SCHEMAS["family_spells"],
+        )
+    )
     # families
     from familycard.geo.territory import REGIONS, build_territory
 
@@ -386,15 +523,28 @@ def _write_truth(world: World, cfg: SynthConfig, truth: dict[str, list[pa.Table]
     addr = P.address[first_t[fi], first_member[fi]]
     sett = np.where(addr >= 0, world.addresses.settlement[np.maximum(addr, 0)], 0)
     hard = F.hard[fi]
-    hard_txt = np.array([",".join(v for k, v in HARD_CASE_NAMES.items() if int(h) & int(k)) for h in hard.tolist()], dtype=object)
-    truth["families"].append(pa.table({
-        "family_id": world.fid(fi),
-        "archetype": np.array([Archetype(int(a)).name.lower() for a in F.archetype[fi]], dtype=object),
-        "hard_cases": hard_txt, "created_period": np.where(F.created_t[fi] >= 0, periods[np.maximum(F.created_t[fi], 0)], None),
-        "kato": terr.settlement_kato[sett].astype(object),
-        "region": np.array([r.code for r in REGIONS], dtype=object)[terr.settlement_region[sett]],
-        "rural": terr.settlement_rural[sett],
-    }, schema=TRUTH_SCHEMAS["families"]))
+    hard_txt = np.array(
+        [",".join(v for k, v in HARD_CASE_NAMES.items() if int(h) & int(k)) for h in hard.tolist()],
+        dtype=object,
+    )
+    truth["families"].append(
+        pa.table(
+            {
+                "family_id": world.fid(fi),
+                "archetype": np.array(
+                    [Archetype(int(a)).name.lower() for a in F.archetype[fi]], dtype=object
+                ),
+                "hard_cases": hard_txt,
+                "created_period": np.where(
+                    F.created_t[fi] >= 0, periods[np.maximum(F.created_t[fi], 0)], None
+                ),
+                "kato": terr.settlement_kato[sett].astype(object),
+                "region": np.array([r.code for r in REGIONS], dtype=object)[terr.settlement_region[sett]],
+                "rural": terr.settlement_rural[sett],
+            },
+            schema=TRUTH_SCHEMAS["families"],
+        )
+    )
     # level spells
     lv = world.level[:, :nf]
     lat = world.latent[:, :nf]
@@ -411,15 +561,30 @@ def _write_truth(world: World, cfg: SynthConfig, truth: dict[str, list[pa.Table]
     ts, fs, end = ts[keep], fs[keep], end[keep]
     csum = np.nancumsum(np.nan_to_num(lat, nan=0.0), axis=0)
     total = csum[end, fs] - np.where(ts > 0, csum[np.maximum(ts - 1, 0), fs], 0)
-    truth["family_levels"].append(pa.table({
-        "family_id": world.fid(fs), "from_period": periods[ts], "to_period": periods[end],
-        "level": np.array(LEVELS, dtype=object)[lv[ts, fs]], "mean_latent": total / (end - ts + 1),
-    }, schema=TRUTH_SCHEMAS["family_levels"]))
+    truth["family_levels"].append(
+        pa.table(
+            {
+                "family_id": world.fid(fs),
+                "from_period": periods[ts],
+                "to_period": periods[end],
+                "level": np.array(LEVELS, dtype=object)[lv[ts, fs]],
+                "mean_latent": total / (end - ts + 1),
+            },
+            schema=TRUTH_SCHEMAS["family_levels"],
+        )
+    )
     sup = world.events.table("support")
     names = {v: k for k, v in SUPPORT_CODES.items()}
-    truth["support"].append(pa.table({
-        "period": periods[sup["month"]], "family_id": world.fid(sup["family"]),
-        "person_id": np.where(sup["person"] >= 0, world.pid(sup["person"]), None),
-        "measure": np.array([names[int(m)] for m in sup["measure"]], dtype=object),
-        "amount": sup["amount"], "true_effect": sup["effect"],
-    }, schema=TRUTH_SCHEMAS["support"]))
+    truth["support"].append(
+        pa.table(
+            {
+                "period": periods[sup["month"]],
+                "family_id": world.fid(sup["family"]),
+                "person_id": np.where(sup["person"] >= 0, world.pid(sup["person"]), None),
+                "measure": np.array([names[int(m)] for m in sup["measure"]], dtype=object),
+                "amount": sup["amount"],
+                "true_effect": sup["effect"],
+            },
+            schema=TRUTH_SCHEMAS["support"],
+        )
+    )

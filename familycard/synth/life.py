@@ -23,16 +23,39 @@ from familycard.synth.world import ALIVE, Act, Archetype, Emp, HardCase, Migrati
 
 # region wage multipliers (oil regions and the capitals pay more)
 _WAGE_REGION = {
-    "23": 1.6, "47": 1.45, "71": 1.4, "75": 1.35, "62": 1.2, "35": 1.05, "55": 1.0, "63": 1.0, "15": 0.95,
-    "27": 0.95, "10": 0.85, "11": 0.85, "39": 0.85, "59": 0.8, "43": 0.85, "19": 0.85, "33": 0.8,
-    "31": 0.75, "61": 0.7, "79": 0.8,
+    "23": 1.6,
+    "47": 1.45,
+    "71": 1.4,
+    "75": 1.35,
+    "62": 1.2,
+    "35": 1.05,
+    "55": 1.0,
+    "63": 1.0,
+    "15": 0.95,
+    "27": 0.95,
+    "10": 0.85,
+    "11": 0.85,
+    "39": 0.85,
+    "59": 0.8,
+    "43": 0.85,
+    "19": 0.85,
+    "33": 0.8,
+    "31": 0.75,
+    "61": 0.7,
+    "79": 0.8,
 }
 MEDIAN_WAGE = 310_000.0
 
 POLICE_DV, POLICE_PROTECTIVE_ORDER, POLICE_JUVENILE, POLICE_RELEASED = 1, 2, 3, 4
 SUPPORT_CODES = {
-    "tsa": 1, "large_family": 2, "birth_grant": 3, "childcare": 4, "disability": 5, "breadwinner": 6,
-    "pension": 7, "employment_programme": 8,
+    "tsa": 1,
+    "large_family": 2,
+    "birth_grant": 3,
+    "childcare": 4,
+    "disability": 5,
+    "breadwinner": 6,
+    "pension": 7,
+    "employment_programme": 8,
 }
 LEVELS = ("A", "B", "C", "D", "E")
 
@@ -187,9 +210,9 @@ class Life:
             rng.random(nf) < 0.05 * np.exp(0.6 * fz), rng.lognormal(np.log(45_000), 0.8, nf), 0
         ).astype(np.float32)
         F.vehicles[:nf] = np.clip(rng.poisson(np.clip(0.45 - 0.15 * fz + 0.1 * frural, 0.02, 2), nf), 0, 3)
-        F.livestock[:nf] = np.where(
-            frural & (rng.random(nf) < 0.5), rng.geometric(0.08, nf), 0
-        ).astype(np.int32)
+        F.livestock[:nf] = np.where(frural & (rng.random(nf) < 0.5), rng.geometric(0.08, nf), 0).astype(
+            np.int32
+        )
         F.land_ha[:nf] = np.where(frural & (rng.random(nf) < 0.35), rng.lognormal(np.log(0.25), 1.2, nf), 0)
         # informal income in rural areas comes largely from livestock
         head_rural_extra = F.livestock[:nf] * 2_500.0
@@ -202,7 +225,8 @@ class Life:
         u = rng.random(n)
         emp = np.full(n, Emp.INACTIVE, np.int8)
         retired = np.where(male, age >= 63, age >= 61)
-        # working-age probabilities (cumulative): employee, self-employed, informal, unemployed reg, unemployed
+        # working-age probabilities (cumulative): employee, self-employed, informal,
+        # registered unemployed, unregistered unemployed
         shift = np.clip(0.07 * z, -0.15, 0.2)
         p_emp = np.where(rural, 0.48, 0.64) - shift - np.where(male, 0, 0.05)
         p_self = np.where(rural, 0.17, 0.09) + 0.0 * z
@@ -243,9 +267,11 @@ class Life:
         )
         p = self.w.persons
         age = (int(self.month_starts[t]) + 14 - p.birth[idx]) / YEAR
-        ret = (emp == Emp.PENSIONER) | (np.where(p.sex[idx] == 1, age >= 63, age >= 61) & (emp == Emp.EMPLOYEE))
+        ret = (emp == Emp.PENSIONER) | (
+            np.where(p.sex[idx] == 1, age >= 63, age >= 61) & (emp == Emp.EMPLOYEE)
+        )
         P.pension[t, idx] = np.where(ret, rng.lognormal(np.log(benefits()["pension"]["median"]), 0.25, k), 0)
-        has_employer = (emp == Emp.EMPLOYEE)
+        has_employer = emp == Emp.EMPLOYEE
         new_emp = self.next_employer + rng.integers(0, 4000, k)
         P.employer[t, idx] = np.where(has_employer, new_emp, -1)
 
@@ -341,7 +367,9 @@ class Life:
         self.orphan_benefit[kids] = True
         # a family left with only children gets a guardian (an aunt moves in, under guardianship)
         fam_alive = P.family[t, :n]
-        adults = np.bincount(np.maximum(fam_alive, 0), weights=(fam_alive >= 0) & (age >= 18), minlength=w.families.n)
+        adults = np.bincount(
+            np.maximum(fam_alive, 0), weights=(fam_alive >= 0) & (age >= 18), minlength=w.families.n
+        )
         members = np.bincount(np.maximum(fam_alive, 0), weights=(fam_alive >= 0), minlength=w.families.n)
         orphaned = np.unique(fam[(adults[fam] == 0) & (members[fam] > 0)])
         if len(orphaned):
@@ -363,13 +391,26 @@ class Life:
             P.address[t, g] = home
             P.reg_address[t, g] = home
             P.emp[t, g] = Emp.EMPLOYEE
-            self._set_incomes(t, g, np.full(len(g), Emp.EMPLOYEE, np.int8), np.zeros(len(g)), np.where(home >= 0, w.addresses.settlement[np.maximum(home, 0)], -1), np.zeros(len(g), bool))
+            self._set_incomes(
+                t,
+                g,
+                np.full(len(g), Emp.EMPLOYEE, np.int8),
+                np.zeros(len(g)),
+                np.where(home >= 0, w.addresses.settlement[np.maximum(home, 0)], -1),
+                np.zeros(len(g), bool),
+            )
             P.insured[t, g] = True
             wards = np.flatnonzero(np.isin(fam_alive, orphaned))
             guardian_of = np.full(w.families.n, -1, np.int64)
             guardian_of[orphaned] = g
-            w.events.add("acts", int(Act.GUARDIANSHIP), self.day_in_month(t, len(wards)), wards,
-                         guardian_of[fam_alive[wards]], -1)
+            w.events.add(
+                "acts",
+                int(Act.GUARDIANSHIP),
+                self.day_in_month(t, len(wards)),
+                wards,
+                guardian_of[fam_alive[wards]],
+                -1,
+            )
 
     def _any_member_attr(self, t: int, fams: np.ndarray, attr: np.ndarray) -> np.ndarray:
         P, p = self.w.panels, self.w.persons
@@ -434,7 +475,8 @@ class Life:
         father_given = np.where(dad >= 0, p.given[np.maximum(dad, 0)], None)
         if (dad < 0).any():
             drawn = naming.given_text(
-                naming.draw_given(rng, p.culture[kids], np.ones(len(kids), np.int8)), np.ones(len(kids), np.int8)
+                naming.draw_given(rng, p.culture[kids], np.ones(len(kids), np.int8)),
+                np.ones(len(kids), np.int8),
             )
             father_given = np.where(dad >= 0, father_given, drawn)
         sur, giv, pat, gidx = naming.newborn(rng, p.culture[kids], p.sex[kids], p.stem[parent], father_given)
@@ -448,13 +490,15 @@ class Life:
         P.reg_address[t, kids] = P.reg_address[t, mom]
         P.insured[t, kids] = True
         w.events.add("acts", int(Act.BIRTH), day, kids, mom, dad)
-        fams = P.family[t, mom[len(mothers):]]
+        fams = P.family[t, mom[len(mothers) :]]
         w.families.hard[fams] |= int(HardCase.TWINS)
         # one-off birth grant
         order = self._birth_order(mom)
         b = benefits()["birth"]
         amount = np.where(order <= 3, b["one_off_1_to_3"], b["one_off_from_4"]).astype(np.float64)
-        self._pay(t, P.family[t, kids[: len(mothers)]], kids[: len(mothers)], "birth_grant", amount[: len(mothers)])
+        self._pay(
+            t, P.family[t, kids[: len(mothers)]], kids[: len(mothers)], "birth_grant", amount[: len(mothers)]
+        )
         # mothers leave work for childcare
         working = np.isin(P.emp[t, mothers], [Emp.EMPLOYEE, Emp.SELF_EMPLOYED, Emp.INFORMAL])
         leave = mothers[~working | (rng.random(len(mothers)) < 0.3)]
@@ -474,10 +518,16 @@ class Life:
         fam = P.family[t, :n]
         role = P.role[t, :n]
         arche = w.families.archetype[np.maximum(fam, 0)]
-        single_home = (role == Role.HEAD) & np.isin(arche, [Archetype.SINGLE_ADULT, Archetype.EX_PARTNER_ALONE])
+        single_home = (role == Role.HEAD) & np.isin(
+            arche, [Archetype.SINGLE_ADULT, Archetype.EX_PARTNER_ALONE]
+        )
         single_home &= (P.family[t] == P.family[t])[:n]
-        eligible = (fam >= 0) & (self.spouse[:n] < 0) & (age >= 20) & (age < 45) & (
-            (role == Role.ADULT_CHILD) | single_home
+        eligible = (
+            (fam >= 0)
+            & (self.spouse[:n] < 0)
+            & (age >= 20)
+            & (age < 45)
+            & ((role == Role.ADULT_CHILD) | single_home)
         )
         eligible &= p.migration[:n] == Migration.CITIZEN
         if single_home.any():
@@ -555,7 +605,9 @@ class Life:
         stale = rng.random(len(men)) < self.stale_rate
         self._relocate(t, men, addr, stale)
         w.families.hard[old] |= int(HardCase.PARENT_ELSEWHERE)
-        w.families.hard[nf] |= int(HardCase.PARENT_ELSEWHERE) | np.where(stale, int(HardCase.STALE_ADDRESS), 0)
+        w.families.hard[nf] |= int(HardCase.PARENT_ELSEWHERE) | np.where(
+            stale, int(HardCase.STALE_ADDRESS), 0
+        )
 
     def _leave_home(self, t: int) -> None:
         w, rng, P, p = self.w, self.rng, self.w.panels, self.w.persons
@@ -563,7 +615,10 @@ class Life:
         age = self.age(t)
         fam = P.family[t, :n]
         leavers = np.flatnonzero(
-            (fam >= 0) & (P.role[t, :n] == Role.ADULT_CHILD) & (self.spouse[:n] < 0) & (age >= 19)
+            (fam >= 0)
+            & (P.role[t, :n] == Role.ADULT_CHILD)
+            & (self.spouse[:n] < 0)
+            & (age >= 19)
             & (rng.random(n) < 0.006)
         )
         if not len(leavers):
@@ -630,8 +685,9 @@ class Life:
         grad = live & (emp == Emp.STUDENT) & (age >= 18) & (rng.random(n) < np.where(age >= 22.5, 0.3, 0.01))
         carer_back = live & (emp == Emp.CARER) & (rng.random(n) < 0.015)
         new_status = emp.copy()
-        new_status[lose | lose_inf] = np.where(rng.random(int((lose | lose_inf).sum())) < 0.45,
-                                               Emp.UNEMPLOYED_REGISTERED, Emp.UNEMPLOYED)
+        new_status[lose | lose_inf] = np.where(
+            rng.random(int((lose | lose_inf).sum())) < 0.45, Emp.UNEMPLOYED_REGISTERED, Emp.UNEMPLOYED
+        )
         new_status[find] = np.where(rng.random(int(find.sum())) < 0.8, Emp.EMPLOYEE, Emp.SELF_EMPLOYED)
         new_status[find_informal] = Emp.INFORMAL
         new_status[register] = Emp.UNEMPLOYED_REGISTERED
@@ -646,11 +702,18 @@ class Life:
         P.wage[t, : p.n][stay] *= np.float32(1.004)
         self.in_programme[:n] &= P.emp[t, :n] == Emp.UNEMPLOYED_REGISTERED
         enrol_p = benefits()["employment_programme"]["monthly_enrolment_of_registered_unemployed"]
-        enrol = live & (P.emp[t, :n] == Emp.UNEMPLOYED_REGISTERED) & ~self.in_programme[:n] & (rng.random(n) < enrol_p)
+        enrol = (
+            live
+            & (P.emp[t, :n] == Emp.UNEMPLOYED_REGISTERED)
+            & ~self.in_programme[:n]
+            & (rng.random(n) < enrol_p)
+        )
         self.in_programme[:n] |= enrol
         idx = np.flatnonzero(self.in_programme[:n])
         if len(idx):
-            self._pay(t, fam[idx], idx, "employment_programme", np.zeros(len(idx)), effect=np.full(len(idx), upl))
+            self._pay(
+                t, fam[idx], idx, "employment_programme", np.zeros(len(idx)), effect=np.full(len(idx), upl)
+            )
 
     def _health(self, t: int) -> None:
         rng, P, p = self.rng, self.w.panels, self.w.persons
@@ -659,7 +722,11 @@ class Life:
         age = self.age(t)
         onset = live & ~P.chronic[t, :n] & (rng.random(n) < (0.0006 + 0.00004 * age))
         P.chronic[t, :n] |= onset
-        dis_on = live & (P.disability[t, :n] == 0) & (rng.random(n) < np.where(age < 18, 0.00005, 0.00018 + 0.000006 * age))
+        dis_on = (
+            live
+            & (P.disability[t, :n] == 0)
+            & (rng.random(n) < np.where(age < 18, 0.00005, 0.00018 + 0.000006 * age))
+        )
         grp = rng.choice([1, 2, 3], n, p=[0.12, 0.43, 0.45])
         P.disability[t, :n] = np.where(dis_on, np.where(age < 18, 4, grp), P.disability[t, :n])
         lifted = live & (P.disability[t, :n] == 3) & (rng.random(n) < 0.006)
@@ -674,8 +741,10 @@ class Life:
         live = P.family[t, :n] >= 0
         emp = P.emp[t, :n]
         age = self.age(t)
-        state_paid = (age < 18) | np.isin(emp, [Emp.PENSIONER, Emp.STUDENT, Emp.UNEMPLOYED_REGISTERED, Emp.CARER]) | (
-            P.disability[t, :n] > 0
+        state_paid = (
+            (age < 18)
+            | np.isin(emp, [Emp.PENSIONER, Emp.STUDENT, Emp.UNEMPLOYED_REGISTERED, Emp.CARER])
+            | (P.disability[t, :n] > 0)
         )
         paid = np.isin(emp, [Emp.EMPLOYEE, Emp.SELF_EMPLOYED])
         foreign = p.migration[:n] >= Migration.PERMANENT_PERMIT
@@ -684,7 +753,9 @@ class Life:
 
     def _stable_u(self, n: int, salt: int) -> np.ndarray:
         """Per-person uniform numbers that stay the same month after month."""
-        x = (np.arange(n, dtype=np.uint64) + np.uint64(self.w.chunk * 1_000_003 + salt)) * np.uint64(0x9E3779B97F4A7C15)
+        x = (np.arange(n, dtype=np.uint64) + np.uint64(self.w.chunk * 1_000_003 + salt)) * np.uint64(
+            0x9E3779B97F4A7C15
+        )
         x ^= x >> np.uint64(31)
         x *= np.uint64(0xBF58476D1CE4E5B9)
         x ^= x >> np.uint64(29)
@@ -716,7 +787,12 @@ class Life:
         z = np.where(live, self.z[np.maximum(fam, 0)], 0)
         has = P.loan[t, :n] > 0
         no_income = (P.wage[t, :n] == 0) & (P.pension[t, :n] == 0)
-        new_overdue = live & has & ~P.overdue[t, :n] & (rng.random(n) < 0.003 * np.exp(0.4 * z) * np.where(no_income, 3, 1))
+        new_overdue = (
+            live
+            & has
+            & ~P.overdue[t, :n]
+            & (rng.random(n) < 0.003 * np.exp(0.4 * z) * np.where(no_income, 3, 1))
+        )
         P.overdue[t, :n] |= new_overdue
         enforce = live & P.overdue[t, :n] & ~P.enforcement[t, :n] & (rng.random(n) < 0.04)
         P.enforcement[t, :n] |= enforce
@@ -745,7 +821,9 @@ class Life:
             day = self.day_in_month(t, len(hit))
             w.events.add("police", POLICE_DV, day, hit, self.spouse[hit])
             order = rng.random(len(hit)) < 0.5
-            w.events.add("police", POLICE_PROTECTIVE_ORDER, day[order] + 1, hit[order], self.spouse[hit[order]])
+            w.events.add(
+                "police", POLICE_PROTECTIVE_ORDER, day[order] + 1, hit[order], self.spouse[hit[order]]
+            )
             w.families.dv_last[fam[hit]] = t
         teens = np.flatnonzero((fam >= 0) & (age >= 14) & (age < 18))
         tz = self.z[fam[teens]]
@@ -754,21 +832,32 @@ class Life:
             w.events.add("police", POLICE_JUVENILE, self.day_in_month(t, len(off)), off, -1)
 
     # ---- support ---------------------------------------------------------------------------------
-    def _pay(self, t: int, fam: np.ndarray, person: np.ndarray, measure: str, amount: np.ndarray,
-             effect: np.ndarray | None = None) -> None:
+    def _pay(
+        self,
+        t: int,
+        fam: np.ndarray,
+        person: np.ndarray,
+        measure: str,
+        amount: np.ndarray,
+        effect: np.ndarray | None = None,
+    ) -> None:
         if not len(fam):
             return
         P = self.w.panels
         has_person = person >= 0
         P.benefits[t, person[has_person]] += amount[has_person].astype(np.float32)
         self.w.events.add(
-            "support", t, fam, person, SUPPORT_CODES[measure], amount.astype(np.float64),
+            "support",
+            t,
+            fam,
+            person,
+            SUPPORT_CODES[measure],
+            amount.astype(np.float64),
             np.full(len(fam), np.nan) if effect is None else effect.astype(np.float64),
         )
 
     def _support(self, t: int) -> None:
-        w, P, p, F = self.w, self.w.panels, self.w.persons, self.w.families
-        rng = self.rng
+        _w, P, p, F = self.w, self.w.panels, self.w.persons, self.w.families
         b = benefits()
         n, nf = p.n, F.n
         pm, mrp = b["base"]["subsistence_minimum"], b["base"]["mrp"]
@@ -785,7 +874,11 @@ class Life:
         g = P.disability[t, dis]
         a = age[dis]
         d = b["disability"]
-        child_amt = np.where(a < 7, d["child_under_7"], np.select([g == 1, g == 2], [d["child_7_18"]["1"], d["child_7_18"]["2"]], d["child_7_18"]["3"]))
+        child_amt = np.where(
+            a < 7,
+            d["child_under_7"],
+            np.select([g == 1, g == 2], [d["child_7_18"]["1"], d["child_7_18"]["2"]], d["child_7_18"]["3"]),
+        )
         gen_amt = np.select([g == 1, g == 2], [d["general"]["1"], d["general"]["2"]], d["general"]["3"])
         amt = np.where(g == 4, child_amt, gen_amt) * pm
         self._pay(t, fam[dis], dis, "disability", amt)
@@ -796,7 +889,11 @@ class Life:
         large = large[take]
         k = minors[large].astype(int)
         table = b["large_family"]["mrp_by_children"]
-        mrp_amt = np.where(k <= 7, np.array([table.get(str(min(max(x, 4), 7)), 0) for x in k]), table["7"] + (k - 7) * b["large_family"]["mrp_per_child_beyond_7"])
+        mrp_amt = np.where(
+            k <= 7,
+            np.array([table.get(str(min(max(x, 4), 7)), 0) for x in k]),
+            table["7"] + (k - 7) * b["large_family"]["mrp_per_child_beyond_7"],
+        )
         self._pay(t, large, np.full(len(large), -1), "large_family", mrp_amt * mrp)
         # childcare to age 1.5 for non-working mothers
         babies = np.flatnonzero(live & (age < 1.5) & (p.mother[:n] >= 0))
@@ -822,7 +919,9 @@ class Life:
             self._pay(t, fams[still], np.full(int(still.sum()), -1), "tsa", amounts[still])
 
     def _stable_fam_u(self, fams: np.ndarray, salt: int) -> np.ndarray:
-        x = (fams.astype(np.uint64) + np.uint64(self.w.chunk * 7_000_003 + salt)) * np.uint64(0x9E3779B97F4A7C15)
+        x = (fams.astype(np.uint64) + np.uint64(self.w.chunk * 7_000_003 + salt)) * np.uint64(
+            0x9E3779B97F4A7C15
+        )
         x ^= x >> np.uint64(31)
         x *= np.uint64(0xBF58476D1CE4E5B9)
         x ^= x >> np.uint64(29)
@@ -842,7 +941,9 @@ class Life:
         elig = np.flatnonzero((size > 0) & (per < line))
         take = self._stable_fam_u(elig, 17 + t // 3) < b["tsa"]["take_up"]
         elig = elig[take]
-        amount = (line - per[elig]) * size[elig] + kids16[elig] * b["tsa"]["child_1_6_supplement_mrp"] * b["base"]["mrp"]
+        amount = (line - per[elig]) * size[elig] + kids16[elig] * b["tsa"]["child_1_6_supplement_mrp"] * b[
+            "base"
+        ]["mrp"]
         return elig, amount
 
     # ---- latent welfare and the true level -------------------------------------------------------
@@ -876,10 +977,17 @@ class Life:
         homeless = np.bincount(fidx, weights=live & (P.address[t, :n] < 0), minlength=nf)
         dv_recent = (t - F.dv_last[:nf]) <= 6
         L = (
-            np.log(np.maximum(r, 0.05)) + F.effect[:nf]
-            - 0.30 * (severe > 0) - 0.08 * np.minimum(chronic, 3) - 0.45 * dv_recent - 0.30 * (enforce > 0)
-            - 0.25 * (dropout > 0) - 0.5 * (homeless > 0) - 0.15 * (F.utilities_debt[:nf] > 0)
-            - 0.15 * (~F.owns_home[:nf]) + 0.10 * (F.vehicles[:nf] > 0)
+            np.log(np.maximum(r, 0.05))
+            + F.effect[:nf]
+            - 0.30 * (severe > 0)
+            - 0.08 * np.minimum(chronic, 3)
+            - 0.45 * dv_recent
+            - 0.30 * (enforce > 0)
+            - 0.25 * (dropout > 0)
+            - 0.5 * (homeless > 0)
+            - 0.15 * (F.utilities_debt[:nf] > 0)
+            - 0.15 * (~F.owns_home[:nf])
+            + 0.10 * (F.vehicles[:nf] > 0)
         )
         level = np.select([L < -1.2, L < -0.35, L < 0.35, L < 1.0], [4, 3, 2, 1], 0).astype(np.int8)
         level = np.where(dv_recent & (kids > 0) & (level < 4), np.maximum(level, 3), level)
@@ -892,7 +1000,9 @@ class Life:
                 break
             fams_b, amt, eff = blk[1], blk[4], blk[5]
             without = np.maximum(inc_f[fams_b] - amt, 0)
-            cash = np.log(np.maximum(inc_f[fams_b] / eq[fams_b] / pm, 0.05)) - np.log(np.maximum(without / eq[fams_b] / pm, 0.05))
+            cash = np.log(np.maximum(inc_f[fams_b] / eq[fams_b] / pm, 0.05)) - np.log(
+                np.maximum(without / eq[fams_b] / pm, 0.05)
+            )
             blk[5][:] = np.where(np.isnan(eff), cash, eff)
 
 

@@ -54,7 +54,9 @@ def _zipf(n: int) -> np.ndarray:
     return w / w.sum()
 
 
-def _draw(rng: np.random.Generator, culture: np.ndarray, pool_culture: np.ndarray, weights: np.ndarray) -> np.ndarray:
+def _draw(
+    rng: np.random.Generator, culture: np.ndarray, pool_culture: np.ndarray, weights: np.ndarray
+) -> np.ndarray:
     """Indices into a national table, drawn within each person's naming tradition."""
     out = np.zeros(len(culture), np.int32)
     for c in (0, 1, 2):
@@ -80,7 +82,9 @@ def draw_given(rng: np.random.Generator, culture: np.ndarray, sex: np.ndarray) -
 
 def given_text(idx: np.ndarray, sex: np.ndarray) -> np.ndarray:
     t = _tables()
-    return np.where(sex == 1, t["given1"][np.where(sex == 1, idx, 0)], t["given2"][np.where(sex == 2, idx, 0)])
+    return np.where(
+        sex == 1, t["given1"][np.where(sex == 1, idx, 0)], t["given2"][np.where(sex == 2, idx, 0)]
+    )
 
 
 def surname_text(stem: np.ndarray, sex: np.ndarray) -> np.ndarray:
@@ -139,13 +143,18 @@ def assign(
 
 
 def newborn(
-    rng: np.random.Generator, culture: np.ndarray, sex: np.ndarray, parent_stem: np.ndarray,
+    rng: np.random.Generator,
+    culture: np.ndarray,
+    sex: np.ndarray,
+    parent_stem: np.ndarray,
     father_given: np.ndarray | None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Names of babies: the parent's surname stem, a drawn given name, the father's patronymic."""
     given_idx = draw_given(rng, culture, sex)
     if father_given is None:
-        father_given = given_text(draw_given(rng, culture, np.ones(len(sex), np.int8)), np.ones(len(sex), np.int8))
+        father_given = given_text(
+            draw_given(rng, culture, np.ones(len(sex), np.int8)), np.ones(len(sex), np.int8)
+        )
     kk_style = (culture == 0) & (rng.random(len(sex)) < 0.5)
     none = (culture == 2) & (rng.random(len(sex)) < 0.3)
     pat = patronymics(father_given, culture, sex, kk_style, none)

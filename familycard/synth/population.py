@@ -178,32 +178,43 @@ def build_population(cfg: SynthConfig, chunk: int, n_families: int, rng: np.rand
     # --- families with children of a couple --------------------------------------------------
     def couple_with_kids(n: int, arche: Archetype, kid_counts: np.ndarray, hard: HardCase, married=True):
         f = b.families(n, arche, hard)
-        pos, kage, twin, eldest = _kids(b, n, kid_counts, 15.5 if arche != Archetype.LARGE_FAMILY else 5.0, 17.9)
+        pos, kage, twin, eldest = _kids(
+            b, n, kid_counts, 15.5 if arche != Archetype.LARGE_FAMILY else 5.0, 17.9
+        )
         mage = np.where(eldest >= 0, eldest, 0) + rng.uniform(20, 31, n)
         mage = np.where(kid_counts == 0, rng.uniform(20, 45, n), mage)
         fage = np.clip(mage + _age_gap(rng, n), 18, 90)
         dad = b.people(f, Role.HEAD, 1, fage)
         mom = b.people(f, Role.SPOUSE if married else Role.PARTNER, 2, mage)
-        kids = b.people(f[pos], Role.CHILD, rng.integers(1, 3, len(pos)), kage, mother=mom[pos], father=dad[pos])
+        kids = b.people(
+            f[pos], Role.CHILD, rng.integers(1, 3, len(pos)), kage, mother=mom[pos], father=dad[pos]
+        )
         if married:
             b.marry(dad, mom, np.minimum(np.maximum(eldest, 0) + rng.uniform(0.8, 3, n), mage - 18))
         _flag_twins(b, f, pos, twin)
         return f, dad, mom, kids
 
     n = n_by[Archetype.COUPLE_WITH_CHILDREN]
-    couple_with_kids(n, Archetype.COUPLE_WITH_CHILDREN, rng.choice([1, 2, 3], n, p=[0.52, 0.36, 0.12]), HardCase.NONE)
+    couple_with_kids(
+        n, Archetype.COUPLE_WITH_CHILDREN, rng.choice([1, 2, 3], n, p=[0.52, 0.36, 0.12]), HardCase.NONE
+    )
     n = n_by[Archetype.LARGE_FAMILY]
     couple_with_kids(n, Archetype.LARGE_FAMILY, 4 + rng.geometric(0.55, n) - 1, HardCase.NONE)
     n = n_by[Archetype.UNMARRIED_PARTNERS]
     couple_with_kids(
-        n, Archetype.UNMARRIED_PARTNERS, rng.choice([1, 2, 3], n, p=[0.6, 0.3, 0.1]), HardCase.UNMARRIED_PARTNERS,
+        n,
+        Archetype.UNMARRIED_PARTNERS,
+        rng.choice([1, 2, 3], n, p=[0.6, 0.3, 0.1]),
+        HardCase.UNMARRIED_PARTNERS,
         married=False,
     )
 
     # --- three generations: couple + children + one or two of the husband's parents -------------
     n = n_by[Archetype.THREE_GENERATION]
     f, dad, mom, _ = couple_with_kids(
-        n, Archetype.THREE_GENERATION, rng.choice([0, 1, 2, 3, 4], n, p=[0.15, 0.35, 0.30, 0.15, 0.05]),
+        n,
+        Archetype.THREE_GENERATION,
+        rng.choice([0, 1, 2, 3, 4], n, p=[0.15, 0.35, 0.30, 0.15, 0.05]),
         HardCase.THREE_GENERATION,
     )
     dad_age = (start_day - np.concatenate(b.birth)[dad]) / YEAR
@@ -252,7 +263,10 @@ def build_population(cfg: SynthConfig, chunk: int, n_families: int, rng: np.rand
     widowed = kind == 1
     nw = int(widowed.sum())
     dead = b.people(
-        np.full(nw, -1), Role.HEAD, 3 - psex[widowed], other_age[widowed],
+        np.full(nw, -1),
+        Role.HEAD,
+        3 - psex[widowed],
+        other_age[widowed],
         dead_at_years_ago=rng.uniform(0.2, np.maximum(eldest[widowed], 0.5)),
     )
     other = np.full(n, -1, np.int64)
@@ -263,7 +277,12 @@ def build_population(cfg: SynthConfig, chunk: int, n_families: int, rng: np.rand
     b.people(f[pos], Role.CHILD, rng.integers(1, 3, len(pos)), kage, mother=mother[pos], father=father[pos])
     hus, wif = np.where(mom_is_parent, other, parent), np.where(mom_is_parent, parent, other)
     mar_ago = eldest + rng.uniform(0.5, 3, n)
-    b.divorced(hus[divorced], wif[divorced], mar_ago[divorced], rng.uniform(0.3, 1, nd) * np.maximum(eldest[divorced], 0.5))
+    b.divorced(
+        hus[divorced],
+        wif[divorced],
+        mar_ago[divorced],
+        rng.uniform(0.3, 1, nd) * np.maximum(eldest[divorced], 0.5),
+    )
     b.marry(hus[widowed], wif[widowed], mar_ago[widowed])
     _flag_twins(b, f, pos, twin)
 
@@ -305,11 +324,22 @@ def build_population(cfg: SynthConfig, chunk: int, n_families: int, rng: np.rand
     mom_f = np.full(n, -1, np.int64)
     mom_f[~mdead] = b.families(int((~mdead).sum()), Archetype.EX_PARTNER_ALONE, HardCase.PARENT_ELSEWHERE)
     mom = b.people(
-        mom_f, Role.HEAD, 2, mid_age, mother=gm,
+        mom_f,
+        Role.HEAD,
+        2,
+        mid_age,
+        mother=gm,
         dead_at_years_ago=np.where(mdead, rng.uniform(0.3, np.maximum(eldest, 0.5)), -1.0),
     )
     kids = b.people(f[pos], Role.GRANDCHILD, rng.integers(1, 3, len(pos)), kage, mother=mom[pos])
-    b.guardianships.append((kids, gm[pos], start_day - np.floor(rng.uniform(0.1, 1, len(pos)) * np.maximum(kage, 0.3) * YEAR).astype(np.int64)))
+    b.guardianships.append(
+        (
+            kids,
+            gm[pos],
+            start_day
+            - np.floor(rng.uniform(0.1, 1, len(pos)) * np.maximum(kage, 0.3) * YEAR).astype(np.int64),
+        )
+    )
     _flag_twins(b, f, pos, twin)
 
     # --- couples without children, elderly, single adults -----------------------------------------
@@ -340,8 +370,15 @@ def build_population(cfg: SynthConfig, chunk: int, n_families: int, rng: np.rand
     mage = eldest + rng.uniform(19, 30, n)
     d = b.people(f, Role.HEAD, 1, mage + _age_gap(rng, n), migration=Migration.TEMPORARY_PERMIT)
     m = b.people(f, Role.SPOUSE, 2, mage, migration=Migration.TEMPORARY_PERMIT)
-    b.people(f[pos], Role.CHILD, rng.integers(1, 3, len(pos)), kage, mother=m[pos], father=d[pos],
-             migration=Migration.TEMPORARY_PERMIT)
+    b.people(
+        f[pos],
+        Role.CHILD,
+        rng.integers(1, 3, len(pos)),
+        kage,
+        mother=m[pos],
+        father=d[pos],
+        migration=Migration.TEMPORARY_PERMIT,
+    )
     b.marry(d, m, eldest + rng.uniform(1, 3, n))
     _flag_twins(b, f, pos, twin)
 
@@ -427,7 +464,12 @@ def _freeze(cfg: SynthConfig, chunk: int, b: _Builder) -> World:
     culture = np.zeros(cap, np.int8)
     culture[:n] = np.where(person_fam_any >= 0, fam_culture[np.maximum(person_fam_any, 0)], 0)
     surname, given, patronymic, stem, gidx = naming.assign(
-        rng, culture[:n], sex[:n], birth[:n], mother[:n], father[:n],
+        rng,
+        culture[:n],
+        sex[:n],
+        birth[:n],
+        mother[:n],
+        father[:n],
         _pairs(b.spouse_pairs) + _pairs(b.divorced_pairs),
     )
     surname_a = grow([surname], object, "")
@@ -451,10 +493,26 @@ def _freeze(cfg: SynthConfig, chunk: int, b: _Builder) -> World:
     phone[:n] = np.where(has_phone, _phones(rng, chunk, n, cfg.n_chunks), -1)
 
     persons = Persons(
-        n=n, sex=sex, birth=birth, death=death, iin=iins, surname=surname_a, given=given_a,
-        patronymic=patr_a, stem=grow([stem], np.int32, 0), given_idx=grow([gidx], np.int32, 0), culture=culture, mother=mother, father=father, migration=migration,
-        migration_since=np.where(migration != 0, b.start_day - rng.integers(60, 2000, cap), 0).astype(np.int32),
-        never_registered=never_reg, special_needs=special, phone=phone,
+        n=n,
+        sex=sex,
+        birth=birth,
+        death=death,
+        iin=iins,
+        surname=surname_a,
+        given=given_a,
+        patronymic=patr_a,
+        stem=grow([stem], np.int32, 0),
+        given_idx=grow([gidx], np.int32, 0),
+        culture=culture,
+        mother=mother,
+        father=father,
+        migration=migration,
+        migration_since=np.where(migration != 0, b.start_day - rng.integers(60, 2000, cap), 0).astype(
+            np.int32
+        ),
+        never_registered=never_reg,
+        special_needs=special,
+        phone=phone,
         created_t=np.full(cap, -1, np.int32),
     )
     panels = new_panels(months, cap)
@@ -466,22 +524,38 @@ def _freeze(cfg: SynthConfig, chunk: int, b: _Builder) -> World:
 
     fam_rng = rng
     families = Families(
-        n=nf, archetype=arche, hard=hard, created_t=np.full(fcap, -1, np.int32),
-        effect=np.zeros(fcap, np.float32), owns_home=np.zeros(fcap, bool), housing_queue=np.zeros(fcap, bool),
-        rooms=np.zeros(fcap, np.int8), utilities_debt=np.zeros(fcap, np.float32),
-        livestock=np.zeros(fcap, np.int32), land_ha=np.zeros(fcap, np.float32),
-        vehicles=np.zeros(fcap, np.int8), dv_last=np.full(fcap, -99, np.int32),
+        n=nf,
+        archetype=arche,
+        hard=hard,
+        created_t=np.full(fcap, -1, np.int32),
+        effect=np.zeros(fcap, np.float32),
+        owns_home=np.zeros(fcap, bool),
+        housing_queue=np.zeros(fcap, bool),
+        rooms=np.zeros(fcap, np.int8),
+        utilities_debt=np.zeros(fcap, np.float32),
+        livestock=np.zeros(fcap, np.int32),
+        land_ha=np.zeros(fcap, np.float32),
+        vehicles=np.zeros(fcap, np.int8),
+        dv_last=np.full(fcap, -99, np.int32),
     )
     families.hard[:nf] |= np.where(
         np.bincount(np.maximum(fam0, 0), weights=never_reg[:n] & (fam0 >= 0), minlength=nf)[:nf] > 0,
-        int(HardCase.NO_REGISTERED_ADDRESS), 0,
+        int(HardCase.NO_REGISTERED_ADDRESS),
+        0,
     ).astype(np.int64)
     events = Events()
     _historic_acts(b, events, birth[:n], death[:n], mother[:n], father[:n], born_abroad)
     world = World(
-        chunk=chunk, months=months, start_day=b.start_day, persons=persons, panels=panels,
-        families=families, addresses=addresses, events=events,
-        latent=np.zeros((months, fcap), np.float32), level=np.full((months, fcap), -1, np.int8),
+        chunk=chunk,
+        months=months,
+        start_day=b.start_day,
+        persons=persons,
+        panels=panels,
+        families=families,
+        addresses=addresses,
+        events=events,
+        latent=np.zeros((months, fcap), np.float32),
+        level=np.full((months, fcap), -1, np.int8),
     )
     world.__dict__["rural_of_settlement"] = terr.settlement_rural
     world.__dict__["region_of_settlement"] = terr.settlement_region
@@ -505,7 +579,9 @@ def _draw_culture(rng: np.random.Generator, region_code: np.ndarray) -> np.ndarr
     return out
 
 
-def issue_iins(birth: np.ndarray, male: np.ndarray, chunk: int, n_chunks: int, taken: np.ndarray) -> np.ndarray:
+def issue_iins(
+    birth: np.ndarray, male: np.ndarray, chunk: int, n_chunks: int, taken: np.ndarray
+) -> np.ndarray:
     """Unique IINs for people of one chunk: serial slots interleave chunks so no two chunks collide.
 
     ``taken`` holds the slot counts already used per (birth day, sex) key in this chunk, for people

@@ -126,7 +126,7 @@ I32 = npt.NDArray[np.int32]
 I8 = npt.NDArray[np.int8]
 F32 = npt.NDArray[np.float32]
 B = npt.NDArray[np.bool_]
-O = npt.NDArray[np.object_]
+Obj = npt.NDArray[np.object_]
 
 
 def _panel(months: int, cap: int, dtype: type, fill: float | int | bool = 0) -> np.ndarray:
@@ -142,9 +142,9 @@ class Persons:
     birth: I32  # days since 1970-01-01
     death: I32  # ALIVE while living
     iin: I64  # -1 when none was issued
-    surname: O
-    given: O
-    patronymic: O  # "" when none
+    surname: Obj
+    given: Obj
+    patronymic: Obj  # "" when none
     stem: I32  # surname stem (row of the national surname table)
     given_idx: I32  # row of the national given-name table of the person's sex
     culture: I8  # naming tradition only; never an input anywhere else
