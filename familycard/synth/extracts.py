@@ -246,7 +246,7 @@ def apply_faults(
         k = len(feed.name_columns)
         present = np.stack([_present(cols[c]) for c in feed.name_columns])
         # the drawn name field, or the next one that has a value
-        target = np.full(n, -1)
+        target: np.ndarray = np.full(n, -1)
         for step in range(k - 1, -1, -1):
             j = (m["name_which"] + step) % k
             target = np.where(present[j, np.arange(n)], j, target)
@@ -262,7 +262,7 @@ def apply_faults(
         styles = [s for s in _STRFTIME if s != feed.date_style]
         if feed.fmt.kind == "fixed":  # a fixed-width field keeps its width
             width = len(format_dates(np.array([0]), feed.date_style)[0])
-            styles = [s for s in styles if len(format_dates(np.array([0]), s)[0]) == width]
+            styles = [s for s in styles if len(format_dates(np.array([0]), s)[0]) == width]  # type: ignore[arg-type]
         pick = (_u(feed, seed, keys, "how", 70) * len(styles)).astype(int)
         for col in feed.date_columns:
             vals = np.asarray(cols[col], dtype=object)

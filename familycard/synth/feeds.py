@@ -176,7 +176,7 @@ def build_acts(ctx: Ctx, t_from: int, t_to: int) -> Rows:
 
     def render(r: np.ndarray) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {
-            "act_id": None,  # filled by the writer from the record id
+            # filled by the writer from the record id
             "act_type": np.array([kind[Act(x)] for x in typ[r]], dtype=object),
             "act_date": format_dates(day[r], "iso"),
             "registry_office_kato": ctx.kato(
@@ -402,17 +402,19 @@ def build_tax(ctx: Ctx, t_from: int, t_to: int) -> Rows:
     n = ctx.world.persons.n
     lo = max(t_from + 1, 0)
     quarters = [t for t in range(lo, t_to + 1) if t % 3 == 2 or t == t_to]
-    rows_i, rows_q, rows_a = [], [], []
-    for q in quarters:
-        months = range(max(q - 2, lo), q + 1)
+    rows_i: list[np.ndarray] = []
+    rows_q: list[np.ndarray] = []
+    rows_a: list[np.ndarray] = []
+    for qt in quarters:
+        months = range(max(qt - 2, lo), qt + 1)
         inc = sum(np.where(P.emp[t, :n] == Emp.SELF_EMPLOYED, P.wage[t, :n], 0) for t in months)
-        i = np.flatnonzero(inc > 0)
-        rows_i.append(i)
-        rows_q.append(np.full(len(i), q))
-        rows_a.append(inc[i])
-    i = np.concatenate(rows_i) if rows_i else np.zeros(0, np.int64)
-    q = np.concatenate(rows_q) if rows_q else np.zeros(0, np.int64)
-    a = np.concatenate(rows_a).astype(np.float64) if rows_a else np.zeros(0)
+        who = np.flatnonzero(np.asarray(inc) > 0)
+        rows_i.append(who)
+        rows_q.append(np.full(len(who), qt))
+        rows_a.append(np.asarray(inc)[who])
+    i: np.ndarray = np.concatenate(rows_i) if rows_i else np.zeros(0, np.int64)
+    q: np.ndarray = np.concatenate(rows_q) if rows_q else np.zeros(0, np.int64)
+    a: np.ndarray = np.concatenate(rows_a).astype(np.float64) if rows_a else np.zeros(0)
 
     def render(r: np.ndarray) -> dict[str, np.ndarray]:
         ii = i[r]
@@ -446,7 +448,6 @@ def build_contracts(ctx: Ctx, t: int) -> Rows:
         ii = idx[r]
         s, g, pt = ctx.names(ii, "kk")
         return {
-            "contract_id": None,
             "employee_iin": ctx.iin(ii),
             "employee_surname": s,
             "employee_name": g,
@@ -620,7 +621,6 @@ def build_real_estate(ctx: Ctx, t: int) -> Rows:
     def render(r: np.ndarray) -> dict[str, np.ndarray]:
         ii, ad = head[r], addr[r]
         return {
-            "property_id": None,
             "owner_iin": ctx.iin(ii),
             "owner_name": ctx.full_name(ii, "ru_upper"),
             "kato": ctx.kato(ad),
@@ -702,7 +702,6 @@ def build_land(ctx: Ctx, t: int) -> Rows:
         ii = h2[r]
         s, g, _pt = ctx.names(ii, "kz2021")
         return {
-            "record_id": None,
             "record_type": np.where(kind[r] == 0, "land_plot", "livestock").astype(object),
             "owner_iin": ctx.iin(ii),
             "owner_surname": s,
@@ -768,7 +767,6 @@ def build_police(ctx: Ctx, t_from: int, t_to: int) -> Rows:
         s, g, _ = ctx.names(ii, "ru")
         os_, og, _ = ctx.names(oo, "ru")
         return {
-            "report_id": None,
             "kind": np.array([_POLICE_KIND[int(k)] for k in kind[r]], dtype=object),
             "date": format_dates(day[r], "iso"),
             "kato": ctx.kato(ctx.world.panels.address[np.clip(m[sel][r], 0, None), ii]),

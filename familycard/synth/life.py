@@ -472,7 +472,7 @@ class Life:
         p.created_t[kids] = t
         p.culture[kids] = p.culture[mom]
         parent = np.where(dad >= 0, dad, mom)
-        father_given = np.where(dad >= 0, p.given[np.maximum(dad, 0)], None)
+        father_given: np.ndarray = np.where(dad >= 0, p.given[np.maximum(dad, 0)], "")
         if (dad < 0).any():
             drawn = naming.given_text(
                 naming.draw_given(rng, p.culture[kids], np.ones(len(kids), np.int8)),

@@ -21,10 +21,13 @@ YEAR = 365.25
 @cache
 def _tables() -> dict[str, np.ndarray]:
     """National given-name and surname tables across naming traditions, with draw weights."""
-    given = {1: [], 2: []}
-    given_culture = {1: [], 2: []}
-    given_w = {1: [], 2: []}
-    sur_m, sur_f, sur_c, sur_w = [], [], [], []
+    given: dict[int, list[np.ndarray]] = {1: [], 2: []}
+    given_culture: dict[int, list[np.ndarray]] = {1: [], 2: []}
+    given_w: dict[int, list[np.ndarray]] = {1: [], 2: []}
+    sur_m: list[np.ndarray] = []
+    sur_f: list[np.ndarray] = []
+    sur_c: list[np.ndarray] = []
+    sur_w: list[np.ndarray] = []
     for c in (0, 1, 2):
         for sex in (1, 2):
             pool = np.asarray(names.GIVEN[(c, sex)], dtype=object)
