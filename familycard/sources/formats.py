@@ -322,6 +322,17 @@ class _TextEncoder:
         return self._incremental.encode(text, final)
 
 
+@lru_cache(maxsize=1024)
+def _str_scalar(text: str) -> pa.Scalar:
+    """A typed string scalar (an untyped Python value makes Arrow try to import dateutil every call)."""
+    return pa.scalar(text, pa.string())
+
+
+def _join(*parts: pa.Array | str) -> pa.Array:
+    """``pc.binary_join_element_wise`` with Python strings as typed scalars; the last part separates."""
+    return pc.binary_join_element_wise(*(_str_scalar(p) if isinstance(p, str) else p for p in parts))
+
+
 def _describe_char(ch: str) -> str:
     return f"{ch!r} (U+{ord(ch):04X} {unicodedata.name(ch, 'unnamed')})"
 
@@ -594,8 +605,8 @@ class FeedWriter:
                         field=name,
                     )
             parts.append(pc.utf8_rpad(pc.fill_null(arr, ""), width, " "))
-        parts[-1] = pc.binary_join_element_wise(parts[-1], "", self._eol)
-        return pc.binary_join_element_wise(*parts, "")
+        parts[-1] = _join(parts[-1], "", self._eol)
+        return _join(*parts, "")
 
     def _write_parquet(self, table: pa.Table) -> None:
         if table.num_rows == 0:
@@ -664,12 +675,12 @@ def _csv_lines(columns: list[pa.Array], delimiter: str, eol: str) -> pa.Array:
                 needs = pc.match_substring_regex(arr, "[" + "".join(map(_re2_literal, present)) + "]")
             needs = pc.fill_null(needs, False)
             inner = pc.replace_substring(arr, '"', '""') if '"' in present else arr
-            quoted = pc.binary_join_element_wise('"', inner, '"', "")
+            quoted = _join('"', inner, '"', "")
             arr = pc.if_else(needs, quoted, arr)
         parts.append(pc.fill_null(arr, ""))
     # The line ending rides on the last field: joining one column is cheaper than joining whole lines.
-    parts[-1] = pc.binary_join_element_wise(parts[-1], "", eol)
-    return pc.binary_join_element_wise(*parts, delimiter)
+    parts[-1] = _join(parts[-1], "", eol)
+    return _join(*parts, delimiter)
 
 
 # ---------------------------------------------------------------------------------- JSONL line building
@@ -683,7 +694,7 @@ def _json_values(arr: pa.Array) -> pa.Array:
     typ = arr.type
     if pa.types.is_string(typ) or pa.types.is_large_string(typ) or pa.types.is_dictionary(typ):
         arr = _as_string(arr)
-        out = pc.binary_join_element_wise('"', arr, '"', "")
+        out = _join('"', arr, '"', "")
         needs = pc.fill_null(pc.match_substring_regex(arr, _JSON_ESCAPE_PATTERN), False)
         if pc.any(needs).as_py():
             special = arr.filter(needs).to_pylist()
@@ -697,13 +708,13 @@ def _json_values(arr: pa.Array) -> pa.Array:
         finite = pc.if_else(pc.is_finite(arr), arr, pa.scalar(None, typ))
         text = pc.cast(finite, pa.string())
         has_point = pc.match_substring_regex(text, "[.eE]")
-        return pc.if_else(has_point, text, pc.binary_join_element_wise(text, ".0", ""))
+        return pc.if_else(has_point, text, _join(text, ".0", ""))
     if pa.types.is_boolean(typ):
         return pc.cast(arr, pa.string())
     if pa.types.is_null(typ):
         return pa.nulls(len(arr), pa.string())
     if pa.types.is_temporal(typ) and not pa.types.is_duration(typ):
-        return pc.binary_join_element_wise('"', pc.cast(arr, pa.string()), '"', "")
+        return _join('"', pc.cast(arr, pa.string()), '"', "")
     # Anything else (lists, structs, binary, durations): per value through the json module.
     return pa.array(
         [None if v is None else json.dumps(v, ensure_ascii=False, default=str) for v in arr.to_pylist()],
@@ -720,7 +731,7 @@ def _jsonl_lines(table: pa.Table, eol: str) -> pa.Array:
         pieces.append(("{" if i == 0 else ",") + json.dumps(name, ensure_ascii=False) + ":")
         pieces.append(pc.fill_null(_json_values(arr), "null"))
     pieces.append("}" + eol)
-    return pc.binary_join_element_wise(*pieces, "")
+    return _join(*pieces, "")
 
 
 # ---------------------------------------------------------------------------------------------- reader
@@ -1151,7 +1162,7 @@ def _fixed_general(
     for name, width in fmt.widths:
         if name in wanted:
             value = pc.utf8_rtrim(pc.utf8_slice_codeunits(lines, start, start + width), characters=" ")
-            arrays[name] = pc.if_else(pc.equal(value, ""), pa.scalar(None, pa.string()), value)
+            arrays[name] = pc.if_else(pc.equal(value, _str_scalar("")), pa.scalar(None, pa.string()), value)
         start += width
     return arrays
 
@@ -1189,7 +1200,7 @@ def _fixed_single_byte(
                 offsets = np.append(char_starts[::width], len(data)).astype(np.int32)
             padded = pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(data)])
             value = pc.utf8_rtrim(padded, characters=" ")
-            arrays[name] = pc.if_else(pc.equal(value, ""), pa.scalar(None, pa.string()), value)
+            arrays[name] = pc.if_else(pc.equal(value, _str_scalar("")), pa.scalar(None, pa.string()), value)
         start += width
     return arrays
 
