@@ -29,6 +29,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
+from familycard import cli_pipeline
 from familycard.synth.config import FaultRates, SynthConfig
 from familycard.synth.generate import Summary, generate
 from familycard.synth.report import Figure, calibration, figures_json, format_report
@@ -309,3 +310,6 @@ def demo(
         f"Agency extracts: {out / 'sources'} (index: {out / 'sources' / 'manifest.json'})", soft_wrap=True
     )
     console.print(f"Ground truth:    {out / 'truth'}", soft_wrap=True)
+
+
+cli_pipeline.register(app)

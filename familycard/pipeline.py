@@ -1,0 +1,78 @@
+"""The batch pipeline: stages in order over a warehouse, on one engine.
+
+Today the pipeline has one stage, ingestion (:mod:`familycard.sources.ingest`); identity, families,
+indicators and scoring follow as stages over the same warehouse. Each run writes an immutable snapshot
+(:class:`familycard.store.warehouse.Warehouse`); readers see the previous snapshot until the run commits.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from pathlib import Path
+
+import pyarrow as pa
+
+from familycard.sources.catalogue import Catalogue, load_catalogue
+from familycard.sources.ingest import OPEN_SQL, Ingestion, IngestReport
+from familycard.sources.quality import Quality, compute_quality
+from familycard.store.engine import open_engine
+from familycard.store.warehouse import Warehouse
+
+ENGINES = ("duckdb", "spark")
+
+
+def run_pipeline(
+    sources: Path,
+    data: Path,
+    *,
+    engine: str = "duckdb",
+    catalogue: Catalogue | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> IngestReport:
+    """Ingest every new delivery under ``sources`` into the warehouse at ``data``."""
+    data.mkdir(parents=True, exist_ok=True)
+    wh = Warehouse(data)
+    with open_engine(engine, temp_dir=data / "tmp") as eng:
+        return Ingestion(sources, wh, eng, catalogue=catalogue, progress=progress).run()
+
+
+def quarantine(data: Path, *, feed: str | None = None, include_released: bool = False) -> pa.Table:
+    """Quarantine entries of the current snapshot (open ones unless ``include_released``), oldest first."""
+    wh = _existing(data)
+    with open_engine("duckdb", temp_dir=data / "tmp") as eng:
+        eng.register_parquet("findings", wh.table_path("findings"))
+        eng.register_parquet("releases", wh.table_path("releases"))
+        if include_released:
+            sql = """SELECT f.*, r.released_by, r.how FROM findings AS f LEFT JOIN releases AS r
+                     ON r.delivery = f.delivery AND r.line = f.line AND r.field = f.field AND r.rule = f.rule
+                     WHERE f.severity IN ('reject', 'flag')"""
+        else:
+            sql = OPEN_SQL
+        where = f" WHERE feed = '{feed}'" if feed else ""
+        return eng.fetch(f"SELECT * FROM ({sql}) AS q{where} ORDER BY seq, line, field, rule")
+
+
+def quality(data: Path, *, as_of: dt.date | None = None, catalogue: Catalogue | None = None) -> Quality:
+    """Freshness and quality of every feed in the current snapshot (recomputed for ``as_of`` if given)."""
+    wh = _existing(data)
+    catalogue = catalogue or load_catalogue()
+    if as_of is None and "quality" in wh.tables():
+        return Quality(wh.read("quality"), wh.read("quality_columns"))
+    with open_engine("duckdb", temp_dir=data / "tmp") as eng:
+        for spec in catalogue:
+            eng.register_parquet(f"src_{spec.name}", wh.table_path(f"src_{spec.name}"))
+        eng.register_parquet("findings", wh.table_path("findings"))
+        eng.register_parquet("releases", wh.table_path("releases"))
+        open_ = eng.fetch(f"SELECT feed, COUNT(*) AS n FROM ({OPEN_SQL}) AS o GROUP BY feed")
+        counts = eng.fetch("SELECT feed, rule, COUNT(*) AS n FROM findings GROUP BY feed, rule")
+        return compute_quality(eng, catalogue, wh.read("deliveries"), open_, counts, as_of)
+
+
+def _existing(data: Path) -> Warehouse:
+    wh = Warehouse(data)
+    if wh.current() is None:
+        raise FileNotFoundError(
+            f"no warehouse at {data}: run `familycard run --sources DIR --data {data}` first"
+        )
+    return wh

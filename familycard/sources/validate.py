@@ -1,0 +1,551 @@
+"""Row-level validation of one batch of a feed file against its catalogue definition.
+
+Runs on Arrow arrays before any engine sees the data, so DuckDB and Spark receive the same typed rows.
+Each problem becomes an *issue* naming the line, field, value, rule and reason, with a severity:
+
+- ``reject``: the row is not loaded; it waits in quarantine with the raw record as delivered.
+  A bad value in a required field (or the record's key) rejects the row.
+- ``flag``: the row is loaded, the bad value is set aside (null in the warehouse, kept in the issue and,
+  for IINs, in ``<field>_raw`` so that linkage can still use it); the issue waits in quarantine until a
+  later delivery brings a good value. A bad value in an optional field flags the row.
+- ``warn``: the row is loaded as delivered; the issue only counts in quality figures (e.g. a date in
+  another format than the feed's own, which was still read unambiguously).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from familycard.geo.territory import Territory, build_territory
+from familycard.identity import iin as iinlib
+from familycard.sources.catalogue import Column, FeedSpec
+
+ISSUE_SCHEMA = pa.schema(
+    [
+        ("line", pa.int64()),
+        ("field", pa.string()),
+        ("value", pa.string()),
+        ("rule", pa.string()),
+        ("severity", pa.string()),
+        ("reason", pa.string()),
+        ("key", pa.string()),  # the record's key as delivered (key fields joined by "|"), null if missing
+        ("record", pa.string()),  # the raw row as JSON (file's column names), for rejected rows
+    ]
+)
+
+_MALE = {"М", "M", "1", "Е", "ER", "male", "м", "m"}
+_FEMALE = {"Ж", "F", "2", "Ә", "A", "female", "ж", "f"}
+
+# Date styles as regular expressions with named groups; two-digit years are resolved by a pivot.
+_DATE_PATTERNS: dict[str, str] = {
+    "iso": r"^(?P<y>\d{4})-(?P<m>\d{2})-(?P<d>\d{2})$",
+    "dmy": r"^(?P<d>\d{2})\.(?P<m>\d{2})\.(?P<y>\d{4})$",
+    "dmy_slash": r"^(?P<d>\d{2})/(?P<m>\d{2})/(?P<y>\d{4})$",
+    "ymd": r"^(?P<y>\d{4})(?P<m>\d{2})(?P<d>\d{2})$",
+    "dmy_short": r"^(?P<d>\d{2})\.(?P<m>\d{2})\.(?P<y>\d{2})$",
+    "dmy_compact": r"^(?P<d>\d{2})(?P<m>\d{2})(?P<y>\d{4})$",
+}
+_EPOCH = dt.date(1970, 1, 1)
+
+
+@dataclass
+class _Issues:
+    """Issues of one batch, collected column-wise."""
+
+    rows: list[npt.NDArray[np.int64]] = field(default_factory=list)
+    cols: list[tuple[str, pa.Array, str, str, str]] = field(default_factory=list)
+
+    def add(
+        self,
+        rows: npt.NDArray[np.int64],
+        field_name: str,
+        values: pa.Array,
+        rule: str,
+        severity: str,
+        reason: str,
+    ) -> None:
+        if len(rows):
+            self.rows.append(rows)
+            self.cols.append((field_name, values.take(pa.array(rows)), rule, severity, reason))
+
+
+@dataclass
+class Validated:
+    """One validated batch: typed rows to load and the issues found."""
+
+    rows: pa.Table  # canonical fields (typed), <iin>_raw, _line, _flagged
+    issues: pa.Table  # ISSUE_SCHEMA
+    read: int
+    rejected: int
+    flagged: int
+
+
+class BatchValidator:
+    """Validates batches of one feed delivery (``period_end``: last day of the period it covers)."""
+
+    def __init__(self, spec: FeedSpec, period_end: dt.date, territory: Territory | None = None) -> None:
+        self.spec = spec
+        self.period_end = period_end
+        self._territory = territory
+        self.schema = output_schema(spec)
+
+    @property
+    def territory(self) -> Territory:
+        if self._territory is None:
+            self._territory = build_territory()
+        return self._territory
+
+    def __call__(self, raw: pa.Table, first_line: int) -> Validated:
+        """Validate ``raw`` (columns named as in the file); its first row is on line ``first_line``."""
+        n = raw.num_rows
+        lines = np.arange(first_line, first_line + n, dtype=np.int64)
+        issues = _Issues()
+        reject = np.zeros(n, dtype=bool)
+        flag = np.zeros(n, dtype=bool)
+        out: dict[str, pa.Array] = {}
+        texts: dict[str, pa.Array] = {}
+        for col in self.spec.columns:
+            text = (
+                _as_text(raw.column(col.name)) if col.name in raw.column_names else pa.nulls(n, pa.string())
+            )
+            texts[col.field] = text
+            value, bad, reasons, rule = self._parse(
+                col, raw.column(col.name) if col.name in raw.column_names else None, text
+            )
+            missing = np.asarray(pc.is_null(text).to_numpy(zero_copy_only=False), dtype=bool)
+            if col.required or col.field in self.spec.key:
+                idx = np.flatnonzero(missing)
+                issues.add(idx, col.field, text, "required", "reject", "required value is missing")
+                reject[idx] = True
+            severe = "reject" if (col.required or col.field in self.spec.key) else "flag"
+            for mask, rule_name, reason in reasons:
+                idx = np.flatnonzero(mask & ~missing)
+                issues.add(idx, col.field, text, rule_name, severe, reason)
+                (reject if severe == "reject" else flag)[idx] = True
+            if bad is not None:
+                value = pc.if_else(pa.array(bad), pa.nulls(n, value.type), value)
+            if col.type == "iin":
+                out[col.field + "_raw"] = pc.if_else(
+                    pa.array(bad if bad is not None else np.zeros(n, bool)), text, pa.nulls(n, pa.string())
+                )
+            out[col.field] = value
+            for mask, rule_name, reason in rule:
+                idx = np.flatnonzero(mask & ~missing)
+                issues.add(idx, col.field, text, rule_name, "warn", reason)
+        for chk in self.spec.checks:
+            mask, reason = self._check(chk.kind, chk.fields, out)
+            idx = np.flatnonzero(mask)
+            target = chk.fields[0]
+            issues.add(idx, target, texts[target], chk.kind, chk.severity, reason)
+            if chk.severity == "reject":
+                reject[idx] = True
+            elif chk.severity == "flag":
+                flag[idx] = True
+                out[target] = pc.if_else(pa.array(mask), pa.nulls(n, out[target].type), out[target])
+                if target + "_raw" in out:
+                    out[target + "_raw"] = pc.if_else(pa.array(mask), texts[target], out[target + "_raw"])
+        keep = ~reject
+        out["_line"] = pa.array(lines)
+        out["_flagged"] = pa.array(flag & keep)
+        rows = pa.table({f.name: out[f.name] for f in self.schema}, schema=self.schema).filter(pa.array(keep))
+        return Validated(
+            rows=rows,
+            issues=_issue_table(issues, lines, raw, reject, _key_text(self.spec, texts)),
+            read=n,
+            rejected=int(reject.sum()),
+            flagged=int((flag & keep).sum()),
+        )
+
+    # ---------------------------------------------------------------------------------- parsing
+
+    def _parse(
+        self, col: Column, raw: pa.ChunkedArray | None, text: pa.Array
+    ) -> tuple[
+        pa.Array, npt.NDArray[np.bool_] | None, list[tuple[Any, str, str]], list[tuple[Any, str, str]]
+    ]:
+        """Typed values, the mask of values set aside, errors and warnings as (mask, rule, reason)."""
+        n = len(text)
+        errors: list[tuple[Any, str, str]] = []
+        warnings: list[tuple[Any, str, str]] = []
+        bad = np.zeros(n, dtype=bool)
+
+        def fail(mask: npt.NDArray[np.bool_], rule: str, reason: str) -> None:
+            mask = mask & ~bad
+            if mask.any():
+                errors.append((mask.copy(), rule, reason))
+                bad[mask] = True
+
+        if col.type in ("string", "period"):
+            value = text
+        elif col.type in ("iin", "bin"):
+            value, why = _check_iin(text, business=col.type == "bin")
+            for rule, reason, mask in why:
+                fail(mask, rule, reason)
+        elif col.type == "kato":
+            value = text
+            ok = _np(pc.match_substring_regex(text, r"^\d{9}$"))
+            fail(~ok, "kato", "not a 9-digit KATO code")
+            exists = self.territory.exists_array(
+                np.asarray(pc.fill_null(text, "").to_numpy(zero_copy_only=False))
+            )
+            fail(~exists, "kato", "KATO code does not exist in the classifier")
+        elif col.type == "code":
+            value = text
+            ok = _np(pc.is_in(text, value_set=pa.array(list(col.codes), pa.string())))
+            fail(~ok, "code", f"not one of the codes {', '.join(col.codes)}")
+        elif col.type == "date":
+            value, used, unparsed = self._dates(col, raw, text)
+            fail(unparsed, "date", f"not a date in the formats {', '.join(col.date_styles)}")
+            other = (used > 0) & ~unparsed
+            if other.any():
+                warnings.append(
+                    (other, "date_style", f"date not in the feed's own format ({col.date_styles[0]})")
+                )
+            days = np.asarray(pc.cast(value, pa.int32()).fill_null(0).to_numpy(zero_copy_only=False))
+            present = ~_np(pc.is_null(value))
+            lo, hi = self._date_bounds(col)
+            if lo is not None:
+                fail(present & (days < lo), "plausible", f"date before {col.not_before}")
+            if hi is not None:
+                fail(
+                    present & (days > hi), "plausible", f"date after the delivery's period ({col.not_after})"
+                )
+        elif col.type in ("integer", "decimal"):
+            value, unparsed = _numbers(raw, text, integer=col.type == "integer")
+            fail(unparsed, "number", "not an integer" if col.type == "integer" else "not a number")
+            nums = np.asarray(pc.cast(value, pa.float64()).fill_null(0).to_numpy(zero_copy_only=False))
+            present = ~_np(pc.is_null(value))
+            if col.min is not None:
+                fail(present & (nums < col.min), "range", f"below the minimum {col.min:g}")
+            if col.max is not None:
+                fail(present & (nums > col.max), "range", f"above the maximum {col.max:g}")
+        elif col.type == "boolean":
+            low = pc.utf8_lower(text)
+            truthy = _np(pc.is_in(low, value_set=pa.array(["1", "true", "yes", "да", "иә", "y", "t"])))
+            falsy = _np(pc.is_in(low, value_set=pa.array(["0", "false", "no", "нет", "жоқ", "n", "f"])))
+            present = ~_np(pc.is_null(text))
+            fail(present & ~truthy & ~falsy, "boolean", "not a yes/no value")
+            value = pc.if_else(
+                pa.array(truthy), True, pc.if_else(pa.array(falsy), False, pa.nulls(n, pa.bool_()))
+            )
+        else:  # pragma: no cover - the loader only admits the types above
+            raise ValueError(col.type)
+        return value, (bad if bad.any() else None), errors, warnings
+
+    def _date_bounds(self, col: Column) -> tuple[int | None, int | None]:
+        lo = (dt.date.fromisoformat(col.not_before) - _EPOCH).days if col.not_before else None
+        hi = None
+        if col.not_after:
+            if col.not_after.startswith("delivery"):
+                extra = col.not_after.removeprefix("delivery")
+                slack = int(extra.removeprefix("+").removesuffix("d")) if extra else 0
+                hi = (self.period_end - _EPOCH).days + slack
+            else:
+                hi = (dt.date.fromisoformat(col.not_after) - _EPOCH).days
+        return lo, hi
+
+    def _dates(
+        self, col: Column, raw: pa.ChunkedArray | None, text: pa.Array
+    ) -> tuple[pa.Array, npt.NDArray[np.int8], npt.NDArray[np.bool_]]:
+        """Dates as date32, the index of the style each was read in, and the unreadable ones."""
+        n = len(text)
+        if raw is not None and pa.types.is_temporal(raw.type):
+            value = pc.cast(raw.combine_chunks(), pa.date32()) if raw.num_chunks else pa.nulls(n, pa.date32())
+            return value, np.zeros(n, np.int8), np.zeros(n, bool)
+        days = np.zeros(n, dtype=np.int32)
+        used = np.full(n, -1, dtype=np.int8)
+        fallback_days = np.zeros(n, dtype=np.int32)
+        fallback_used = np.full(n, -1, dtype=np.int8)
+        todo = ~_np(pc.is_null(text))
+        lo, hi = self._date_bounds(col)
+        pivot = self.period_end.year % 100
+        for k, style in enumerate(col.date_styles):
+            if not todo.any():
+                break
+            sub = text.filter(pa.array(todo))
+            parts = pc.extract_regex(sub, _DATE_PATTERNS[style])
+            ok = ~_np(pc.is_null(parts))
+            if not ok.any():
+                continue
+            y = _ints(pc.struct_field(parts, "y"))
+            m = _ints(pc.struct_field(parts, "m"))
+            d = _ints(pc.struct_field(parts, "d"))
+            if style == "dmy_short":
+                y = np.where(y <= pivot, 2000 + y, 1900 + y)
+            parsed, valid = _civil_days(y, m, d)
+            good = ok & valid
+            # A style that reads the text as an implausible date is kept only as a last resort: another
+            # style may read it plausibly (20011999 is no yyyymmdd date but a ddmmyyyy one).
+            first_fallback = np.flatnonzero(todo)[good & (fallback_used[todo] < 0)]
+            fallback_days[first_fallback] = parsed[good & (fallback_used[todo] < 0)]
+            fallback_used[first_fallback] = k
+            if lo is not None:
+                good &= parsed >= lo
+            if hi is not None:
+                good &= parsed <= hi
+            where = np.flatnonzero(todo)[good]
+            days[where] = parsed[good]
+            used[where] = k
+            todo[where] = False
+        late = todo & (fallback_used >= 0)
+        days[late] = fallback_days[late]
+        used[late] = fallback_used[late]
+        unparsed = todo & ~late
+        present = used >= 0
+        value = pa.array(days, pa.int32()).cast(pa.date32())
+        value = pc.if_else(pa.array(present), value, pa.nulls(n, pa.date32()))
+        return value, np.maximum(used, 0).astype(np.int8), unparsed
+
+    def _check(
+        self, kind: str, fields: Sequence[str], out: dict[str, pa.Array]
+    ) -> tuple[npt.NDArray[np.bool_], str]:
+        if kind == "iin_birth_date":
+            iins, dates = out[fields[0]], out[fields[1]]
+            expected = _iin_birth_days(iins)
+            got = np.asarray(pc.cast(dates, pa.int32()).fill_null(-(10**6)).to_numpy(zero_copy_only=False))
+            both = ~_np(pc.is_null(iins)) & ~_np(pc.is_null(dates))
+            return both & (expected != got), f"IIN's birth date does not match {fields[1]}"
+        if kind == "iin_sex":
+            iins, sex = out[fields[0]], out[fields[1]]
+            digit = _ints(pc.utf8_slice_codeunits(pc.fill_null(iins, "000000000000"), 6, 7))
+            iin_male = digit % 2 == 1
+            sx = pc.fill_null(sex, "")
+            male = _np(pc.is_in(sx, value_set=pa.array(sorted(_MALE))))
+            female = _np(pc.is_in(sx, value_set=pa.array(sorted(_FEMALE))))
+            both = ~_np(pc.is_null(iins)) & (male | female)
+            return both & (male != iin_male), f"IIN's sex digit does not match {fields[1]}"
+        if kind == "date_order":
+            a, b = out[fields[0]], out[fields[1]]
+            later = _np(pc.fill_null(pc.greater(a, b), False))
+            return later, f"{fields[0]} is after {fields[1]}"
+        raise ValueError(kind)  # pragma: no cover
+
+
+def output_schema(spec: FeedSpec) -> pa.Schema:
+    """Schema of the validated rows of a feed: canonical fields, IIN raw text, line, flag."""
+    types = {
+        "string": pa.string(),
+        "period": pa.string(),
+        "iin": pa.string(),
+        "bin": pa.string(),
+        "kato": pa.string(),
+        "code": pa.string(),
+        "date": pa.date32(),
+        "integer": pa.int64(),
+        "decimal": pa.float64(),
+        "boolean": pa.bool_(),
+    }
+    fields: list[tuple[str, pa.DataType]] = []
+    for c in spec.columns:
+        fields.append((c.field, types[c.type]))
+        if c.type == "iin":
+            fields.append((c.field + "_raw", pa.string()))
+    fields += [("_line", pa.int64()), ("_flagged", pa.bool_())]
+    return pa.schema(fields)
+
+
+# -------------------------------------------------------------------------------------------- helpers
+
+
+def _np(arr: pa.Array | pa.ChunkedArray) -> npt.NDArray[np.bool_]:
+    """A boolean Arrow array as numpy, null → False."""
+    return np.asarray(pc.fill_null(arr, False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _ints(arr: pa.Array) -> npt.NDArray[np.int64]:
+    return np.asarray(
+        pc.cast(pc.fill_null(arr, "0"), pa.int64()).to_numpy(zero_copy_only=False), dtype=np.int64
+    )
+
+
+def _as_text(col: pa.ChunkedArray) -> pa.Array:
+    """Any column as trimmed text, empty → null (what validation and quarantine show)."""
+    arr = col.combine_chunks() if col.num_chunks else pa.array([], col.type)
+    if pa.types.is_dictionary(arr.type):
+        arr = arr.dictionary_decode()
+    arr = pc.utf8_trim_whitespace(pc.cast(arr, pa.string()))
+    return pc.if_else(pc.equal(arr, pa.scalar("", pa.string())), pa.nulls(len(arr), pa.string()), arr)
+
+
+def _civil_days(
+    y: npt.NDArray[np.int64], m: npt.NDArray[np.int64], d: npt.NDArray[np.int64]
+) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.bool_]]:
+    """Days since 1970-01-01 for year/month/day arrays, and which triples are real calendar dates."""
+    valid = (m >= 1) & (m <= 12) & (d >= 1) & (y >= 1800) & (y <= 2200)
+    mm = np.clip(m, 1, 12)
+    yy = np.where(valid, y, 1970)
+    leap = ((yy % 4 == 0) & (yy % 100 != 0)) | (yy % 400 == 0)
+    month_len = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])[mm - 1] + ((mm == 2) & leap)
+    valid &= d <= month_len
+    dd = np.where(valid, d, 1)
+    # Howard Hinnant's days_from_civil.
+    yv = yy - (mm <= 2)
+    era = np.floor_divide(yv, 400)
+    yoe = yv - era * 400
+    doy = (153 * (mm + np.where(mm > 2, -3, 9)) + 2) // 5 + dd - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    days = era * 146097 + doe - 719468
+    return days.astype(np.int32), valid
+
+
+def _check_iin(
+    text: pa.Array, *, business: bool
+) -> tuple[pa.Array, list[tuple[str, str, npt.NDArray[np.bool_]]]]:
+    """IIN/BIN text → (valid values or null, [(rule, reason, mask)])."""
+    n = len(text)
+    present = ~_np(pc.is_null(text))
+    shape = _np(pc.match_substring_regex(text, r"^\d{12}$"))
+    why: list[tuple[str, str, npt.NDArray[np.bool_]]] = []
+    why.append(("iin_format" if not business else "bin_format", "not 12 digits", present & ~shape))
+    nums = np.zeros(n, dtype=np.int64)
+    if shape.any():
+        nums[shape] = np.asarray(pc.cast(text.filter(pa.array(shape)), pa.int64()).to_numpy(), dtype=np.int64)
+    check_ok = iinlib.valid_check_array(nums) & shape
+    why.append(("check_digit", "check digit does not match", shape & ~check_ok))
+    fifth = (nums // 10**7) % 10
+    is_bin = np.isin(fifth, (4, 5, 6))
+    if business:
+        why.append(("bin_kind", "not a business identification number", check_ok & ~is_bin))
+        good = check_ok & is_bin
+    else:
+        century = (nums // 10**5) % 10
+        birth = _iin_birth_days_np(nums)
+        why.append(
+            ("iin_kind", "a business identification number (BIN), not a person's IIN", check_ok & is_bin)
+        )
+        bad_date = check_ok & ~is_bin & ((century < 1) | (century > 6) | (birth < -(10**6)))
+        why.append(("iin_date", "the birth date or century digit in the IIN is impossible", bad_date))
+        good = check_ok & ~is_bin & ~bad_date
+    value = pc.if_else(pa.array(good), text, pa.nulls(n, pa.string()))
+    return value, why
+
+
+def _iin_birth_days_np(nums: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """Birth day (days since epoch) encoded in 12-digit IINs; a large negative number when impossible."""
+    yy = (nums // 10**10) % 100
+    mm = (nums // 10**8) % 100
+    dd = (nums // 10**6) % 100
+    century = (nums // 10**5) % 10
+    base = np.select([century <= 2, century <= 4], [1800, 1900], 2000)
+    days, valid = _civil_days(base + yy, mm, dd)
+    return np.where(valid & (century >= 1) & (century <= 6), days.astype(np.int64), -(10**7))
+
+
+def _iin_birth_days(iins: pa.Array) -> npt.NDArray[np.int64]:
+    text = pc.fill_null(iins, "000000000000")
+    nums = np.asarray(pc.cast(text, pa.int64()).to_numpy(zero_copy_only=False), dtype=np.int64)
+    return _iin_birth_days_np(nums)
+
+
+def _numbers(
+    raw: pa.ChunkedArray | None, text: pa.Array, *, integer: bool
+) -> tuple[pa.Array, npt.NDArray[np.bool_]]:
+    """Numbers from typed columns or text (a decimal comma is read as a point; spaces as thousands)."""
+    target = pa.int64() if integer else pa.float64()
+    n = len(text)
+    if raw is not None and (
+        pa.types.is_integer(raw.type) or pa.types.is_floating(raw.type) or pa.types.is_decimal(raw.type)
+    ):
+        arr = raw.combine_chunks() if raw.num_chunks else pa.nulls(n, target)
+        if integer and pa.types.is_floating(arr.type):
+            whole = _np(pc.equal(pc.floor(arr), arr)) | _np(pc.is_null(arr))
+            arr = pc.if_else(pa.array(whole), arr, pa.nulls(n, arr.type))
+            return pc.cast(arr, target, safe=False), ~whole
+        return pc.cast(arr, target), np.zeros(n, bool)
+    cleaned = pc.replace_substring_regex(text, "[\\s\u00a0]", "")
+    cleaned = pc.replace_substring(cleaned, ",", ".")
+    pattern = r"^[-+]?\d+$" if integer else r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$"
+    ok = _np(pc.match_substring_regex(cleaned, pattern))
+    present = ~_np(pc.is_null(text))
+    value = pc.cast(pc.if_else(pa.array(ok), cleaned, pa.nulls(n, pa.string())), target)
+    return value, present & ~ok
+
+
+def _key_text(spec: FeedSpec, texts: dict[str, pa.Array]) -> pa.Array:
+    """The key as delivered: key fields' text joined by "|" (null when any part is missing)."""
+    parts = [texts[k] for k in spec.key]
+    return parts[0] if len(parts) == 1 else pc.binary_join_element_wise(*parts, "|")
+
+
+def _issue_table(
+    issues: _Issues,
+    lines: npt.NDArray[np.int64],
+    raw: pa.Table,
+    reject: npt.NDArray[np.bool_],
+    keys: pa.Array,
+) -> pa.Table:
+    if not issues.rows:
+        return ISSUE_SCHEMA.empty_table()
+    rows = np.concatenate(issues.rows)
+    records = _records(raw, rows, reject)
+    order = pa.array(np.argsort(rows, kind="stable"))  # by line, then in the order the checks ran
+    return pa.table(
+        {
+            "line": pa.array(lines[rows]),
+            "field": pa.array(
+                np.concatenate(
+                    [
+                        np.full(len(r), c[0], dtype=object)
+                        for r, c in zip(issues.rows, issues.cols, strict=True)
+                    ]
+                ),
+                pa.string(),
+            ),
+            "value": pa.concat_arrays([c[1] for c in issues.cols]),
+            "rule": pa.array(
+                np.concatenate(
+                    [
+                        np.full(len(r), c[2], dtype=object)
+                        for r, c in zip(issues.rows, issues.cols, strict=True)
+                    ]
+                ),
+                pa.string(),
+            ),
+            "severity": pa.array(
+                np.concatenate(
+                    [
+                        np.full(len(r), c[3], dtype=object)
+                        for r, c in zip(issues.rows, issues.cols, strict=True)
+                    ]
+                ),
+                pa.string(),
+            ),
+            "reason": pa.array(
+                np.concatenate(
+                    [
+                        np.full(len(r), c[4], dtype=object)
+                        for r, c in zip(issues.rows, issues.cols, strict=True)
+                    ]
+                ),
+                pa.string(),
+            ),
+            "key": keys.take(pa.array(rows)),
+            "record": records,
+        },
+        schema=ISSUE_SCHEMA,
+    ).take(order)
+
+
+def _records(raw: pa.Table, rows: npt.NDArray[np.int64], reject: npt.NDArray[np.bool_]) -> pa.Array:
+    """The raw row as delivered (JSON with the file's column names) for each issue on a rejected row."""
+    wanted = reject[rows]
+    out: list[str | None] = [None] * len(rows)
+    if wanted.any():
+        sub = raw.take(pa.array(rows[wanted]))
+        as_text = {name: _as_text(sub.column(name)).to_pylist() for name in sub.column_names}
+        texts = [
+            json.dumps({k: as_text[k][i] for k in sub.column_names}, ensure_ascii=False)
+            for i in range(sub.num_rows)
+        ]
+        for pos, text in zip(np.flatnonzero(wanted), texts, strict=True):
+            out[pos] = text
+    return pa.array(out, pa.string())

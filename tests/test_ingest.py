@@ -1,0 +1,375 @@
+"""Ingestion: deliveries recorded, broken files rejected whole, bad rows quarantined and released,
+history kept per record, the same delivery twice changes nothing, and both engines agree."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+
+from familycard.pipeline import quality, quarantine, run_pipeline
+from familycard.sources.catalogue import load_catalogue, load_feed
+from familycard.sources.ingest import Ingestion
+from familycard.sources.periods import period_bounds
+from familycard.store.engine import open_engine
+from familycard.store.warehouse import Warehouse, content_digest
+from familycard.synth.config import SynthConfig
+from familycard.synth.generate import generate
+
+NATION = SynthConfig(families=600, seed=21, months=6)
+
+
+@pytest.fixture(scope="module")
+def nation(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("nation")
+    generate(NATION, out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def loaded(nation: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    data = tmp_path_factory.mktemp("data")
+    run_pipeline(nation / "sources", data)
+    return data
+
+
+def _sources_copy(nation: Path, tmp_path: Path) -> Path:
+    src = tmp_path / "sources"
+    shutil.copytree(nation / "sources", src)
+    return src
+
+
+def _digests(data: Path) -> dict[str, str]:
+    wh = Warehouse(data)
+    out = {}
+    for t in wh.tables():
+        table = wh.read(t)
+        keep = [c for c in table.column_names if c != "run"]
+        out[t] = content_digest(table.select(keep))
+    return out
+
+
+# ------------------------------------------------------------------------------- a whole small nation
+
+
+def test_every_delivery_is_recorded_and_every_row_accounted_for(nation: Path, loaded: Path) -> None:
+    wh = Warehouse(loaded)
+    deliveries = wh.read("deliveries")
+    manifest = json.loads((nation / "sources" / "manifest.json").read_text(encoding="utf-8"))
+    assert deliveries.num_rows == len(manifest["deliveries"])
+    assert set(deliveries["status"].to_pylist()) == {"loaded"}
+    by_file = {d["file"]: d for d in manifest["deliveries"]}
+    for d in deliveries.to_pylist():
+        note = by_file[d["file"]]
+        assert d["sha256"] == note["sha256"]
+        assert d["rows_read"] == note["rows"]
+        assert d["rows_accepted"] + d["rows_rejected"] == d["rows_read"]
+    # The generator's faults: mistyped IINs are set aside (flagged), never rejected.
+    assert sum(deliveries["rows_flagged"].to_pylist()) > 0
+
+
+def test_nothing_delivered_is_lost(nation: Path, loaded: Path) -> None:
+    """Every record the generator wrote (truth: source_records) is in its feed's history."""
+    truth = pq.read_table(nation / "truth" / "source_records.parquet", columns=["feed", "record_id"])
+    wh = Warehouse(loaded)
+    cat = load_catalogue()
+    for spec in cat:
+        expected = set(pc.filter(truth["record_id"], pc.equal(truth["feed"], spec.name)).to_pylist())
+        got = set(wh.read(f"src_{spec.name}")["_key"].to_pylist())
+        assert expected <= got, f"{spec.name}: {len(expected - got)} records missing"
+
+
+def test_civil_registry_history_follows_births_and_deaths(nation: Path, loaded: Path) -> None:
+    """The registry's history against the truth: everyone with an IIN born by the last period is current,
+    with the death date the simulation gave (as an update in the period it was delivered)."""
+    truth = pq.read_table(nation / "truth" / "persons.parquet").to_pylist()
+    records = pq.read_table(nation / "truth" / "source_records.parquet")
+    records = records.filter(pc.equal(records["feed"], "civil_registry")).to_pylist()
+    person_of = {r["record_id"]: r["person_id"] for r in records}
+    hist = Warehouse(loaded).read("src_civil_registry").to_pylist()
+    current = {person_of[h["_key"]]: h for h in hist if h["_valid_to_seq"] is None and not h["_deleted"]}
+    # The state as of the registry's last delivered period (a delivery may be missing: faults).
+    deliveries = Warehouse(loaded).read("deliveries").to_pylist()
+    last_end = period_bounds(max(d["period"] for d in deliveries if d["feed"] == "civil_registry"))[1]
+    expected = {p["person_id"]: p for p in truth if p["iin"] is not None and p["birth_date"] <= last_end}
+    assert set(current) == set(expected)
+    died = 0
+    for pid, h in current.items():
+        death = expected[pid]["death_date"]
+        assert h["death_date"] == (death if death is not None and death <= last_end else None)
+        if death is not None and NATION.start <= death <= last_end:
+            died += 1
+            versions = sorted((v for v in hist if person_of[v["_key"]] == pid), key=lambda v: v["_seq"])
+            assert versions[0]["death_date"] is None and versions[-1]["death_date"] == death
+            assert versions[-1]["_op"] == "update"
+            assert versions[-1]["_period"] >= f"{death:%Y-%m}"
+    assert died > 0
+
+
+def test_duplicates_are_noted_not_loaded_twice(loaded: Path) -> None:
+    wh = Warehouse(loaded)
+    findings = wh.read("findings")
+    dups = findings.filter(pc.equal(findings["rule"], "duplicate"))
+    assert dups.num_rows > 0
+    assert set(dups["severity"].to_pylist()) == {"warn"}
+    for spec in load_catalogue():
+        hist = wh.read(f"src_{spec.name}")
+        versions = (
+            pa.table({"k": hist["_key"], "s": hist["_seq"]}).group_by(["k", "s"]).aggregate([("k", "count")])
+        )
+        assert max(versions["k_count"].to_pylist(), default=1) == 1, spec.name
+
+
+def test_reingesting_the_same_files_changes_nothing(nation: Path, loaded: Path, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    shutil.copytree(loaded, data)
+    before = _digests(data)
+    run_before = Warehouse(data).current()
+    src = _sources_copy(nation, tmp_path)
+    for f in src.rglob("*.csv"):
+        f.touch()  # same content, new time
+    report = run_pipeline(src, data)
+    assert report.run is None and report.skipped > 0
+    assert Warehouse(data).current() == run_before
+    assert _digests(data) == before
+
+
+def test_quality_report(loaded: Path) -> None:
+    q = quality(loaded).feeds
+    rows = {r["feed"]: r for r in q.to_pylist()}
+    assert set(rows) == set(load_catalogue().names())
+    reg = rows["civil_registry"]
+    assert reg["completeness"] is not None and 0.5 < reg["completeness"] <= 1
+    assert reg["validity"] == 1.0  # the reference registry carries no IIN faults
+    health = rows["health"]
+    assert health["validity"] < 1.0 and health["quarantine_open"] > 0
+    assert 0.9 < health["consistency"] <= 1.0
+    assert all(r["expected"] >= 1 and r["missing"] >= 0 for r in rows.values())
+
+
+# ---------------------------------------------------------------------------------- broken files
+
+
+def _first(src: Path, feed: str) -> Path:
+    return sorted((src / feed).iterdir())[0]
+
+
+BREAKS = {
+    "truncated": ("civil_registry", lambda p: p.write_bytes(p.read_bytes()[: len(p.read_bytes()) // 2 - 7])),
+    "wrong_encoding": (
+        "address_registry",
+        lambda p: p.write_bytes(p.read_bytes().decode("cp1251").encode("utf-16")),
+    ),
+    "wrong_delimiter": ("unemployment", lambda p: p.write_bytes(p.read_bytes().replace(b";", b"\t"))),
+    "missing_column": (
+        "disability",
+        lambda p: p.write_bytes(p.read_bytes().replace("Группа;".encode(), b"", 1)),
+    ),
+    "empty": ("education", lambda p: p.write_bytes(b"")),
+    "corrupt_parquet": ("health", lambda p: p.write_bytes(p.read_bytes()[:-40])),
+    "bad_json": ("civil_acts", lambda p: p.write_bytes(p.read_bytes().replace(b"}", b"", 1))),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BREAKS))
+def test_a_broken_file_is_rejected_whole_and_others_load(nation: Path, tmp_path: Path, case: str) -> None:
+    feed, breaker = BREAKS[case]
+    src = _sources_copy(nation, tmp_path)
+    note = src / "manifest.json"
+    note.unlink()  # without the delivery note: the reader alone must catch it
+    victim = _first(src, feed)
+    breaker(victim)
+    data = tmp_path / "data"
+    run_pipeline(src, data)
+    wh = Warehouse(data)
+    d = wh.read("deliveries").to_pylist()
+    bad = [x for x in d if x["status"] == "rejected"]
+    assert [x["file"] for x in bad] == [victim.relative_to(src).as_posix()]
+    message = bad[0]["message"]
+    assert victim.name in message and len(message) < 400
+    assert bad[0]["rows_accepted"] == 0
+    others = [x for x in d if x["status"] == "loaded"]
+    assert len(others) == len(d) - 1
+    # Nothing of the broken file reached the history.
+    hist = wh.read(f"src_{feed}")
+    assert bad[0]["delivery"] not in set(hist["_delivery"].to_pylist())
+
+
+def test_checksum_against_the_delivery_note(nation: Path, tmp_path: Path) -> None:
+    src = _sources_copy(nation, tmp_path)
+    victim = _first(src, "tax")
+    victim.write_bytes(victim.read_bytes().replace(b"0", b"1", 1))
+    data = tmp_path / "data"
+    run_pipeline(src, data)
+    bad = [x for x in Warehouse(data).read("deliveries").to_pylist() if x["status"] == "rejected"]
+    assert len(bad) == 1 and "checksum" in bad[0]["message"] and victim.name in bad[0]["message"]
+
+
+def test_a_stray_file_is_recorded_not_ignored(nation: Path, tmp_path: Path) -> None:
+    src = _sources_copy(nation, tmp_path)
+    (src / "tax" / "notes.txt").write_text("hello", encoding="utf-8")
+    data = tmp_path / "data"
+    run_pipeline(src, data)
+    d = Warehouse(data).read("deliveries").to_pylist()
+    assert [x["file"] for x in d if x["status"] == "rejected"] == ["tax/notes.txt"]
+    # A second run does not record it again.
+    assert run_pipeline(src, data).run is None
+
+
+# --------------------------------------------------------------------- history on hand-made deliveries
+
+PEOPLE = """
+[feed]
+name = "people"
+agency = "Test agency"
+title = "People"
+cadence_months = 1
+mode = "{mode}"
+key = ["record_no"]
+{ops}
+
+[format]
+kind = "csv"
+delimiter = ";"
+
+[[columns]]
+name = "record_no"
+field = "record_no"
+type = "string"
+required = true
+
+[[columns]]
+name = "amount"
+field = "amount"
+type = "decimal"
+required = true
+min = 0
+{opcol}
+"""
+
+
+def _catalogue(tmp_path: Path, mode: str):  # type: ignore[no-untyped-def]
+    from familycard.sources.catalogue import Catalogue
+
+    ops = 'op_field = "op"\nops = { I = "insert", U = "update", D = "delete" }' if mode == "delta" else ""
+    opcol = '[[columns]]\nname = "op"\nfield = "op"\ntype = "code"\nrequired = true\ncodes = ["I", "U", "D"]'
+    d = tmp_path / "feeds"
+    d.mkdir(exist_ok=True)
+    path = d / "people.toml"
+    path.write_text(
+        PEOPLE.format(mode=mode, ops=ops, opcol=opcol if mode == "delta" else ""), encoding="utf-8"
+    )
+    return Catalogue((load_feed(path),))
+
+
+def _deliver(src: Path, period: str, kind: str, lines: list[str], header: str) -> Path:
+    (src / "people").mkdir(parents=True, exist_ok=True)
+    path = src / "people" / f"people_{period}_{kind}.csv"
+    path.write_text("\n".join([header, *lines]) + "\n", encoding="utf-8")
+    return path
+
+
+def _ingest(src: Path, data: Path, cat) -> None:  # type: ignore[no-untyped-def]
+    with open_engine("duckdb", temp_dir=data / "tmp") as eng:
+        Ingestion(src, Warehouse(data), eng, catalogue=cat).run()
+
+
+def _versions(data: Path) -> list[tuple[str, float | None, str, bool, str, str | None]]:
+    t = Warehouse(data).read("src_people").to_pylist()
+    rows = [(r["_key"], r["amount"], r["_op"], r["_deleted"], r["_period"], r["_valid_to_period"]) for r in t]
+    return sorted(rows, key=lambda r: (r[0], r[4], r[2]))
+
+
+def test_delta_history_inserts_updates_deletes(tmp_path: Path) -> None:
+    cat = _catalogue(tmp_path, "delta")
+    src, data = tmp_path / "src", tmp_path / "data"
+    h = "record_no;amount;op"
+    _deliver(src, "2025-01", "full", ["a;1;I", "b;2;I", "c;3;I"], h)
+    _ingest(src, data, cat)
+    _deliver(src, "2025-02", "delta", ["a;10;U", "c;3;D"], h)  # b absent: unchanged, not deleted
+    _deliver(src, "2025-03", "delta", ["a;10;U", "c;4;I", "z;1;D"], h)  # a re-sent unchanged; z unknown
+    _ingest(src, data, cat)
+    assert _versions(data) == [
+        ("a", 1.0, "insert", False, "2025-01", "2025-02"),
+        ("a", 10.0, "update", False, "2025-02", None),
+        ("b", 2.0, "insert", False, "2025-01", None),
+        ("c", 3.0, "insert", False, "2025-01", "2025-02"),
+        ("c", 3.0, "delete", True, "2025-02", "2025-03"),
+        ("c", 4.0, "insert", False, "2025-03", None),
+    ]
+
+
+def test_full_delivery_deletes_what_it_omits(tmp_path: Path) -> None:
+    cat = _catalogue(tmp_path, "snapshot")
+    src, data = tmp_path / "src", tmp_path / "data"
+    h = "record_no;amount"
+    _deliver(src, "2025-01", "full", ["a;1", "b;2"], h)
+    _deliver(src, "2025-02", "full", ["a;1"], h)
+    _deliver(src, "2025-03", "full", ["a;1", "b;5"], h)
+    _ingest(src, data, cat)
+    assert _versions(data) == [
+        ("a", 1.0, "insert", False, "2025-01", None),
+        ("b", 2.0, "insert", False, "2025-01", "2025-02"),
+        ("b", None, "delete", True, "2025-02", "2025-03"),
+        ("b", 5.0, "insert", False, "2025-03", None),
+    ]
+
+
+def test_events_are_kept_and_corrected(tmp_path: Path) -> None:
+    cat = _catalogue(tmp_path, "events")
+    src, data = tmp_path / "src", tmp_path / "data"
+    h = "record_no;amount"
+    _deliver(src, "2025-01", "events", ["e1;1", "e2;2"], h)
+    _ingest(src, data, cat)
+    _deliver(src, "2025-02", "events", ["e3;3", "e2;2", "e1;7"], h)  # e2 re-sent, e1 corrected
+    _ingest(src, data, cat)
+    assert _versions(data) == [
+        ("e1", 1.0, "insert", False, "2025-01", "2025-02"),
+        ("e1", 7.0, "insert", False, "2025-02", None),
+        ("e2", 2.0, "insert", False, "2025-01", None),
+        ("e3", 3.0, "insert", False, "2025-02", None),
+    ]
+
+
+def test_quarantine_and_release_by_a_corrected_redelivery(tmp_path: Path) -> None:
+    cat = _catalogue(tmp_path, "delta")
+    src, data = tmp_path / "src", tmp_path / "data"
+    h = "record_no;amount;op"
+    first = _deliver(src, "2025-01", "full", ["a;1;I", "b;-2;I", ";3;I", "d;x;I"], h)
+    _ingest(src, data, cat)
+    q = quarantine(data).to_pylist()
+    assert [(r["line"], r["field"], r["rule"], r["severity"]) for r in q] == [
+        (3, "amount", "range", "reject"),
+        (4, "record_no", "required", "reject"),
+        (5, "amount", "number", "reject"),
+    ]
+    assert all(r["feed"] == "people" and r["file"] == "people/people_2025-01_full.csv" for r in q)
+    assert json.loads(q[0]["record"]) == {"record_no": "b", "amount": "-2", "op": "I"}
+    assert _versions(data) == [("a", 1.0, "insert", False, "2025-01", None)]
+    # The agency corrects and sends the same period again.
+    first.write_text("\n".join([h, "a;1;I", "b;2;I", "c;3;I", "d;4;I"]) + "\n", encoding="utf-8")
+    _ingest(src, data, cat)
+    assert quarantine(data).num_rows == 0
+    released = quarantine(data, include_released=True).to_pylist()
+    assert sorted((r["line"], r["how"]) for r in released) == [
+        (3, "corrected"),
+        (4, "superseded"),
+        (5, "corrected"),
+    ]
+    assert [v[0] for v in _versions(data)] == ["a", "b", "c", "d"]
+
+
+# ------------------------------------------------------------------------------------ both engines
+
+
+@pytest.mark.spark
+def test_duckdb_and_spark_build_identical_tables(nation: Path, loaded: Path, tmp_path: Path) -> None:
+    data = tmp_path / "spark"
+    run_pipeline(nation / "sources", data, engine="spark")
+    assert _digests(data) == _digests(loaded)
