@@ -31,7 +31,7 @@ def run_pipeline(
     progress: Callable[[str, int, int], None] | None = None,
 ) -> IngestReport:
     """Ingest every new delivery under ``sources`` into the warehouse at ``data``."""
-    data.mkdir(parents=True, exist_ok=True)
+    (data / "tmp").mkdir(parents=True, exist_ok=True)
     wh = Warehouse(data)
     with open_engine(engine, temp_dir=data / "tmp") as eng:
         return Ingestion(sources, wh, eng, catalogue=catalogue, progress=progress).run()
@@ -71,6 +71,7 @@ def quality(data: Path, *, as_of: dt.date | None = None, catalogue: Catalogue | 
 
 def _existing(data: Path) -> Warehouse:
     wh = Warehouse(data)
+    (data / "tmp").mkdir(exist_ok=True)
     if wh.current() is None:
         raise FileNotFoundError(
             f"no warehouse at {data}: run `familycard run --sources DIR --data {data}` first"

@@ -12,6 +12,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from familycard.pipeline import quality, quarantine, run_pipeline
 from familycard.sources.catalogue import load_catalogue, load_feed
@@ -260,7 +262,7 @@ def _catalogue(tmp_path: Path, mode: str):  # type: ignore[no-untyped-def]
     ops = 'op_field = "op"\nops = { I = "insert", U = "update", D = "delete" }' if mode == "delta" else ""
     opcol = '[[columns]]\nname = "op"\nfield = "op"\ntype = "code"\nrequired = true\ncodes = ["I", "U", "D"]'
     d = tmp_path / "feeds"
-    d.mkdir(exist_ok=True)
+    d.mkdir(parents=True, exist_ok=True)
     path = d / "people.toml"
     path.write_text(
         PEOPLE.format(mode=mode, ops=ops, opcol=opcol if mode == "delta" else ""), encoding="utf-8"
@@ -373,3 +375,37 @@ def test_duckdb_and_spark_build_identical_tables(nation: Path, loaded: Path, tmp
     data = tmp_path / "spark"
     run_pipeline(nation / "sources", data, engine="spark")
     assert _digests(data) == _digests(loaded)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    cut=st.integers(min_value=0, max_value=200),
+    junk=st.binary(min_size=0, max_size=12),
+    at=st.integers(min_value=0, max_value=200),
+)
+def test_any_corruption_is_a_clear_rejection_or_an_accounted_load(
+    tmp_path: Path, cut: int, junk: bytes, at: int
+) -> None:
+    """Whatever happens to a file's bytes, ingestion does not crash: the file is rejected whole with a
+    message naming it, or it loads with every row either accepted or in quarantine."""
+    import uuid
+
+    base = tmp_path / uuid.uuid4().hex
+    cat = _catalogue(base, "delta")
+    src, data = base / "src", base / "data"
+    path = _deliver(src, "2025-01", "full", [f"r{i};{i}.5;I" for i in range(12)], "record_no;amount;op")
+    raw = path.read_bytes()
+    raw = raw[: len(raw) - cut] if cut < len(raw) else b""
+    pos = min(at, len(raw))
+    path.write_bytes(raw[:pos] + junk + raw[pos:])
+    _ingest(src, data, cat)
+    wh = Warehouse(data)
+    (d,) = wh.read("deliveries").to_pylist()
+    if d["status"] == "rejected":
+        assert path.name in d["message"]
+        assert wh.read("src_people").num_rows == 0
+    else:
+        assert d["rows_accepted"] + d["rows_rejected"] == d["rows_read"]
+        rejected_lines = {r["line"] for r in wh.read("findings").to_pylist() if r["severity"] == "reject"}
+        assert len(rejected_lines) == d["rows_rejected"]
+        assert wh.read("src_people").num_rows <= d["rows_accepted"]

@@ -190,15 +190,19 @@ def test_iin_against_birth_date_and_sex(spec) -> None:  # type: ignore[no-untype
 
 
 def test_date_styles_are_read_and_noted(spec) -> None:  # type: ignore[no-untyped-def]
-    rows = [_row(**{"Дата_рождения": s, "ИИН": None}) for s in ("28.10.1979", "1979-10-28", "28.10.79",
-                                                                  "19791028", "28101979")]
+    rows = [
+        _row(**{"Дата_рождения": s, "ИИН": None})
+        for s in ("28.10.1979", "1979-10-28", "28.10.79", "19791028", "28101979")
+    ]
     v = _validate(spec, rows)
     assert v.rows["birth_date"].to_pylist() == [dt.date(1979, 10, 28)] * 5
     assert [(line, r, s) for line, _, r, s in _issues(v)] == [(n, "date_style", "warn") for n in (3, 4, 5, 6)]
 
 
 def test_impossible_and_implausible_dates(spec) -> None:  # type: ignore[no-untyped-def]
-    rows = [_row(**{"Дата_рождения": s, "ИИН": None}) for s in ("31.02.1990", "01.01.1850", "01.03.2025", "soon")]
+    rows = [
+        _row(**{"Дата_рождения": s, "ИИН": None}) for s in ("31.02.1990", "01.01.1850", "01.03.2025", "soon")
+    ]
     v = _validate(spec, rows)
     assert v.rejected == 0 and v.flagged == 4  # an optional field: set aside, row kept
     assert [r for _, _, r, _ in _issues(v)] == ["date", "plausible", "plausible", "date"]
@@ -247,7 +251,9 @@ def test_any_text_never_crashes_and_every_row_is_accounted_for(tmp_path_factory,
     full = [_row(**r) for r in rows]
     v = _validate(spec, full)
     assert v.rows.num_rows + v.rejected == len(full)
-    rejected_lines = set(v.issues.filter(pa.compute.equal(v.issues["severity"], "reject"))["line"].to_pylist())
+    rejected_lines = set(
+        v.issues.filter(pa.compute.equal(v.issues["severity"], "reject"))["line"].to_pylist()
+    )
     assert len(rejected_lines) == v.rejected
     assert set(v.rows["_line"].to_pylist()).isdisjoint(rejected_lines)
 

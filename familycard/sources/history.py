@@ -69,21 +69,25 @@ def op_sql(spec: FeedSpec) -> str:
     return f"CASE {q(spec.op_field)} {whens} ELSE 'update' END"
 
 
-def merge_sql(spec: FeedSpec, *, has_previous: bool) -> str:
+def merge_sql(
+    spec: FeedSpec, *, has_previous: bool, views: tuple[str, str, str] = ("prev", "staged", "fulls")
+) -> str:
     """The feed's new history from views ``prev`` (its history so far, if ``has_previous``), ``staged``
     (this run's accepted rows with ``_seq``, ``_delivery``, ``_period``, ``_line``, ``_flagged``) and
-    ``fulls`` (``_seq``, ``_delivery``, ``_period`` of this run's deliveries that imply deletions)."""
+    ``fulls`` (``_seq``, ``_delivery``, ``_period`` of this run's deliveries that imply deletions); ``views``
+    renames the three."""
+    prev, staged_view, fulls = views
     fields = stored_fields(spec)
     cols = ", ".join(q(f) for f in fields)
     meta = "_key, _op, _seq, _delivery, _period, _line, _flagged"
     base = (
-        f"SELECT {cols}, {meta}, TRUE AS _base FROM prev WHERE _valid_to_seq IS NULL"
+        f"SELECT {cols}, {meta}, TRUE AS _base FROM {prev} WHERE _valid_to_seq IS NULL"
         if has_previous
         else "SELECT * FROM s WHERE FALSE"
     )
     staged = (
         f"SELECT {cols}, {key_sql(spec)} AS _key, {op_sql(spec)} AS _op, _seq, _delivery, _period, "
-        f"_line, _flagged, FALSE AS _base FROM staged"
+        f"_line, _flagged, FALSE AS _base FROM {staged_view}"
     )
     # Tombstones implied by a full delivery carry no field values; "{field}" placeholders take SQL types.
     tomb_fields = ", ".join(f"CAST(NULL AS {{{f}}}) AS {q(f)}" for f in fields)
@@ -96,19 +100,19 @@ def merge_sql(spec: FeedSpec, *, has_previous: bool) -> str:
             FROM (SELECT _key, _seq, _line FROM base UNION ALL SELECT _key, _seq, _line FROM s) AS u
         ), gone AS (
             SELECT o._key, MIN(f._seq) AS _seq
-            FROM occ AS o JOIN fulls AS f ON f._seq > o._seq AND (o._next IS NULL OR f._seq < o._next)
+            FROM occ AS o JOIN {fulls} AS f ON f._seq > o._seq AND (o._next IS NULL OR f._seq < o._next)
             GROUP BY o._key, o._seq
         ), tomb AS (
             SELECT {tomb_fields}, g._key,
                 'delete' AS _op, g._seq, f._delivery, f._period, CAST(NULL AS BIGINT) AS _line,
                 FALSE AS _flagged, FALSE AS _base
-            FROM gone AS g JOIN fulls AS f ON f._seq = g._seq
+            FROM gone AS g JOIN {fulls} AS f ON f._seq = g._seq
         )"""
     union = "SELECT * FROM base UNION ALL SELECT * FROM s" + (
         " UNION ALL SELECT * FROM tomb" if implied else ""
     )
     closed = (
-        f"UNION ALL SELECT {cols}, {', '.join(HISTORY_META)} FROM prev WHERE _valid_to_seq IS NOT NULL"
+        f"UNION ALL SELECT {cols}, {', '.join(HISTORY_META)} FROM {prev} WHERE _valid_to_seq IS NOT NULL"
         if has_previous
         else ""
     )
@@ -137,15 +141,21 @@ def merge_sql(spec: FeedSpec, *, has_previous: bool) -> str:
     """
 
 
-def typed_merge_sql(spec: FeedSpec, types: dict[str, str], *, has_previous: bool) -> str:
+def typed_merge_sql(
+    spec: FeedSpec,
+    types: dict[str, str],
+    *,
+    has_previous: bool,
+    views: tuple[str, str, str] = ("prev", "staged", "fulls"),
+) -> str:
     """:func:`merge_sql` with tombstone columns cast to the fields' SQL types."""
-    sql = merge_sql(spec, has_previous=has_previous)
+    sql = merge_sql(spec, has_previous=has_previous, views=views)
     for f in stored_fields(spec):
         sql = sql.replace("{" + f + "}", types[f])
     return sql
 
 
-def duplicates_sql(spec: FeedSpec) -> str:
+def duplicates_sql(spec: FeedSpec, staged: str = "staged") -> str:
     """Warnings for rows of ``staged`` repeated within their delivery: exact duplicates, and keys that
     appear with different content (the later line is the later version)."""
     fields = stored_fields(spec)
@@ -161,7 +171,7 @@ def duplicates_sql(spec: FeedSpec) -> str:
                 COUNT(*) OVER (PARTITION BY _seq, {key}) AS _n_key,
                 COUNT(*) OVER (PARTITION BY _seq, {key}, {part}) AS _n_same,
                 MIN(_line) OVER (PARTITION BY _seq, {key}) AS _first_key
-            FROM staged
+            FROM {staged}
         )
         SELECT _delivery, _seq, _line, _key,
             CASE WHEN _rn > 1 THEN 'duplicate' ELSE 'repeated_key' END AS rule,
@@ -173,11 +183,11 @@ def duplicates_sql(spec: FeedSpec) -> str:
     """
 
 
-def references_sql(spec: FeedSpec, field: str, target: str, target_field: str) -> str:
+def references_sql(spec: FeedSpec, field: str, target: str, target_field: str, staged: str = "staged") -> str:
     """Rows of ``staged`` whose ``field`` is not found in the target feed's history view ``target``."""
     return f"""
         SELECT s._delivery, s._seq, s._line, {key_sql(spec, "s")} AS _key, s.{q(field)} AS value
-        FROM staged AS s
+        FROM {staged} AS s
         LEFT JOIN (SELECT DISTINCT {q(target_field)} AS v FROM {target}) AS t ON s.{q(field)} = t.v
         WHERE s.{q(field)} IS NOT NULL AND t.v IS NULL
     """

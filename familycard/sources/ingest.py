@@ -453,13 +453,17 @@ class Ingestion:
     def _merge_all(
         self, run: Run, deliveries: list[dict[str, object]], staging: Path, report: IngestReport
     ) -> None:
+        """Each feed's history, then (one query each, across feeds, so that Spark runs few jobs)
+        duplicates, references, releases and quality."""
         eng = self.engine
         loaded = [d for d in deliveries if d["status"] == "loaded"]
         by_feed: dict[str, list[dict[str, object]]] = {}
         for d in loaded:
             by_feed.setdefault(str(d["feed"]), []).append(d)
-        extra: list[pa.Table] = []
+        files = {str(d["delivery"]): str(d["file"]) for d in loaded}
         feeds = sorted(self.catalogue.names(), key=lambda n: self.order[n])
+        changed: list[FeedSpec] = []
+        views: list[str] = []
         for i, name in enumerate(feeds):
             self.progress("merge", i, len(feeds))
             spec = self.catalogue[name]
@@ -467,123 +471,75 @@ class Ingestion:
             had = self._has(table)
             if name not in by_feed or not (staging / name).is_dir():
                 if had:
-                    run.carry(table)
+                    eng.register_parquet(table, run.carry(table))
                 else:
                     eng.materialize(table, _empty_history_sql(spec), run.new_table(table))
+                views.append(table)
                 continue
-            eng.register_parquet("staged", staging / name)
-            fulls = [d for d in by_feed[name] if d["kind"] == "full" and spec.mode != "events"]
+            staged, fulls, prev = f"staged_{name}", f"fulls_{name}", f"prev_{name}"
+            eng.register_parquet(staged, staging / name)
+            full = [d for d in by_feed[name] if d["kind"] == "full" and spec.mode != "events"]
             eng.register_arrow(
-                "fulls",
+                fulls,
                 pa.table(
                     {
-                        "_seq": pa.array([d["seq"] for d in fulls], pa.int64()),
-                        "_delivery": pa.array([d["delivery"] for d in fulls], pa.string()),
-                        "_period": pa.array([d["period"] for d in fulls], pa.string()),
+                        "_seq": pa.array([d["seq"] for d in full], pa.int64()),
+                        "_delivery": pa.array([d["delivery"] for d in full], pa.string()),
+                        "_period": pa.array([d["period"] for d in full], pa.string()),
                     }
                 ),
             )
             if had:
-                eng.register_parquet("prev", self.wh.table_path(table))
-            extra.append(
-                self._sql_findings(spec, history.duplicates_sql(spec), "warn", run.id, by_feed[name])
-            )
-            extra.extend(self._reference_findings(spec, run, by_feed[name]))
+                eng.register_parquet(prev, self.wh.table_path(table))
             types = {f.name: _SQL_TYPES[f.type] for f in output_schema(spec)}
-            eng.materialize(
-                table, history.typed_merge_sql(spec, types, has_previous=had), run.new_table(table)
-            )
+            sql = history.typed_merge_sql(spec, types, has_previous=had, views=(prev, staged, fulls))
+            eng.materialize(table, sql, run.new_table(table))
+            views += [table, staged, fulls] + ([prev] if had else [])
+            changed.append(spec)
             report.feeds_changed.append(name)
-            for view in ("staged", "fulls", "prev"):
-                eng.drop(view)
         self.progress("merge", len(feeds), len(feeds))
-        if any(t.num_rows for t in extra):
-            pq.write_table(pa.concat_tables([t for t in extra if t.num_rows]), run.append("findings"))
-        self._releases(run, loaded)
+        extra = [self._duplicates(changed, files, run.id), self._references(changed, files, run.id)]
+        extra = [t for t in extra if t.num_rows]
+        if extra:
+            pq.write_table(pa.concat_tables(extra), run.append("findings"))
+        self._releases(run)
         self._quality(run)
+        for view in views:
+            eng.drop(view)
 
-    def _quality(self, run: Run) -> None:
-        """Quality and freshness of every feed as of the latest delivery received."""
-        eng = self.engine
-        for spec in self.catalogue:
-            eng.register_parquet(f"src_{spec.name}", run.path / f"src_{spec.name}")
-        eng.register_parquet("findings", run.path / "findings")
-        eng.register_parquet("releases", run.path / "releases")
-        open_ = eng.fetch(OPEN_BY_FEED_SQL)
-        counts = eng.fetch("SELECT feed, rule, COUNT(*) AS n FROM findings GROUP BY feed, rule")
-        deliveries = pq.read_table(run.path / "deliveries")
-        q = compute_quality(eng, self.catalogue, deliveries, open_, counts)
-        pq.write_table(q.feeds, run.new_table("quality") / "part-0.parquet")
-        pq.write_table(q.columns, run.new_table("quality_columns") / "part-0.parquet")
-        for spec in self.catalogue:
-            eng.drop(f"src_{spec.name}")
-        eng.drop("findings")
-        eng.drop("releases")
-
-    def _sql_findings(
-        self, spec: FeedSpec, sql: str, severity: str, run_id: str, deliveries: list[dict[str, object]]
-    ) -> pa.Table:
-        got = self.engine.fetch(sql)
-        files = {d["delivery"]: d["file"] for d in deliveries}
-        n = got.num_rows
-        return pa.table(
-            {
-                "delivery": got["_delivery"].cast(pa.string()),
-                "seq": got["_seq"].cast(pa.int64()),
-                "feed": pa.array([spec.name] * n, pa.string()),
-                "file": pa.array([files.get(x) for x in got["_delivery"].to_pylist()], pa.string()),
-                "line": got["_line"].cast(pa.int64()),
-                "field": pa.array([spec.key[0]] * n, pa.string()),
-                "value": got["_key"].cast(pa.string()),
-                "rule": got["rule"].cast(pa.string()),
-                "severity": pa.array([severity] * n, pa.string()),
-                "reason": got["reason"].cast(pa.string()),
-                "key": got["_key"].cast(pa.string()),
-                "record": pa.nulls(n, pa.string()),
-                "run": pa.array([run_id] * n, pa.string()),
-            },
-            schema=FINDING_SCHEMA,
+    def _duplicates(self, changed: Sequence[FeedSpec], files: dict[str, str], run_id: str) -> pa.Table:
+        if not changed:
+            return FINDING_SCHEMA.empty_table()
+        sql = " UNION ALL ".join(
+            f"SELECT '{spec.name}' AS feed, '{spec.key[0]}' AS field, d.* "
+            f"FROM ({history.duplicates_sql(spec, f'staged_{spec.name}')}) AS d"
+            for spec in changed
         )
+        got = self.engine.fetch(sql)
+        return _findings_from(got, files, run_id, severity="warn", value=got["_key"])
 
-    def _reference_findings(
-        self, spec: FeedSpec, run: Run, deliveries: list[dict[str, object]]
-    ) -> list[pa.Table]:
+    def _references(self, changed: Sequence[FeedSpec], files: dict[str, str], run_id: str) -> pa.Table:
         """References across feeds never remove a row (the other feed may simply be late): a value not
         found is flagged for review and released once the referenced record arrives."""
-        out = []
-        files = {d["delivery"]: d["file"] for d in deliveries}
-        for col in spec.columns:
-            ref = col.references
-            if ref is None:
-                continue
-            target = f"src_{ref.feed}"
-            self.engine.register_parquet("ref_target", run.path / target)
-            got = self.engine.fetch(history.references_sql(spec, col.field, "ref_target", ref.field))
-            self.engine.drop("ref_target")
-            n = got.num_rows
-            out.append(
-                pa.table(
-                    {
-                        "delivery": got["_delivery"].cast(pa.string()),
-                        "seq": got["_seq"].cast(pa.int64()),
-                        "feed": pa.array([spec.name] * n, pa.string()),
-                        "file": pa.array([files.get(x) for x in got["_delivery"].to_pylist()], pa.string()),
-                        "line": got["_line"].cast(pa.int64()),
-                        "field": pa.array([col.field] * n, pa.string()),
-                        "value": got["value"].cast(pa.string()),
-                        "rule": pa.array(["reference"] * n, pa.string()),
-                        "severity": pa.array(["flag"] * n, pa.string()),
-                        "reason": pa.array([f"not found in {ref.feed}.{ref.field}"] * n, pa.string()),
-                        "key": got["_key"].cast(pa.string()),
-                        "record": pa.nulls(n, pa.string()),
-                        "run": pa.array([run.id] * n, pa.string()),
-                    },
-                    schema=FINDING_SCHEMA,
+        parts = []
+        for spec in changed:
+            for col in spec.columns:
+                ref = col.references
+                if ref is None:
+                    continue
+                inner = history.references_sql(
+                    spec, col.field, f"src_{ref.feed}", ref.field, staged=f"staged_{spec.name}"
                 )
-            )
-        return out
+                parts.append(
+                    f"SELECT '{spec.name}' AS feed, '{col.field}' AS field, 'reference' AS rule, "
+                    f"'not found in {ref.feed}.{ref.field}' AS reason, r.* FROM ({inner}) AS r"
+                )
+        if not parts:
+            return FINDING_SCHEMA.empty_table()
+        got = self.engine.fetch(" UNION ALL ".join(parts))
+        return _findings_from(got, files, run_id, severity="flag", value=got["value"])
 
-    def _releases(self, run: Run, loaded: list[dict[str, object]]) -> None:
+    def _releases(self, run: Run) -> None:
         """Open quarantine entries that this run's deliveries corrected, superseded or resolved."""
         eng = self.engine
         eng.register_parquet("findings", run.path / "findings")
@@ -595,17 +551,15 @@ class Ingestion:
             eng.register_arrow("releases", RELEASE_SCHEMA.empty_table())
         parts = []
         for spec in self.catalogue:
-            eng.register_parquet("hist", run.path / f"src_{spec.name}")
-            parts.append(eng.fetch(_release_sql(spec, run.id)))
-            eng.drop("hist")
+            parts.append(_release_sql(spec, run.id, f"src_{spec.name}"))
             for col in spec.columns:
                 if col.references is not None:
-                    eng.register_parquet("ref_target", run.path / f"src_{col.references.feed}")
-                    parts.append(eng.fetch(_resolved_sql(spec, col.field, col.references.field, run.id)))
-                    eng.drop("ref_target")
+                    target = f"src_{col.references.feed}"
+                    parts.append(_resolved_sql(spec, col.field, col.references.field, run.id, target))
+        got = eng.fetch(" UNION ALL ".join(f"SELECT * FROM ({p}) AS p{i}" for i, p in enumerate(parts)))
         for view in ("findings", "deliveries", "releases"):
             eng.drop(view)
-        got = pa.concat_tables([p.cast(RELEASE_SCHEMA) for p in parts])
+        got = got.cast(RELEASE_SCHEMA)
         if had_releases:
             if got.num_rows:
                 pq.write_table(got, run.append("releases"))
@@ -613,6 +567,44 @@ class Ingestion:
                 run.carry("releases")
         else:
             pq.write_table(got, run.new_table("releases") / "part-0.parquet")
+
+    def _quality(self, run: Run) -> None:
+        """Quality and freshness of every feed, judged as of the latest due date among the deliveries."""
+        eng = self.engine
+        eng.register_parquet("findings", run.path / "findings")
+        eng.register_parquet("releases", run.path / "releases")
+        open_ = eng.fetch(OPEN_BY_FEED_SQL)
+        counts = eng.fetch("SELECT feed, rule, COUNT(*) AS n FROM findings GROUP BY feed, rule")
+        deliveries = pq.read_table(run.path / "deliveries")
+        q = compute_quality(eng, self.catalogue, deliveries, open_, counts)
+        pq.write_table(q.feeds, run.new_table("quality") / "part-0.parquet")
+        pq.write_table(q.columns, run.new_table("quality_columns") / "part-0.parquet")
+        eng.drop("findings")
+        eng.drop("releases")
+
+
+def _findings_from(
+    got: pa.Table, files: dict[str, str], run_id: str, *, severity: str, value: pa.ChunkedArray
+) -> pa.Table:
+    n = got.num_rows
+    return pa.table(
+        {
+            "delivery": got["_delivery"].cast(pa.string()),
+            "seq": got["_seq"].cast(pa.int64()),
+            "feed": got["feed"].cast(pa.string()),
+            "file": pa.array([files.get(x) for x in got["_delivery"].to_pylist()], pa.string()),
+            "line": got["_line"].cast(pa.int64()),
+            "field": got["field"].cast(pa.string()),
+            "value": value.cast(pa.string()),
+            "rule": got["rule"].cast(pa.string()),
+            "severity": pa.array([severity] * n, pa.string()),
+            "reason": got["reason"].cast(pa.string()),
+            "key": got["_key"].cast(pa.string()),
+            "record": pa.nulls(n, pa.string()),
+            "run": pa.array([run_id] * n, pa.string()),
+        },
+        schema=FINDING_SCHEMA,
+    )
 
 
 def _shorten(text: str, limit: int = 300) -> str:
@@ -691,7 +683,7 @@ def _empty_history_sql(spec: FeedSpec) -> str:
     return f"SELECT {', '.join(cols + meta)} WHERE 1 = 0"
 
 
-def _release_sql(spec: FeedSpec, run_id: str) -> str:
+def _release_sql(spec: FeedSpec, run_id: str, hist: str) -> str:
     """Releases for one feed's open entries: ``corrected`` by a later accepted version of the record
     (with a value in the flagged field), ``resolved`` when a referenced value now exists, and
     ``superseded`` when the same period's delivery was sent again."""
@@ -708,7 +700,7 @@ def _release_sql(spec: FeedSpec, run_id: str) -> str:
         ),
         corrected AS (
             SELECT f.delivery, f.line, f.field, f.rule, MIN(h._seq) AS by_seq
-            FROM open_f AS f JOIN hist AS h ON h._key = f.key AND h._seq > f.seq AND NOT h._deleted
+            FROM open_f AS f JOIN {hist} AS h ON h._key = f.key AND h._seq > f.seq AND NOT h._deleted
             WHERE f.rule <> 'reference' AND (f.severity = 'reject' OR ({has_value}))
             GROUP BY f.delivery, f.line, f.field, f.rule
         ),
@@ -734,7 +726,7 @@ def _release_sql(spec: FeedSpec, run_id: str) -> str:
     """
 
 
-def _resolved_sql(spec: FeedSpec, field_name: str, target_field: str, run_id: str) -> str:
+def _resolved_sql(spec: FeedSpec, field_name: str, target_field: str, run_id: str, target: str) -> str:
     """Open reference issues on ``field_name`` whose value has since arrived in the referenced feed."""
     q = history.q
     return f"""
@@ -746,7 +738,7 @@ def _resolved_sql(spec: FeedSpec, field_name: str, target_field: str, run_id: st
               AND r.delivery IS NULL
         ),
         arrived AS (
-            SELECT {q(target_field)} AS v, MIN(_seq) AS by_seq FROM ref_target
+            SELECT {q(target_field)} AS v, MIN(_seq) AS by_seq FROM {target}
             WHERE {q(target_field)} IS NOT NULL GROUP BY {q(target_field)}
         )
         SELECT f.delivery, f.line, f.field, f.rule, d.delivery AS released_by, 'resolved' AS how,

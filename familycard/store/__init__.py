@@ -1,0 +1,1 @@
+"""The warehouse: engines that run the stages' SQL (DuckDB, Spark) and the snapshot store they write."""

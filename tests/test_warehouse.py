@@ -1,0 +1,209 @@
+"""The snapshot store (familycard.store.warehouse): immutable runs, atomic switch, carry and append."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from familycard.store.engine import Engine, open_engine
+from familycard.store.warehouse import RUN_ID, Warehouse, content_digest
+
+PEOPLE = pa.table(
+    {
+        "id": [1, 2, 3],
+        "name": ["Әлия", "Ғалым", None],
+        "born": [dt.date(2000, 2, 29), dt.date(1985, 1, 31), None],
+    }
+)
+
+
+def write(path: Path, table: pa.Table) -> Path:
+    pq.write_table(table, path)
+    return path
+
+
+def committed(wh: Warehouse, tables: dict[str, pa.Table]) -> str:
+    """Commit a run that writes ``tables``; return its id."""
+    run = wh.begin()
+    for name, table in tables.items():
+        write(run.new_table(name) / "part-0.parquet", table)
+    run.commit({"engine": "test"})
+    return run.id
+
+
+def test_empty_warehouse(tmp_path: Path) -> None:
+    wh = Warehouse(tmp_path)
+    assert wh.current() is None
+    assert wh.tables() == []
+    with pytest.raises(KeyError, match="no committed run"):
+        wh.table_path("people")
+
+
+def test_commit_switches_current(tmp_path: Path) -> None:
+    wh = Warehouse(tmp_path)
+    run = wh.begin()
+    assert RUN_ID.fullmatch(run.id)
+    write(run.new_table("people") / "part-0.parquet", PEOPLE)
+    assert wh.current() is None  # invisible until committed
+    run.commit({"engine": "duckdb", "families": 2})
+    assert wh.current() == run.id
+    assert (tmp_path / "CURRENT").read_text().strip() == run.id
+    assert wh.tables() == ["people"]
+    assert wh.read("people").to_pylist() == PEOPLE.to_pylist()
+    meta = json.loads((run.path / "run.json").read_text())
+    assert meta["engine"] == "duckdb" and meta["families"] == 2 and meta["base"] is None
+    assert meta["tables"]["people"]["rows"] == 3
+    assert wh.meta() == meta
+    with pytest.raises(KeyError, match="'families' is not in run"):
+        wh.table_path("families")
+
+
+def test_run_ids_sort_in_the_order_runs_begin(tmp_path: Path) -> None:
+    wh = Warehouse(tmp_path)
+    ids = [wh.begin().id for _ in range(5)]
+    assert ids == sorted(ids) and len(set(ids)) == 5
+    with pytest.raises(ValueError, match="does not sort after"):
+        wh.begin("20000101T000000Z-0001")
+
+
+def test_abort_leaves_no_trace(tmp_path: Path) -> None:
+    wh = Warehouse(tmp_path)
+    first = committed(wh, {"people": PEOPLE})
+    run = wh.begin()
+    write(run.new_table("people") / "part-0.parquet", PEOPLE.slice(0, 1))
+    run.abort()
+    assert not run.path.exists()
+    assert sorted(p.name for p in wh.runs_dir.iterdir()) == [first]
+    assert wh.current() == first and wh.read("people").num_rows == 3
+
+
+def test_carry_hard_links_and_leaves_the_previous_run_untouched(tmp_path: Path) -> None:
+    wh = Warehouse(tmp_path)
+    first = committed(wh, {"people": PEOPLE, "families": pa.table({"family_id": [10]})})
+    before = {p.name: p.read_bytes() for p in wh.table_path("people").iterdir()}
+    run = wh.begin()
+    carried = run.carry("people")
+    write(run.new_table("families") / "part-0.parquet", pa.table({"family_id": [10, 20]}))
+    run.commit({})
+    source = wh.table_path("people", first) / "part-0.parquet"
+    assert os.stat(carried / "part-0.parquet").st_ino == os.stat(source).st_ino
+    assert {p.name: p.read_bytes() for p in wh.table_path("people", first).iterdir()} == before
+    assert wh.read("people").to_pylist() == wh.read("people", first).to_pylist()
+    assert wh.read("families", first).num_rows == 1 and wh.read("families").num_rows == 2
+
+
+def test_append_adds_a_part(tmp_path: Path) -> None:
+    wh = Warehouse(tmp_path)
+    run = wh.begin()
+    write(run.append("events"), pa.table({"n": [1, 2]}))  # first run: a new table
+    run.commit({})
+    first = run.id
+    run = wh.begin()
+    part = run.append("events")
+    assert part.name == f"part-{run.id}-0000.parquet"
+    write(part, pa.table({"n": [3]}))
+    write(run.append("events"), pa.table({"n": [4]}))
+    run.commit({})
+    assert sorted(wh.read("events").column("n").to_pylist()) == [1, 2, 3, 4]
+    assert wh.read("events", first).column("n").to_pylist() == [1, 2]
+    assert wh.meta()["tables"]["events"] == {
+        "rows": 4,
+        "files": 3,
+        "bytes": sum(p.stat().st_size for p in wh.table_path("events").glob("*.parquet")),
+    }
+
+
+def test_reader_of_the_current_run_sees_old_content_while_a_run_is_half_written(tmp_path: Path) -> None:
+    wh = Warehouse(tmp_path)
+    committed(wh, {"people": PEOPLE})
+    engine = open_engine("duckdb")
+    wh.register(engine)
+    run = wh.begin()
+    table = run.new_table("people")
+    write(table / "part-0.parquet", PEOPLE.slice(0, 1))  # half written: one of two parts
+    reader = Warehouse(tmp_path)
+    assert reader.read("people").num_rows == 3
+    assert engine.fetch("SELECT count(*) AS n FROM people").column("n").to_pylist() == [3]
+    write(table / "part-1.parquet", PEOPLE.slice(1, 1))
+    run.commit({})
+    assert reader.read("people").num_rows == 2
+    # A view registered on the old snapshot keeps reading it: its files are never rewritten.
+    assert engine.fetch("SELECT count(*) AS n FROM people").column("n").to_pylist() == [3]
+    engine.close()
+
+
+def test_a_run_cannot_commit_over_a_newer_one(tmp_path: Path) -> None:
+    wh = Warehouse(tmp_path)
+    slow = wh.begin()
+    committed(wh, {"people": PEOPLE})
+    write(slow.new_table("people") / "part-0.parquet", PEOPLE)
+    with pytest.raises(RuntimeError, match="committed since"):
+        slow.commit({})
+    with pytest.raises(ValueError, match="written by the warehouse"):
+        wh.begin().commit({"tables": 1})
+
+
+def test_prune_keeps_the_current_and_n_previous_runs(tmp_path: Path) -> None:
+    wh = Warehouse(tmp_path)
+    runs = [committed(wh, {"people": PEOPLE})]
+    failed = wh.begin()  # never committed: a leftover once a later run commits
+    runs += [committed(wh, {"people": PEOPLE}) for _ in range(3)]
+    in_progress = wh.begin()
+    assert wh.prune(keep=1) == [runs[0], failed.id, runs[1]]
+    assert wh.runs() == runs[2:]
+    assert in_progress.path.is_dir()
+    assert wh.read("people").num_rows == 3
+    assert wh.prune(keep=0) == [runs[2]]
+    assert wh.runs() == [runs[3]]
+
+
+def test_content_digest_ignores_row_order_and_chunking() -> None:
+    digest = content_digest(PEOPLE)
+    shuffled = PEOPLE.take([2, 0, 1])
+    chunked = pa.Table.from_batches(PEOPLE.to_batches(max_chunksize=1))
+    assert chunked.column(0).num_chunks == 3
+    assert content_digest(shuffled) == digest
+    assert content_digest(chunked) == digest
+    narrow = PEOPLE.cast(pa.schema([("id", pa.int32()), ("name", pa.large_string()), ("born", pa.date32())]))
+    assert content_digest(narrow) == digest  # canonical types: the engines' int32/int64 agree
+
+
+def test_content_digest_sees_one_changed_value() -> None:
+    digest = content_digest(PEOPLE)
+    changed = PEOPLE.set_column(1, "name", pa.array(["Әлия", "Ғалым", "x"]))
+    assert content_digest(changed) != digest
+    renamed = PEOPLE.rename_columns(["id", "full_name", "born"])
+    assert content_digest(renamed) != digest
+    empty_not_null = PEOPLE.set_column(1, "name", pa.array(["Әлия", "Ғалым", ""]))
+    assert content_digest(empty_not_null) != digest
+    assert content_digest(pa.table({"x": [1.0, None]})) != content_digest(pa.table({"x": [1.0, 0.0]}))
+
+
+def test_content_digest_of_parquet_written_in_row_groups(tmp_path: Path) -> None:
+    pq.write_table(PEOPLE, tmp_path / "a.parquet", row_group_size=1)
+    assert content_digest(pq.read_table(tmp_path / "a.parquet")) == content_digest(PEOPLE)
+
+
+def test_pipeline_runs_on_each_engine(engine: Engine, tmp_path: Path) -> None:
+    wh = Warehouse(tmp_path / "data")
+    run = wh.begin()
+    engine.register_arrow("people_in", PEOPLE)
+    assert engine.materialize("people", "SELECT * FROM people_in", run.new_table("people")) == 3
+    run.commit({"engine": engine.name})
+    assert content_digest(wh.read("people")) == content_digest(PEOPLE)
+
+    run = wh.begin()
+    run.carry("people")
+    wh.register(engine, wh.current())
+    query = "SELECT id, date_sub('year', born, DATE '2026-01-01') AS age FROM people WHERE born IS NOT NULL"
+    assert engine.materialize("ages", query, run.new_table("ages"), order_by=["id"]) == 2
+    run.commit({"engine": engine.name})
+    assert wh.tables() == ["ages", "people"]
+    assert wh.read("ages").to_pylist() == [{"id": 1, "age": 25}, {"id": 2, "age": 40}]
+    assert wh.meta()["tables"]["ages"]["rows"] == 2
