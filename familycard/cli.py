@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -293,10 +294,11 @@ def demo(
     seed: Annotated[int, typer.Option(help="Random seed of the demo nation.")] = 0,
     months: Annotated[int, typer.Option(help="Number of simulated months (1-120).")] = 12,
 ) -> None:
-    """Generate a small synthetic nation and show what it looks like.
+    """Generate a small synthetic nation, run the pipeline on it, and show what came out.
 
     Prints the generator's summary and the calibration report (tolerances are set for 20,000 families, so
-    a small nation may miss some figures by chance), and says where the files are.
+    a small nation may miss some figures by chance), then ingests the agency extracts into the warehouse
+    OUT/data (replaced) and prints each feed's quality, and says where everything is.
     """
     cfg = _config(families, seed, months, DEFAULTS.start.strftime("%Y-%m"), DEFAULTS.chunk_families, 1.0)
     summary, seconds = _generate(cfg, out, show_progress=True)
@@ -310,6 +312,13 @@ def demo(
         f"Agency extracts: {out / 'sources'} (index: {out / 'sources' / 'manifest.json'})", soft_wrap=True
     )
     console.print(f"Ground truth:    {out / 'truth'}", soft_wrap=True)
+    console.print()
+    data = out / "data"
+    shutil.rmtree(data, ignore_errors=True)  # the nation was replaced: its warehouse starts afresh
+    cli_pipeline.run(sources=out / "sources", data=data)
+    console.print()
+    console.print(Text("Feed quality", style="bold"))
+    cli_pipeline.quality(data=data)
 
 
 cli_pipeline.register(app)

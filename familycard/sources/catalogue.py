@@ -311,7 +311,8 @@ def _column(r: _Reader) -> Column:
         ref = Reference(
             feed=ref_r.get("feed", str),
             field=ref_r.get("field", str),
-            severity=ref_r.get("severity", str, "flag", choices=get_args(Severity)),
+            # A missing reference never removes a row (the other feed may simply be late): flag only.
+            severity=ref_r.get("severity", str, "flag", choices=("flag",)),
         )
         ref_r.finish()
     col = Column(
