@@ -230,12 +230,12 @@ class BatchValidator:
                 fail(present & (nums > col.max), "range", f"above the maximum {col.max:g}")
         elif col.type == "boolean":
             low = pc.utf8_lower(text)
-            truthy = _np(pc.is_in(low, value_set=pa.array(["1", "true", "yes", "да", "иә", "y", "t"])))
-            falsy = _np(pc.is_in(low, value_set=pa.array(["0", "false", "no", "нет", "жоқ", "n", "f"])))
+            says_yes = _np(pc.is_in(low, value_set=pa.array(["1", "true", "yes", "да", "иә", "y", "t"])))
+            says_no = _np(pc.is_in(low, value_set=pa.array(["0", "false", "no", "нет", "жоқ", "n", "f"])))
             present = ~_np(pc.is_null(text))
-            fail(present & ~truthy & ~falsy, "boolean", "not a yes/no value")
+            fail(present & ~says_yes & ~says_no, "boolean", "not a yes/no value")
             value = pc.if_else(
-                pa.array(truthy), True, pc.if_else(pa.array(falsy), False, pa.nulls(n, pa.bool_()))
+                pa.array(says_yes), True, pc.if_else(pa.array(says_no), False, pa.nulls(n, pa.bool_()))
             )
         else:  # pragma: no cover - the loader only admits the types above
             raise ValueError(col.type)
