@@ -286,3 +286,19 @@ def small_nation(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("nation")
     generate(SynthConfig(families=400, seed=5, months=4), out)
     return out
+
+
+def test_two_digit_years_take_the_plausible_century(tmp_path: Path) -> None:
+    text = FEED.replace('name = "people"', 'name = "spans"').replace(
+        '[[columns]]\nname = "КАТО"',
+        '[[columns]]\nname = "До"\nfield = "valid_to"\ntype = "date"\n'
+        'date_styles = ["dmy", "dmy_short"]\n\n[[columns]]\nname = "КАТО"',
+    )
+    path = tmp_path / "spans.toml"
+    path.write_text(text, encoding="utf-8")
+    spec = load_feed(path)
+    v = _validate(spec, [_row(**{"ИИН": None, "Дата_рождения": "01.02.26", "До": "01.02.26"})])
+    row = v.rows.to_pylist()[0]
+    # A birth date cannot be after the delivery (January 2025): 1926. A validity end may be ahead: 2026.
+    assert row["birth_date"] == dt.date(1926, 2, 1)
+    assert row["valid_to"] == dt.date(2026, 2, 1)

@@ -267,7 +267,7 @@ class BatchValidator:
         fallback_used = np.full(n, -1, dtype=np.int8)
         todo = ~_np(pc.is_null(text))
         lo, hi = self._date_bounds(col)
-        pivot = self.period_end.year % 100
+        year = self.period_end.year
         for k, style in enumerate(col.date_styles):
             if not todo.any():
                 break
@@ -280,7 +280,7 @@ class BatchValidator:
             m = _ints(pc.struct_field(parts, "m"))
             d = _ints(pc.struct_field(parts, "d"))
             if style == "dmy_short":
-                y = np.where(y <= pivot, 2000 + y, 1900 + y)
+                y = _century(y, year, past_only=hi is not None)
             parsed, valid = _civil_days(y, m, d)
             good = ok & valid
             # A style that reads the text as an implausible date is kept only as a last resort: another
@@ -374,6 +374,15 @@ def _as_text(col: pa.ChunkedArray) -> pa.Array:
         arr = arr.dictionary_decode()
     arr = pc.utf8_trim_whitespace(pc.cast(arr, pa.string()))
     return pc.if_else(pc.equal(arr, pa.scalar("", pa.string())), pa.nulls(len(arr), pa.string()), arr)
+
+
+def _century(yy: npt.NDArray[np.int64], year: int, *, past_only: bool) -> npt.NDArray[np.int64]:
+    """Four-digit years for two-digit ones: the latest not after ``year`` for dates that cannot be in the
+    future (birth, registration), else the nearest to ``year`` (a validity end may be years ahead)."""
+    full = (year // 100) * 100 + yy
+    if past_only:
+        return np.where(full > year, full - 100, full)
+    return np.where(full > year + 49, full - 100, np.where(full < year - 50, full + 100, full))
 
 
 def _civil_days(
