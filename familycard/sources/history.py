@@ -81,13 +81,14 @@ def merge_sql(
     cols = ", ".join(q(f) for f in fields)
     meta = "_key, _op, _seq, _delivery, _period, _line, _flagged"
     base = (
-        f"SELECT {cols}, {meta}, TRUE AS _base FROM {prev} WHERE _valid_to_seq IS NULL"
+        f"SELECT {cols}, {meta}, TRUE AS _base, {content_hash_sql(fields)} AS _h FROM {prev} "
+        "WHERE _valid_to_seq IS NULL"
         if has_previous
         else "SELECT * FROM s WHERE FALSE"
     )
     staged = (
         f"SELECT {cols}, {key_sql(spec)} AS _key, {op_sql(spec)} AS _op, _seq, _delivery, _period, "
-        f"_line, _flagged, FALSE AS _base FROM {staged_view}"
+        f"_line, _flagged, FALSE AS _base, {content_hash_sql(fields)} AS _h FROM {staged_view}"
     )
     # Tombstones implied by a full delivery carry no field values; "{field}" placeholders take SQL types.
     tomb_fields = ", ".join(f"CAST(NULL AS {{{f}}}) AS {q(f)}" for f in fields)
@@ -105,7 +106,7 @@ def merge_sql(
         ), tomb AS (
             SELECT {tomb_fields}, g._key,
                 'delete' AS _op, g._seq, f._delivery, f._period, CAST(NULL AS BIGINT) AS _line,
-                FALSE AS _flagged, FALSE AS _base
+                FALSE AS _flagged, FALSE AS _base, CAST(NULL AS VARCHAR) AS _h
             FROM gone AS g JOIN {fulls} AS f ON f._seq = g._seq
         )"""
     union = "SELECT * FROM base UNION ALL SELECT * FROM s" + (
@@ -116,14 +117,12 @@ def merge_sql(
         if has_previous
         else ""
     )
-    lags = ", ".join(f"LAG({q(f)}) OVER w AS {q('_p_' + f)}" for f in fields)
-    changed = " OR ".join(f"{q(f)} IS DISTINCT FROM {q('_p_' + f)}" for f in fields)
     return f"""
         WITH s AS ({staged}),
         base AS ({base}){implied},
         allv AS ({union}),
         marked AS (
-            SELECT *, ROW_NUMBER() OVER w AS _rn, LAG(_op) OVER w AS _prev_op, {lags}
+            SELECT *, ROW_NUMBER() OVER w AS _rn, LAG(_op) OVER w AS _prev_op, LAG(_h) OVER w AS _prev_h
             FROM allv
             WINDOW w AS (PARTITION BY _key ORDER BY _seq, _line)
         ),
@@ -131,7 +130,7 @@ def merge_sql(
             SELECT * FROM marked
             WHERE _base
                OR (_op = 'delete' AND _rn > 1 AND _prev_op <> 'delete')
-               OR (_op <> 'delete' AND (_rn = 1 OR _prev_op = 'delete' OR {changed}))
+               OR (_op <> 'delete' AND (_rn = 1 OR _prev_op = 'delete' OR _h <> _prev_h))
         )
         SELECT {cols}, _key, _op, _op = 'delete' AS _deleted, _seq, _delivery, _period, _line, _flagged,
             LEAD(_seq) OVER w2 AS _valid_to_seq, LEAD(_period) OVER w2 AS _valid_to_period
@@ -141,6 +140,19 @@ def merge_sql(
     """
 
 
+_SEP, _NULL = "\x1f", "\x1e"  # unit and record separators: characters no agency text holds
+
+
+def content_hash_sql(fields: list[str]) -> str:
+    """A hash of a row's content: two rows have the same hash when every field is equal (nulls included),
+    so comparing versions compares one column instead of every field. ``{text:<field>}`` placeholders
+    become each field's text form (:func:`typed_merge_sql`)."""
+    if not fields:
+        return "''"
+    sep = f" || '{_SEP}' || "
+    return "MD5(" + sep.join(f"COALESCE({{text:{f}}}, '{_NULL}')" for f in fields) + ")"
+
+
 def typed_merge_sql(
     spec: FeedSpec,
     types: dict[str, str],
@@ -148,30 +160,43 @@ def typed_merge_sql(
     has_previous: bool,
     views: tuple[str, str, str] = ("prev", "staged", "fulls"),
 ) -> str:
-    """:func:`merge_sql` with tombstone columns cast to the fields' SQL types."""
-    sql = merge_sql(spec, has_previous=has_previous, views=views)
-    for f in stored_fields(spec):
+    """:func:`merge_sql` with its type placeholders filled."""
+    return with_types(merge_sql(spec, has_previous=has_previous, views=views), spec, types)
+
+
+def with_types(sql: str, spec: FeedSpec, types: dict[str, str]) -> str:
+    """Fill ``{<field>}`` (the field's SQL type) and ``{text:<field>}`` (its text form) placeholders."""
+    for f in [*stored_fields(spec), *([spec.op_field] if spec.op_field else [])]:
         sql = sql.replace("{" + f + "}", types[f])
+        # Doubles as fixed-point text: both engines print a DECIMAL alike, not always a DOUBLE.
+        text = (
+            f"CAST(CAST({q(f)} AS DECIMAL(38, 9)) AS VARCHAR)"
+            if types[f] == "DOUBLE"
+            else f"CAST({q(f)} AS VARCHAR)"
+        )
+        sql = sql.replace("{text:" + f + "}", text)
     return sql
 
 
-def duplicates_sql(spec: FeedSpec, staged: str = "staged") -> str:
+def duplicates_sql(spec: FeedSpec, types: dict[str, str], staged: str = "staged") -> str:
     """Warnings for rows of ``staged`` repeated within their delivery: exact duplicates, and keys that
     appear with different content (the later line is the later version)."""
     fields = stored_fields(spec)
     if spec.op_field:
         fields.append(spec.op_field)
-    part = ", ".join(q(f) for f in fields)
     key = key_sql(spec)
-    return f"""
-        WITH k AS (
-            SELECT _delivery, _seq, _line, {key} AS _key,
-                ROW_NUMBER() OVER (PARTITION BY _seq, {key}, {part} ORDER BY _line) AS _rn,
-                MIN(_line) OVER (PARTITION BY _seq, {key}, {part}) AS _first,
-                COUNT(*) OVER (PARTITION BY _seq, {key}) AS _n_key,
-                COUNT(*) OVER (PARTITION BY _seq, {key}, {part}) AS _n_same,
-                MIN(_line) OVER (PARTITION BY _seq, {key}) AS _first_key
-            FROM {staged}
+    sql = f"""
+        WITH h AS (
+            SELECT _delivery, _seq, _line, {key} AS _key, {content_hash_sql(fields)} AS _h FROM {staged}
+        ),
+        k AS (
+            SELECT _delivery, _seq, _line, _key,
+                ROW_NUMBER() OVER (PARTITION BY _seq, _key, _h ORDER BY _line) AS _rn,
+                MIN(_line) OVER (PARTITION BY _seq, _key, _h) AS _first,
+                COUNT(*) OVER (PARTITION BY _seq, _key) AS _n_key,
+                COUNT(*) OVER (PARTITION BY _seq, _key, _h) AS _n_same,
+                MIN(_line) OVER (PARTITION BY _seq, _key) AS _first_key
+            FROM h
         )
         SELECT _delivery, _seq, _line, _key,
             CASE WHEN _rn > 1 THEN 'duplicate' ELSE 'repeated_key' END AS rule,
@@ -181,6 +206,7 @@ def duplicates_sql(spec: FeedSpec, staged: str = "staged") -> str:
         FROM k
         WHERE _rn > 1 OR (_n_key > _n_same AND _line > _first_key AND _rn = 1)
     """
+    return with_types(sql, spec, types)
 
 
 def references_sql(spec: FeedSpec, field: str, target: str, target_field: str, staged: str = "staged") -> str:

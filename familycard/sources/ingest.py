@@ -491,8 +491,7 @@ class Ingestion:
             )
             if had:
                 eng.register_parquet(prev, self.wh.table_path(table))
-            types = {f.name: _SQL_TYPES[f.type] for f in output_schema(spec)}
-            sql = history.typed_merge_sql(spec, types, has_previous=had, views=(prev, staged, fulls))
+            sql = history.typed_merge_sql(spec, _types(spec), has_previous=had, views=(prev, staged, fulls))
             eng.materialize(table, sql, run.new_table(table))
             views += [table, staged, fulls] + ([prev] if had else [])
             changed.append(spec)
@@ -512,7 +511,7 @@ class Ingestion:
             return FINDING_SCHEMA.empty_table()
         sql = " UNION ALL ".join(
             f"SELECT '{spec.name}' AS feed, '{spec.key[0]}' AS field, d.* "
-            f"FROM ({history.duplicates_sql(spec, f'staged_{spec.name}')}) AS d"
+            f"FROM ({history.duplicates_sql(spec, _types(spec), f'staged_{spec.name}')}) AS d"
             for spec in changed
         )
         got = self.engine.fetch(sql)
@@ -605,6 +604,11 @@ def _findings_from(
         },
         schema=FINDING_SCHEMA,
     )
+
+
+def _types(spec: FeedSpec) -> dict[str, str]:
+    """SQL type of each validated field of a feed."""
+    return {f.name: _SQL_TYPES[f.type] for f in output_schema(spec)}
 
 
 def _shorten(text: str, limit: int = 300) -> str:
