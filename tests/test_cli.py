@@ -202,3 +202,58 @@ def test_demo(tmp_path: Path) -> None:
 
 def test_demo_invalid_families(tmp_path: Path) -> None:
     assert_user_error(invoke("demo", "--out", str(tmp_path), "--families", "0"), "--families")
+
+
+# ---- pipeline: run, quality, quarantine ------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def data(nation: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("cli-data") / "data"
+    result = invoke("run", "--sources", str(nation / "sources"), "--data", str(out))
+    assert result.exit_code == 0, result.output
+    assert "deliveries loaded" in result.output
+    return out
+
+
+def test_run_twice_says_nothing_new(nation: Path, data: Path) -> None:
+    result = invoke("run", "--sources", str(nation / "sources"), "--data", str(data), "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["run"] is None and report["skipped"] > 0
+
+
+def test_quality_table_and_json(data: Path) -> None:
+    result = invoke("quality", "--data", str(data))
+    assert result.exit_code == 0, result.output
+    assert "civil_registry" in result.output and "complete" in result.output
+    rows = json.loads(invoke("quality", "--data", str(data), "--json").output)
+    assert {r["feed"] for r in rows} >= {"civil_registry", "health", "pension_payments"}
+    late = json.loads(invoke("quality", "--data", str(data), "--json", "--as-of", "2030-01-01").output)
+    assert sum(r["missing"] for r in late) > sum(r["missing"] for r in rows)
+
+
+def test_quarantine_lists_and_exports(data: Path, tmp_path: Path) -> None:
+    result = invoke("quarantine", "--data", str(data), "--limit", "3")
+    assert result.exit_code == 0, result.output
+    assert "Quarantine:" in result.output and "check_digit" in result.output
+    out = tmp_path / "held.csv"
+    result = invoke("quarantine", "--data", str(data), "--export", str(out))
+    assert result.exit_code == 0, result.output
+    lines = out.read_text(encoding="utf-8").splitlines()
+    assert lines[0].startswith('"delivery","seq","feed","file","line","field","value","rule"')
+    assert len(lines) > 1
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["run", "--sources", "/nonexistent/src", "--data", "{tmp}"], "no sources directory"),
+        (["run", "--sources", "{tmp}", "--data", "{tmp}/d", "--engine", "oracle"], "unknown engine"),
+        (["quality", "--data", "{tmp}/empty"], "no warehouse"),
+        (["quarantine", "--data", "{tmp}/empty"], "no warehouse"),
+        (["quality", "--data", "{tmp}", "--as-of", "soon"], "--as-of"),
+    ],
+)
+def test_pipeline_user_errors(tmp_path: Path, args: list[str], fragment: str) -> None:
+    assert_user_error(invoke(*[a.replace("{tmp}", str(tmp_path)) for a in args]), fragment)
