@@ -71,9 +71,9 @@ def quality(data: Path, *, as_of: dt.date | None = None, catalogue: Catalogue | 
 
 def _existing(data: Path) -> Warehouse:
     wh = Warehouse(data)
-    (data / "tmp").mkdir(exist_ok=True)
     if wh.current() is None:
         raise FileNotFoundError(
             f"no warehouse at {data}: run `familycard run --sources DIR --data {data}` first"
         )
+    (data / "tmp").mkdir(exist_ok=True)
     return wh
