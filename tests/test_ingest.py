@@ -3,7 +3,6 @@ history kept per record, the same delivery twice changes nothing, and both engin
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import shutil
 from pathlib import Path
