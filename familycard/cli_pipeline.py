@@ -188,7 +188,33 @@ def _print_quarantine(table: pa.Table, limit: int) -> None:
         console.print(f"… {table.num_rows - limit:,} more (use --export FILE.csv)")
 
 
+def export(
+    data: DataOption,
+    table: Annotated[str, typer.Option(help="Warehouse table, e.g. persons, family_members, quality.")],
+    out: Annotated[Path, typer.Option(dir_okay=False, help="File to write.")],
+    fmt: Annotated[str, typer.Option("--format", help="parquet or csv.")] = "parquet",
+) -> None:
+    """Export a table of the current warehouse snapshot to a Parquet or CSV file."""
+    from familycard.store.warehouse import Warehouse
+
+    if fmt not in ("parquet", "csv"):
+        raise _fail(f"unknown format {fmt!r}; choose parquet or csv")
+    wh = Warehouse(data)
+    if wh.current() is None:
+        raise _fail(f"no warehouse at {data}: run `familycard run --sources DIR --data {data}` first")
+    if table not in wh.tables():
+        raise _fail(f"no table {table!r} in the warehouse; tables: {', '.join(sorted(wh.tables()))}")
+    rows = wh.read(table)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "parquet":
+        pq.write_table(rows, out)
+    else:
+        pacsv.write_csv(rows, out)
+    typer.echo(f"{rows.num_rows:,} rows of {table} written to {out}")
+
+
 def register(app: typer.Typer) -> None:
     app.command()(run)
     app.command()(quality)
     app.command()(quarantine)
+    app.command()(export)

@@ -257,3 +257,16 @@ def test_quarantine_lists_and_exports(data: Path, tmp_path: Path) -> None:
 )
 def test_pipeline_user_errors(tmp_path: Path, args: list[str], fragment: str) -> None:
     assert_user_error(invoke(*[a.replace("{tmp}", str(tmp_path)) for a in args]), fragment)
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_export_a_table(data: Path, tmp_path: Path, fmt: str) -> None:
+    out = tmp_path / f"deliveries.{fmt}"
+    result = invoke("export", "--data", str(data), "--table", "deliveries", "--format", fmt, "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert out.stat().st_size > 0 and "rows of deliveries" in result.output
+
+
+def test_export_names_the_tables_it_has(data: Path, tmp_path: Path) -> None:
+    result = invoke("export", "--data", str(data), "--table", "nope", "--out", str(tmp_path / "x.csv"))
+    assert_user_error(result, "no table 'nope'", "deliveries")
