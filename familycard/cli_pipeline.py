@@ -78,6 +78,7 @@ def run(
         typer.echo(
             json.dumps(
                 {
+                    "identity": report.identity.as_dict() if report.identity else None,
                     "run": report.run,
                     "seconds": round(seconds, 2),
                     "skipped": report.skipped,
@@ -104,6 +105,11 @@ def run(
     table.add_row("rows read", f"{sum(int(d['rows_read']) for d in loaded):,}")  # type: ignore[call-overload]
     table.add_row("rows rejected", f"{sum(int(d['rows_rejected']) for d in loaded):,}")  # type: ignore[call-overload]
     table.add_row("rows with a value set aside", f"{sum(int(d['rows_flagged']) for d in loaded):,}")  # type: ignore[call-overload]
+    if report.identity is not None:
+        ident = report.identity
+        table.add_row("person mentions", f"{ident.mentions:,}")
+        table.add_row("persons", f"{ident.persons:,}")
+        table.add_row("links waiting for review", f"{ident.review:,}")
     table.add_row("seconds", f"{seconds:.1f}")
     console.print(table)
     for d in report.rejected_files:

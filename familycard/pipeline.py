@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
 
+from familycard.identity.index import IdentityReport, run_identity
 from familycard.sources.catalogue import Catalogue, load_catalogue
 from familycard.sources.ingest import OPEN_SQL, Ingestion, IngestReport
 from familycard.sources.quality import Quality, compute_quality
@@ -22,6 +24,36 @@ from familycard.store.warehouse import Warehouse
 ENGINES = ("duckdb", "spark")
 
 
+@dataclass
+class PipelineReport:
+    """What one pipeline run did, stage by stage."""
+
+    ingest: IngestReport
+    identity: IdentityReport | None = None
+    published: str | None = None
+
+    @property
+    def run(self) -> str | None:
+        """The run this pipeline published, or None when there was nothing new to do."""
+        return self.published
+
+    @property
+    def skipped(self) -> int:
+        return self.ingest.skipped
+
+    @property
+    def deliveries(self) -> list[dict[str, object]]:
+        return self.ingest.deliveries
+
+    @property
+    def rejected_files(self) -> list[dict[str, object]]:
+        return self.ingest.rejected_files
+
+    @property
+    def feeds_changed(self) -> list[str]:
+        return self.ingest.feeds_changed
+
+
 def run_pipeline(
     sources: Path,
     data: Path,
@@ -29,12 +61,21 @@ def run_pipeline(
     engine: str = "duckdb",
     catalogue: Catalogue | None = None,
     progress: Callable[[str, int, int], None] | None = None,
-) -> IngestReport:
-    """Ingest every new delivery under ``sources`` into the warehouse at ``data``."""
+) -> PipelineReport:
+    """Ingest every new delivery under ``sources`` into the warehouse at ``data``, then rebuild the person
+    index. Each stage commits a snapshot; when all have finished, the last one is *published* (the one the
+    web reads), so readers never see sources newer than the persons built from them."""
     (data / "tmp").mkdir(parents=True, exist_ok=True)
     wh = Warehouse(data)
     with open_engine(engine, temp_dir=data / "tmp") as eng:
-        return Ingestion(sources, wh, eng, catalogue=catalogue, progress=progress).run()
+        ingest = Ingestion(sources, wh, eng, catalogue=catalogue, progress=progress).run()
+        report = PipelineReport(ingest=ingest)
+        stale = ingest.run is not None or "persons" not in wh.tables()
+        if wh.current() is None or (not stale and wh.published() == wh.current()):
+            return report
+        report.identity = run_identity(wh, eng, catalogue=catalogue, progress=progress)
+        report.published = wh.publish()
+    return report
 
 
 def quarantine(data: Path, *, feed: str | None = None, include_released: bool = False) -> pa.Table:

@@ -83,6 +83,23 @@ class Warehouse:
             return None
         return text or None
 
+    def published(self) -> str | None:
+        """The run readers should use: the last one in which every pipeline stage finished (stages commit
+        one after another; a reader never sees sources newer than the families built from them)."""
+        try:
+            text = (self.data / "PUBLISHED").read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            return None
+        return text or None
+
+    def publish(self, run: str | None = None) -> str:
+        """Mark the current (or given) committed run as the one readers use."""
+        run = run or self.current()
+        if run is None or not (self.runs_dir / run / "run.json").is_file():
+            raise KeyError(f"run {run} was never committed; nothing to publish")
+        _write_atomic(self.data / "PUBLISHED", run + "\n")
+        return run
+
     def runs(self) -> list[str]:
         """Committed runs, oldest first."""
         if not self.runs_dir.is_dir():
@@ -171,7 +188,7 @@ class Warehouse:
         """Delete runs older than the ``keep`` runs committed before the current one; return their ids.
 
         Uncommitted runs older than the current one are leftovers of failed runs (they can no longer
-        commit) and go too. The current run and anything newer are never touched.
+        commit) and go too. The current and the published run and anything newer are never touched.
         """
         current = self.current()
         if current is None:
@@ -181,7 +198,8 @@ class Warehouse:
             p.name for p in self.runs_dir.iterdir() if RUN_ID.fullmatch(p.name) and p.name < current
         )
         kept = [r for r in older if r in committed][-keep:] if keep > 0 else []
-        removed = [r for r in older if r not in kept]
+        published = self.published()
+        removed = [r for r in older if r not in kept and r != published]
         for run in removed:
             shutil.rmtree(self.runs_dir / run)
         return removed

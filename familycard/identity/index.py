@@ -1,0 +1,537 @@
+"""The identity stage: the person index built from every feed's person mentions.
+
+:func:`run_identity` reads the current warehouse snapshot and writes a new one with
+
+* ``persons``: one row per person: ``person_id``, ``iin`` (where known), ``surname``, ``given_name``,
+  ``patronymic``, ``birth_date``, ``sex``, ``n_mentions``, ``source`` (``registry``: a civil-registry
+  person; ``mentions``: a person the registry does not know, built from mentions alone);
+* ``person_links``: one row per mention (``feed``, ``record_key``, ``role``): its ``person_id``,
+  ``method`` (``iin``, ``linkage``, ``review``, ``new``), ``match_probability``, ``match_weight`` and
+  ``uncertain`` (a link waiting for a reviewer);
+* ``review_queue``: the links waiting for a reviewer, with both records' fields and the comparison
+  levels the model saw.
+
+How mentions become persons (``docs/methodology/identity.md`` says it in plain language):
+
+1. **The civil registry is the reference.** Each registry record with a valid IIN is a person (one per
+   IIN). Its ``person_id`` is a keyed hash of its registry record key, so it stays the same from run to
+   run.
+2. **Direct links.** A mention whose valid IIN is a registry person's links to that person (``iin``),
+   unless the registry person disagrees strongly: another birth date (or none) *and* both surname and
+   given name different (keys more than two edits apart). Such a mention goes to review.
+3. **Linkage.** The other mentions (IIN missing, set aside as mistyped, unknown to the registry) are
+   linked to registry persons by the Splink model (:mod:`familycard.identity.linkage`): at or above the
+   link threshold ``linkage``, between the review and link thresholds ``review``.
+4. **New persons.** Mentions still unlinked (people without an IIN, such as children of migrants born
+   abroad) are clustered among themselves (``new``). A new person's id is a keyed hash of its earliest
+   mention.
+5. **Decisions.** A reviewer's decisions (:mod:`familycard.identity.decisions`) are applied: a rejected
+   link is never made again, an accepted one always is (``review``, no longer uncertain).
+
+Set-based work (mentions, registry persons, direct links, candidates, outputs) is SQL on the warehouse
+engine; the model scores the small remainder in-process, so both engines give the same tables.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from familycard.identity.decisions import current_decisions, load_decisions
+from familycard.identity.linkage import LinkResult, level_labels, link_records
+from familycard.identity.mentions import build_mentions
+from familycard.identity.model import LinkageModel, iin_digits_sql, load_model, prepare_records
+from familycard.sources.catalogue import Catalogue, load_catalogue
+from familycard.store.engine import Engine
+from familycard.store.warehouse import Warehouse
+
+REGISTRY = "civil_registry"
+# The key of the keyed hash that makes person ids. A deployment sets its own (and keeps it: another key
+# gives every person another id); ids are then not guessable from registry record numbers.
+DEFAULT_ID_KEY = "familycard-person-id-v1"
+OUTPUT_TABLES = ("persons", "person_links", "review_queue")
+
+LINKS_SCHEMA = pa.schema(
+    [
+        ("feed", pa.string()),
+        ("record_key", pa.string()),
+        ("role", pa.string()),
+        ("person_id", pa.string()),
+        ("method", pa.string()),
+        ("match_probability", pa.float64()),
+        ("match_weight", pa.float64()),
+        ("uncertain", pa.bool_()),
+    ]
+)
+_PERSON_FIELDS = ("iin", "iin_raw", "surname", "given_name", "patronymic", "birth_date", "sex", "kato")
+
+
+@dataclass
+class IdentityReport:
+    """What one identity run did (also written to the run's metadata)."""
+
+    run: str | None = None
+    mentions: int = 0
+    persons: int = 0
+    methods: dict[str, int] = field(default_factory=dict)
+    review: int = 0
+    decisions_applied: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "mentions": self.mentions,
+            "persons": self.persons,
+            "methods": self.methods,
+            "review": self.review,
+            "decisions_applied": self.decisions_applied,
+        }
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def person_id_sql(id_key: str, kind: str, expr: str) -> str:
+    """SQL for a person id: ``P`` and 16 hex digits of MD5 over the key, the kind and the value."""
+    return f"'P' || SUBSTR(MD5({_literal(f'{id_key}|{kind}|')} || {expr}), 1, 16)"
+
+
+def person_id(id_key: str, kind: str, value: str) -> str:
+    """The person id :func:`person_id_sql` computes, in Python."""
+    return "P" + hashlib.md5(f"{id_key}|{kind}|{value}".encode()).hexdigest()[:16]
+
+
+REGISTRY_SQL = """
+    SELECT {pid} AS person_id, iin, record_key, surname, given_name, patronymic, birth_date, sex,
+        surname_key, given_name_key, patronymic_key, first_seq
+    FROM id_mentions WHERE feed = {registry} AND iin IS NOT NULL
+    QUALIFY ROW_NUMBER() OVER (PARTITION BY iin ORDER BY first_seq, record_key) = 1
+"""
+
+# Two name keys "differ" when both are known and more than two edits apart (keys are ASCII, so
+# LEVENSHTEIN means the same on both engines).
+_DIFFER = "({a} IS NOT NULL AND {b} IS NOT NULL AND LEVENSHTEIN({a}, {b}) > 2)"
+DIRECT_SQL = f"""
+    SELECT m.mention_id, r.person_id,
+        (m.birth_date IS NULL OR m.birth_date <> r.birth_date)
+        AND {_DIFFER.format(a="m.surname_key", b="r.surname_key")}
+        AND {_DIFFER.format(a="m.given_name_key", b="r.given_name_key")} AS disagree,
+        j.mention_id IS NOT NULL AS rejected
+    FROM id_mentions AS m
+    JOIN id_registry AS r ON r.iin = m.iin
+    LEFT JOIN id_rejected AS j ON j.mention_id = m.mention_id AND j.person_id = r.person_id
+"""
+
+UNRESOLVED_SQL = """
+    SELECT m.*, d.person_id AS iin_person, COALESCE(d.disagree, FALSE) AS disagree
+    FROM id_mentions AS m
+    LEFT JOIN id_direct AS d ON d.mention_id = m.mention_id
+    WHERE d.mention_id IS NULL OR d.disagree OR d.rejected
+    ORDER BY m.mention_id
+"""
+
+# The registry persons' blocking columns, as model.prepare_records makes them for a reference table.
+REGISTRY_KEYS_SQL = f"""
+    SELECT person_id, birth_date, surname_key, given_name_key, patronymic_key, iin AS iin_text,
+        SUBSTR(iin, 1, 6) AS iin_head, SUBSTR(iin, 7, 6) AS iin_tail, {iin_digits_sql("iin")} AS iin_digits,
+        surname_key || ' ' || given_name_key AS name_block
+    FROM id_registry
+"""
+
+
+def _candidates_sql(blocking_keys: tuple[tuple[str, ...], ...]) -> str:
+    """Registry persons that share at least one blocking key with an unresolved mention."""
+    hits = []
+    for cols in blocking_keys:
+        on = " AND ".join(f"k.{c} = r.{c}" for c in cols)
+        hits.append(f"SELECT r.person_id FROM id_registry_keys AS r JOIN id_block_keys AS k ON {on}")
+    return f"""
+        SELECT g.* FROM id_registry AS g
+        WHERE g.person_id IN ({" UNION ".join(hits)})
+    """
+
+
+CANDIDATE_KATOS_SQL = """
+    SELECT DISTINCT d.person_id, m.kato
+    FROM id_direct AS d
+    JOIN id_mentions AS m ON m.mention_id = d.mention_id
+    JOIN id_candidates AS c ON c.person_id = d.person_id
+    WHERE m.kato IS NOT NULL AND NOT d.disagree AND NOT d.rejected
+    ORDER BY d.person_id, m.kato
+"""
+
+LINKS_SQL = """
+    SELECT m.feed, m.record_key, m.role, l.person_id, l.method, l.match_probability, l.match_weight,
+        l.uncertain
+    FROM (
+        SELECT mention_id, person_id, 'iin' AS method, CAST(1.0 AS DOUBLE) AS match_probability,
+            CAST(NULL AS DOUBLE) AS match_weight, FALSE AS uncertain
+        FROM id_direct WHERE NOT disagree AND NOT rejected
+        UNION ALL
+        SELECT mention_id, person_id, method, match_probability, match_weight, uncertain FROM id_other
+    ) AS l
+    JOIN id_mentions AS m ON m.mention_id = l.mention_id
+"""
+
+PERSONS_SQL = """
+    WITH counts AS (SELECT person_id, COUNT(*) AS n_mentions FROM person_links GROUP BY person_id)
+    SELECT p.person_id, p.iin, p.surname, p.given_name, p.patronymic, p.birth_date, p.sex,
+        COALESCE(c.n_mentions, 0) AS n_mentions, p.source
+    FROM (
+        SELECT person_id, iin, surname, given_name, patronymic, birth_date, sex, 'registry' AS source
+        FROM id_registry
+        UNION ALL
+        SELECT person_id, iin, surname, given_name, patronymic, birth_date, sex, 'mentions' AS source
+        FROM id_new_persons
+    ) AS p
+    LEFT JOIN counts AS c ON c.person_id = p.person_id
+"""
+
+NEW_PERSON_SCHEMA = pa.schema(
+    [
+        ("person_id", pa.string()),
+        ("iin", pa.string()),
+        ("surname", pa.string()),
+        ("given_name", pa.string()),
+        ("patronymic", pa.string()),
+        ("birth_date", pa.date32()),
+        ("sex", pa.string()),
+    ]
+)
+OTHER_SCHEMA = pa.schema(
+    [
+        ("mention_id", pa.string()),
+        ("person_id", pa.string()),
+        ("method", pa.string()),
+        ("match_probability", pa.float64()),
+        ("match_weight", pa.float64()),
+        ("uncertain", pa.bool_()),
+    ]
+)
+
+
+def run_identity(
+    warehouse: Warehouse,
+    engine: Engine,
+    *,
+    catalogue: Catalogue | None = None,
+    model: LinkageModel | None = None,
+    registry: str = REGISTRY,
+    id_key: str = DEFAULT_ID_KEY,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> IdentityReport:
+    """Build the person index from the current snapshot of ``warehouse`` and commit it as a new run
+    (``persons``, ``person_links``, ``review_queue``; every other table carried over). Reviewers'
+    decisions are read from ``DATA/decisions/link_decisions.parquet``. ``registry`` names the feed whose
+    records are the reference persons; ``id_key`` keys the hash that makes person ids."""
+    catalogue = catalogue or load_catalogue()
+    model = model or load_model()
+    tick = progress or (lambda _what, _done, _total: None)
+    base = warehouse.current()
+    if base is None:
+        raise KeyError(f"the warehouse {warehouse.data} has no snapshot yet: ingest the sources first")
+    present = set(warehouse.tables())
+    feeds = [spec for spec in catalogue if spec.persons and f"src_{spec.name}" in present]
+    if registry not in {spec.name for spec in feeds}:
+        raise KeyError(f"the warehouse has no history of the reference feed {registry!r}")
+    run = warehouse.begin()
+    staging = warehouse.data / "staging" / run.id
+    views = [f"src_{spec.name}" for spec in feeds]
+    report = IdentityReport(run=run.id)
+    try:
+        for spec in feeds:
+            engine.register_parquet(f"src_{spec.name}", warehouse.table_path(f"src_{spec.name}"))
+        tick("mentions", 0, 4)
+        report.mentions = build_mentions(engine, Catalogue(tuple(feeds)), staging)
+        views += ["id_mentions"]
+        decided = current_decisions(load_decisions(warehouse.data))
+        built = _build(engine, staging, model, registry, id_key, decided, report, tick, views)
+        tick("write", 3, 4)
+        _write(engine, run, built, report, views)
+        for table in sorted(present - set(OUTPUT_TABLES)):
+            run.carry(table)
+        run.commit(
+            {
+                "stage": "identity",
+                "engine": engine.name,
+                "model": {
+                    "version": model.version,
+                    "link": model.link_threshold,
+                    "review": model.review_threshold,
+                },
+                "identity": report.as_dict(),
+            }
+        )
+        tick("write", 4, 4)
+    except BaseException:
+        run.abort()
+        raise
+    finally:
+        for view in views:
+            engine.drop(view)
+        shutil.rmtree(staging, ignore_errors=True)
+    return report
+
+
+@dataclass
+class _Built:
+    other: pa.Table  # OTHER_SCHEMA: links that are not direct IIN links
+    new_persons: pa.Table  # NEW_PERSON_SCHEMA
+    review: pa.Table
+
+
+def _build(
+    engine: Engine,
+    staging: Path,
+    model: LinkageModel,
+    registry: str,
+    id_key: str,
+    decided: dict[tuple[str, str], str],
+    report: IdentityReport,
+    tick: Callable[[str, int, int], None],
+    views: list[str],
+) -> _Built:
+    rejected = sorted(k for k, v in decided.items() if v == "reject")
+    accepted = {m: p for (m, p), v in sorted(decided.items()) if v == "accept"}
+    engine.register_arrow(
+        "id_rejected",
+        pa.table(
+            {
+                "mention_id": pa.array([m for m, _ in rejected], pa.string()),
+                "person_id": pa.array([p for _, p in rejected], pa.string()),
+            }
+        ),
+    )
+    views += ["id_rejected", "id_registry", "id_direct"]
+    pid = person_id_sql(id_key, "registry", "record_key")
+    n_registry = engine.materialize(
+        "id_registry", REGISTRY_SQL.format(pid=pid, registry=_literal(registry)), staging / "id_registry"
+    )
+    engine.materialize("id_direct", DIRECT_SQL, staging / "id_direct")
+    tick("linkage", 1, 4)
+    unresolved = engine.fetch(UNRESOLVED_SQL)
+    records = unresolved.rename_columns(["uid" if c == "mention_id" else c for c in unresolved.column_names])
+    keys = _block_keys(records, model)
+    engine.register_arrow("id_block_keys", keys)
+    engine.materialize("id_registry_keys", REGISTRY_KEYS_SQL, staging / "id_registry_keys")
+    views += ["id_block_keys", "id_registry_keys", "id_candidates"]
+    engine.materialize("id_candidates", _candidates_sql(model.blocking_keys), staging / "id_candidates")
+    candidates = engine.fetch("SELECT * FROM id_candidates ORDER BY person_id")
+    katos = engine.fetch(CANDIDATE_KATOS_SQL)
+    by_person: dict[str, list[str]] = {}
+    for p, k in zip(katos["person_id"].to_pylist(), katos["kato"].to_pylist(), strict=True):
+        by_person.setdefault(p, []).append(k)
+    reference = candidates.append_column(
+        "katos",
+        pa.array([by_person.get(p) for p in candidates["person_id"].to_pylist()], pa.list_(pa.string())),
+    ).append_column("iin_text", candidates["iin"])
+    exclude = [(m, p) for m, p in rejected]
+    to_registry = link_records(
+        records,
+        id_column="uid",
+        reference=reference,
+        reference_id_column="person_id",
+        model=model,
+        prior=1 / max(n_registry, 1),
+        exclude=exclude,
+        cluster_rest=False,
+    )
+    tick("linkage", 2, 4)
+    return _resolve(records, reference, to_registry, model, id_key, accepted, report)
+
+
+def _block_keys(records: pa.Table, model: LinkageModel) -> pa.Table:
+    """The blocking columns of the unresolved mentions."""
+    columns = sorted({c for cols in model.blocking_keys for c in cols})
+    return prepare_records(records).select(columns)
+
+
+def _resolve(
+    records: pa.Table,
+    reference: pa.Table,
+    to_registry: LinkResult,
+    model: LinkageModel,
+    id_key: str,
+    accepted: dict[str, str],
+    report: IdentityReport,
+) -> _Built:
+    """Decide each unresolved mention's person: registry links, reviews, decisions, then new persons."""
+    # Only the columns every mention needs become Python objects; whole rows only for the few that
+    # become new persons or wait for review.
+    rows = {
+        uid: {"disagree": d, "iin_person": p, "first_seq": s}
+        for uid, d, p, s in zip(
+            records["uid"].to_pylist(),
+            records["disagree"].to_pylist(),
+            records["iin_person"].to_pylist(),
+            records["first_seq"].to_pylist(),
+            strict=True,
+        )
+    }
+    known = set(reference["person_id"].to_pylist())
+    out: dict[str, tuple[str, str, float | None, float | None, bool]] = {}
+    for link in to_registry.links.to_pylist():
+        uid = link["id"]
+        row = rows[uid]
+        if link["method"] in ("linkage", "review"):
+            method = "review" if (row["disagree"] or link["method"] == "review") else "linkage"
+            out[uid] = (
+                link["person"],
+                method,
+                link["match_probability"],
+                link["match_weight"],
+                method == "review",
+            )
+        elif row["disagree"] and row["iin_person"]:
+            out[uid] = (row["iin_person"], "review", None, None, True)
+    # Accepted decisions hold whatever the model says now, if the person still exists.
+    for uid, person in accepted.items():
+        if uid in rows and (person in known or person == rows[uid]["iin_person"]):
+            prior = out.get(uid)
+            p, w = (prior[2], prior[3]) if prior and prior[0] == person else (None, None)
+            out[uid] = (person, "review", p, w, False)
+            report.decisions_applied += 1
+    rest_ids = sorted(uid for uid in rows if uid not in out)
+    rest = records.filter(pc.is_in(records["uid"], pa.array(rest_ids, pa.string())))
+    clustered = link_records(rest, id_column="uid", model=model) if rest.num_rows else None
+    new_persons: list[dict[str, Any]] = []
+    if clustered is not None:
+        rows.update({r["uid"]: r for r in rest.to_pylist()})
+        members: dict[str, list[str]] = {}
+        for link in clustered.links.to_pylist():
+            members.setdefault(link["person"], []).append(link["id"])
+        info = {r["id"]: r for r in clustered.links.to_pylist()}
+        for ids in members.values():
+            first = min(ids, key=lambda u: (rows[u]["first_seq"], u))
+            pid = person_id(id_key, "mention", first)
+            new_persons.append(_new_person(pid, [rows[u] for u in ids]))
+            for u in ids:
+                p, w = info[u]["match_probability"], info[u]["match_weight"]
+                out[u] = (pid, "new", p, w, False)
+    other = pa.table(
+        {
+            "mention_id": pa.array(sorted(out), pa.string()),
+            "person_id": pa.array([out[u][0] for u in sorted(out)], pa.string()),
+            "method": pa.array([out[u][1] for u in sorted(out)], pa.string()),
+            "match_probability": pa.array([out[u][2] for u in sorted(out)], pa.float64()),
+            "match_weight": pa.array([out[u][3] for u in sorted(out)], pa.float64()),
+            "uncertain": pa.array([out[u][4] for u in sorted(out)], pa.bool_()),
+        },
+        schema=OTHER_SCHEMA,
+    )
+    review_ids = [u for u in sorted(out) if out[u][4]]
+    waiting = records.filter(pc.is_in(records["uid"], pa.array(review_ids, pa.string())))
+    rows.update({r["uid"]: r for r in waiting.to_pylist()})
+    review = _review_queue(review_ids, out, rows, reference, to_registry.pairs, model)
+    new_table = pa.Table.from_pylist(
+        sorted(new_persons, key=lambda r: r["person_id"]), schema=NEW_PERSON_SCHEMA
+    )
+    return _Built(other=other, new_persons=new_table, review=review)
+
+
+def _most_common(values: list[Any]) -> Any:
+    """The most frequent non-null value (the smallest on ties), or None."""
+    counts = Counter(v for v in values if v is not None)
+    if not counts:
+        return None
+    top = max(counts.values())
+    return min(v for v, c in counts.items() if c == top)
+
+
+def _new_person(pid: str, members: list[dict[str, Any]]) -> dict[str, Any]:
+    """A person known from mentions alone: each field its most frequent value among the mentions."""
+    return {
+        "person_id": pid,
+        "iin": _most_common([m["iin"] for m in members]),
+        "surname": _most_common([m["surname"] for m in members]),
+        "given_name": _most_common([m["given_name"] for m in members]),
+        "patronymic": _most_common([m["patronymic"] for m in members]),
+        "birth_date": _most_common([m["birth_date"] for m in members]),
+        "sex": _most_common([m["sex"] for m in members]),
+    }
+
+
+REVIEW_FIELDS = ("iin", "iin_raw", "surname", "given_name", "patronymic", "birth_date", "sex", "kato")
+
+
+def _review_queue(
+    ids: list[str],
+    out: dict[str, tuple[str, str, float | None, float | None, bool]],
+    rows: dict[str, dict[str, Any]],
+    reference: pa.Table,
+    pairs: pa.Table,
+    model: LinkageModel,
+) -> pa.Table:
+    """The links waiting for a reviewer, with both records and the comparison levels."""
+    levels = list(level_labels(model.settings))
+    evidence = {(r["id"], r["other"]): r for r in pairs.to_pylist()}
+    persons = {r["person_id"]: r for r in reference.to_pylist()}
+    out_rows = []
+    for uid in ids:
+        m = rows[uid]
+        pid = out[uid][0]
+        p = persons.get(pid, {})
+        ev = evidence.get((uid, pid), {})
+        row: dict[str, Any] = {
+            "feed": m["feed"],
+            "record_key": m["record_key"],
+            "role": m["role"],
+            "person_id": pid,
+            "match_probability": out[uid][2],
+            "match_weight": out[uid][3],
+            "reason": "iin_disagrees" if m["disagree"] else "between_thresholds",
+        }
+        for f in REVIEW_FIELDS:
+            row[f"mention_{f}"] = m.get(f)
+        for f in ("iin", "surname", "given_name", "patronymic", "birth_date", "sex"):
+            row[f"person_{f}"] = p.get(f)
+        row["person_katos"] = ",".join(p.get("katos") or []) or None
+        for name in levels:
+            row[f"level_{name}"] = ev.get(name)
+        out_rows.append(row)
+    return pa.Table.from_pylist(out_rows, schema=review_schema(levels))
+
+
+def review_schema(levels: list[str]) -> pa.Schema:
+    """Columns of ``review_queue``."""
+    fields = [
+        ("feed", pa.string()),
+        ("record_key", pa.string()),
+        ("role", pa.string()),
+        ("person_id", pa.string()),
+        ("match_probability", pa.float64()),
+        ("match_weight", pa.float64()),
+        ("reason", pa.string()),
+    ]
+    for f in REVIEW_FIELDS:
+        fields.append((f"mention_{f}", pa.date32() if f == "birth_date" else pa.string()))
+    for f in ("iin", "surname", "given_name", "patronymic", "birth_date", "sex"):
+        fields.append((f"person_{f}", pa.date32() if f == "birth_date" else pa.string()))
+    fields.append(("person_katos", pa.string()))
+    fields += [(f"level_{name}", pa.string()) for name in levels]
+    return pa.schema(fields)
+
+
+def _write(engine: Engine, run: Any, built: _Built, report: IdentityReport, views: list[str]) -> None:
+    engine.register_arrow("id_other", built.other)
+    engine.register_arrow("id_new_persons", built.new_persons)
+    views += ["id_other", "id_new_persons", "person_links", "persons"]
+    engine.materialize(
+        "person_links", LINKS_SQL, run.new_table("person_links"), order_by=("feed", "record_key", "role")
+    )
+    report.persons = engine.materialize(
+        "persons", PERSONS_SQL, run.new_table("persons"), order_by=("person_id",)
+    )
+    counts = engine.fetch("SELECT method, COUNT(*) AS n FROM person_links GROUP BY method ORDER BY method")
+    report.methods = dict(zip(counts["method"].to_pylist(), counts["n"].to_pylist(), strict=True))
+    report.review = built.review.num_rows
+    pq.write_table(built.review, run.new_table("review_queue") / "part-0.parquet")

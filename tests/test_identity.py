@@ -1,0 +1,401 @@
+"""The person index: mentions from every feed, direct IIN links, Splink linkage of the rest, new persons
+for people without an IIN, the review queue and reviewers' decisions, scored against a small nation's
+truth, and the same links on both engines."""
+
+from __future__ import annotations
+
+import datetime as dt
+import doctest
+import shutil
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+
+from familycard.identity.decisions import load_decisions, record_decision
+from familycard.identity.evaluate import evaluate_identity
+from familycard.identity.index import run_identity
+from familycard.identity.linkage import link_records
+from familycard.identity.mentions import build_mentions, name_key
+from familycard.identity.model import estimate_model, iin_digits, load_model, prepare_records
+from familycard.pipeline import run_pipeline
+from familycard.sources.catalogue import load_catalogue
+from familycard.store.engine import Engine, open_engine
+from familycard.store.warehouse import Warehouse, content_digest
+from familycard.synth.config import SynthConfig
+from familycard.synth.generate import generate
+
+# Seed 3 gives two dozen children of migrants born abroad (no IIN) within 600 families.
+NATION = SynthConfig(families=600, seed=3, months=3)
+TINY = SynthConfig(families=120, seed=4, months=2)
+
+
+def _identity(data: Path) -> Warehouse:
+    wh = Warehouse(data)
+    with open_engine("duckdb", temp_dir=data / "tmp", threads=2) as eng:
+        run_identity(wh, eng)
+    return wh
+
+
+@pytest.fixture(scope="module")
+def nation(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("nation")
+    generate(NATION, out, workers=1)
+    return out
+
+
+@pytest.fixture(scope="module")
+def ingested(nation: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The nation's sources ingested, before identity."""
+    data = tmp_path_factory.mktemp("ingested")
+    run_pipeline(nation / "sources", data)
+    return data
+
+
+@pytest.fixture(scope="module")
+def indexed(ingested: Path, tmp_path_factory: pytest.TempPathFactory) -> Warehouse:
+    """The nation with its person index (DuckDB)."""
+    data = tmp_path_factory.mktemp("indexed") / "data"
+    shutil.copytree(ingested, data)
+    return _identity(data)
+
+
+@pytest.fixture(scope="module")
+def truth(nation: Path) -> dict[tuple[str, str, str], dict[str, object]]:
+    """(feed, record key, role) -> the truth row, with the true person's IIN as ``true_iin``."""
+    persons = {r["person_id"]: r for r in pq.read_table(nation / "truth" / "persons.parquet").to_pylist()}
+    out = {}
+    for r in pq.read_table(nation / "truth" / "source_records.parquet").to_pylist():
+        out[(r["feed"], r["record_id"], r["role"])] = {**r, "true_iin": persons[r["person_id"]]["iin"]}
+    return out
+
+
+def _links(wh: Warehouse) -> dict[tuple[str, str, str], dict[str, object]]:
+    return {(r["feed"], r["record_key"], r["role"]): r for r in wh.read("person_links").to_pylist()}
+
+
+def _iins(wh: Warehouse) -> dict[str, str | None]:
+    persons = wh.read("persons")
+    return dict(zip(persons["person_id"].to_pylist(), persons["iin"].to_pylist(), strict=True))
+
+
+def _copy(data: Path, tmp_path: Path) -> Path:
+    target = tmp_path / "data"
+    shutil.copytree(data, target)
+    return target
+
+
+# ------------------------------------------------------------------------------------------ mentions
+
+
+def test_every_person_of_every_record_is_one_mention(indexed: Warehouse, truth: dict) -> None:
+    links = _links(indexed)
+    assert len(links) == indexed.read("person_links").num_rows  # one row per (feed, record, role)
+    assert set(links) == set(truth)
+
+
+def test_name_keys_agree_across_scripts() -> None:
+    assert name_key("Нұрлан") == name_key("Нурлан") == name_key("NURLAN") == name_key("Nūrlan") == "nurlan"
+    assert name_key("Әбдірахманов") == name_key("ABDIRAKHMANOV")
+    assert name_key(None) == ""
+    assert name_key("李").isascii()
+    assert iin_digits("850301300012") == iin_digits("850310300012") != iin_digits("850301300013")
+
+
+# ------------------------------------------------------------------------------------------ links
+
+
+def test_valid_registry_iins_link_directly(indexed: Warehouse, truth: dict) -> None:
+    iins = _iins(indexed)
+    direct = [r for r in _links(indexed).values() if r["method"] == "iin"]
+    assert len(direct) > 0.9 * len(truth)
+    for r in direct:
+        assert r["match_probability"] == 1.0 and not r["uncertain"]
+    # The registry's own records are its persons, one each.
+    registry = [r for r in direct if r["feed"] == "civil_registry"]
+    assert len({r["person_id"] for r in registry}) == len(registry)
+    # A direct link is to the person holding the mention's IIN (except records handed to another person
+    # since their first delivery, which the truth still attributes to the first).
+    right = sum(
+        iins[r["person_id"]] == truth[k]["true_iin"] for k, r in _links(indexed).items() if r in direct
+    )
+    assert right >= 0.999 * len(direct)
+
+
+def test_mistyped_iin_links_to_the_right_person_by_linkage(indexed: Warehouse, truth: dict) -> None:
+    iins = _iins(indexed)
+    links = _links(indexed)
+    mistyped = [
+        k
+        for k, t in truth.items()
+        if t["iin_mistyped"] and k[0] != "civil_acts"  # acts carry the flag for the whole record
+    ]
+    assert len(mistyped) >= 20
+    by_linkage = [k for k in mistyped if links[k]["method"] == "linkage"]
+    assert len(by_linkage) >= 0.95 * len(mistyped)
+    assert all(iins[links[k]["person_id"]] == truth[k]["true_iin"] for k in by_linkage)
+
+
+def test_child_without_iin_is_one_new_person_across_feeds(indexed: Warehouse, truth: dict) -> None:
+    links = _links(indexed)
+    by_person: dict[object, set[str]] = {}
+    for k, t in truth.items():
+        if t["true_iin"] is None:
+            by_person.setdefault(t["person_id"], set()).add(k)
+    across = {p: ks for p, ks in by_person.items() if len({k[0] for k in ks}) >= 2}
+    assert len(across) >= 10
+    persons = {r["person_id"]: r for r in indexed.read("persons").to_pylist()}
+    owner: dict[object, object] = {}
+    for p, ks in across.items():
+        ids = {links[k]["person_id"] for k in ks}
+        assert len(ids) == 1, f"true person {p} split into {ids}"
+        pid = ids.pop()
+        assert {links[k]["method"] for k in ks} == {"new"}
+        assert persons[pid]["source"] == "mentions" and persons[pid]["iin"] is None
+        assert persons[pid]["n_mentions"] == len(ks)
+        assert owner.setdefault(pid, p) == p  # no two children merged
+
+
+def test_link_records_on_a_small_table() -> None:
+    registry = pa.table(
+        {
+            "id": ["R1", "R2", "R3", "R4"],
+            "surname": ["Әбдірахманов", "Серікбаева", "Иванов", "Иванов"],
+            "given_name": ["Нұрлан", "Айгүл", "Пётр", "Павел"],
+            "patronymic": ["Серікұлы", "Нұрланқызы", "Ильич", "Ильич"],
+            "birth_date": [
+                dt.date(1985, 3, 1),
+                dt.date(1990, 7, 15),
+                dt.date(1950, 1, 2),
+                dt.date(1952, 6, 9),
+            ],
+            "iin": ["850301300011", "900715400012", "500102300015", "520609300016"],
+        }
+    )
+    records = pa.table(
+        {
+            "id": ["latin", "typo", "iinless", "nobody"],
+            "surname": ["ABDIRAKHMANOV", "Серикбаева", "ИВАНОВ", "Ким"],
+            "given_name": ["NURLAN", "Айгуль", "ПЕТР", "Алексей"],
+            "patronymic": [None, "Нурланкызы", "ИЛЬИЧ", "Олегович"],
+            "birth_date": [
+                dt.date(1985, 3, 1),
+                dt.date(1990, 7, 15),
+                dt.date(1950, 1, 2),
+                dt.date(2001, 2, 3),
+            ],
+            # a mistyped IIN (two digits swapped), a valid one, none, and an unknown one
+            "iin": ["853001300011", "900715400012", None, "010203500017"],
+        }
+    )
+    result = link_records(records, reference=registry)
+    got = {r["id"]: (r["person"], r["method"]) for r in result.links.to_pylist()}
+    assert got == {
+        "latin": ("R1", "linkage"),
+        "typo": ("R2", "linkage"),
+        "iinless": ("R3", "linkage"),
+        "nobody": ("nobody", "new"),
+    }
+    evidence = {(r["id"], r["other"]): r for r in result.pairs.to_pylist()}
+    assert evidence[("latin", "R1")]["iin_text"] == "one digit changed or two swapped"
+    assert evidence[("typo", "R2")]["given_name_key"] == "Exact match on given_name_key"
+    # Without a reference, records of the same person cluster together.
+    twice = pa.concat_tables([records.slice(2, 1), records.slice(2, 1)])
+    twice = twice.set_column(0, "id", pa.array(["x", "y"]))
+    clustered = link_records(twice)
+    assert clustered.links["person"].to_pylist() == ["x", "x"]
+    assert clustered.links["method"].to_pylist() == ["new", "new"]
+
+
+def test_link_records_docstring_example_runs() -> None:
+    import familycard.identity.linkage as linkage
+
+    assert doctest.testmod(linkage).failed == 0
+
+
+def test_model_file_is_complete() -> None:
+    model = load_model()
+    assert 0 < model.review_threshold < model.link_threshold < 1
+    for comparison in model.settings["comparisons"]:
+        for level in comparison["comparison_levels"]:
+            if not level.get("is_null_level"):
+                assert level["m_probability"] > 0 and level["u_probability"] > 0
+
+
+# ------------------------------------------------------------------------------- review and decisions
+
+
+def _with_health_row_changed(data: Path, change: dict[str, object], key: str) -> None:
+    """Commit a run in which the current version of health record ``key`` says ``change``."""
+    wh = Warehouse(data)
+    table = wh.read("src_health")
+    rows = table.to_pylist()
+    for r in rows:
+        if r["_key"] == key and r["_valid_to_seq"] is None and not r["_deleted"]:
+            r.update(change)
+    run = wh.begin()
+    for name in wh.tables():
+        if name != "src_health":
+            run.carry(name)
+    pq.write_table(
+        pa.Table.from_pylist(rows, schema=table.schema), run.new_table("src_health") / "part-0.parquet"
+    )
+    run.commit({"stage": "test"})
+
+
+def _disagreeing(wh: Warehouse) -> tuple[str, dict[str, object]]:
+    """A health record with a valid IIN, and a registry person who shares nothing with its holder."""
+    health = [
+        r
+        for r in wh.read("src_health").to_pylist()
+        if r["iin"] and r["_valid_to_seq"] is None and not r["_deleted"]
+    ]
+    registry = wh.read("src_civil_registry").to_pylist()
+    record = health[0]
+    other = next(
+        p
+        for p in registry
+        if p["birth_date"] != record["birth_date"]
+        and len({name_key(p["surname"]), name_key(record["surname"])}) == 2
+        and name_key(p["surname"])[:3] != name_key(record["surname"])[:3]
+        and name_key(p["given_name"])[:3] != name_key(record["given_name"])[:3]
+    )
+    change = {k: other[k] for k in ("surname", "given_name", "patronymic", "birth_date")}
+    return str(record["_key"]), change
+
+
+def test_review_queue_holds_the_uncertain_with_evidence(indexed: Warehouse) -> None:
+    queue = indexed.read("review_queue")
+    links = _links(indexed)
+    assert queue.num_rows > 0
+    review = {k for k, r in links.items() if r["method"] == "review"}
+    assert {(r["feed"], r["record_key"], r["role"]) for r in queue.to_pylist()} == review
+    for r in queue.to_pylist():
+        link = links[(r["feed"], r["record_key"], r["role"])]
+        assert link["uncertain"] and link["person_id"] == r["person_id"]
+        assert r["person_surname"] is not None
+        if r["reason"] == "between_thresholds":
+            model = load_model()
+            assert model.review_threshold <= r["match_probability"] < model.link_threshold
+            assert r["level_surname_key"] is not None
+
+
+def test_iin_that_disagrees_goes_to_review_and_decisions_are_reused(ingested: Path, tmp_path: Path) -> None:
+    data = _copy(ingested, tmp_path)
+    key, change = _disagreeing(Warehouse(data))
+    _with_health_row_changed(data, change, key)
+    wh = _identity(data)
+    mention = ("health", key, "subject")
+    link = _links(wh)[mention]
+    assert link["method"] == "review" and link["uncertain"]
+    queued = [r for r in wh.read("review_queue").to_pylist() if (r["feed"], r["record_key"]) == mention[:2]]
+    assert [r["reason"] for r in queued] == ["iin_disagrees"]
+    proposed = link["person_id"]
+    iin_holder = next(p for p, iin in _iins(wh).items() if iin == queued[0]["mention_iin"])
+
+    # A reviewer rejects the proposed link: it is not made again.
+    record_decision(
+        data,
+        feed="health",
+        record_key=key,
+        role="subject",
+        person_id=proposed,
+        decision="reject",
+        reviewer="reviewer-1",
+        reason="different person",
+    )
+    wh = _identity(data)
+    assert _links(wh)[mention]["person_id"] != proposed or proposed == iin_holder
+
+    # Then accepts the link to the IIN's holder: kept, certain, out of the queue, in every later run.
+    record_decision(
+        data,
+        feed="health",
+        record_key=key,
+        role="subject",
+        person_id=iin_holder,
+        decision="accept",
+        reviewer="reviewer-2",
+        reason="IIN confirmed with the clinic",
+    )
+    for _ in range(2):
+        wh = _identity(data)
+        link = _links(wh)[mention]
+        assert (link["person_id"], link["method"], link["uncertain"]) == (iin_holder, "review", False)
+        assert mention[:2] not in {(r["feed"], r["record_key"]) for r in wh.read("review_queue").to_pylist()}
+    decisions = load_decisions(data)
+    assert decisions["decision"].to_pylist() == ["reject", "accept"]
+    assert decisions["reviewer"].to_pylist() == ["reviewer-1", "reviewer-2"]
+    with pytest.raises(ValueError, match="decision"):
+        record_decision(
+            data,
+            feed="health",
+            record_key=key,
+            role="subject",
+            person_id="P1",
+            decision="maybe",
+            reviewer="r",
+        )
+
+
+def test_person_ids_do_not_change_when_nothing_changes(indexed: Warehouse, tmp_path: Path) -> None:
+    data = _copy(indexed.data, tmp_path)
+    again = _identity(data)
+    assert content_digest(again.read("person_links")) == content_digest(indexed.read("person_links"))
+    assert content_digest(again.read("persons")) == content_digest(indexed.read("persons"))
+    # Every other table is carried over unchanged.
+    for table in indexed.tables():
+        assert again.table_path(table).is_dir()
+
+
+# ------------------------------------------------------------------------------------------ scores
+
+
+def test_precision_and_recall_meet_the_targets(indexed: Warehouse, nation: Path) -> None:
+    score = evaluate_identity(indexed.data, nation / "truth")
+    assert score.precision >= 0.995, score.as_dict()
+    assert score.recall >= 0.99, score.as_dict()
+    assert score.mentions == indexed.read("person_links").num_rows
+    assert score.by_fault["iin_mistyped"].recall >= 0.98
+    assert set(score.by_method) <= {"iin", "linkage", "review", "new"}
+
+
+# ------------------------------------------------------------------------------------------ engines
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """A tiny nation ingested, and the digest of its person links built on DuckDB."""
+    out = tmp_path_factory.mktemp("tiny")
+    generate(TINY, out / "nation", workers=1)
+    run_pipeline(out / "nation" / "sources", out / "data")
+    reference = _identity(_copy(out / "data", out / "reference"))
+    return out / "data", content_digest(reference.read("person_links"))
+
+
+def test_model_estimation_is_deterministic(tiny: tuple[Path, str], tmp_path: Path) -> None:
+    data, _ = tiny
+    wh = Warehouse(data)
+    with open_engine("duckdb", temp_dir=tmp_path / "t", threads=2) as eng:
+        for spec in load_catalogue():
+            eng.register_parquet(f"src_{spec.name}", wh.table_path(f"src_{spec.name}"))
+        build_mentions(eng, load_catalogue(), tmp_path / "s")
+        mentions = eng.fetch("SELECT * FROM id_mentions")
+    records = prepare_records(mentions, uid="mention_id")
+    first = estimate_model(records, max_pairs=2e5)
+    second = estimate_model(records.take(list(range(records.num_rows - 1, -1, -1))), max_pairs=2e5)
+    assert first.settings == second.settings
+    levels = [lv for c in first.settings["comparisons"] for lv in c["comparison_levels"]]
+    assert all(lv["m_probability"] >= 1e-6 for lv in levels if not lv.get("is_null_level"))
+
+
+def test_engines_give_identical_person_links(tiny: tuple[Path, str], engine: Engine, tmp_path: Path) -> None:
+    data, expected = tiny
+    wh = Warehouse(_copy(data, tmp_path))
+    report = run_identity(wh, engine)
+    links = wh.read("person_links")
+    assert report.mentions == links.num_rows
+    assert content_digest(links) == expected
+    assert pc.all(pc.is_valid(links["person_id"])).as_py()
