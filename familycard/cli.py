@@ -30,7 +30,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from familycard import cli_pipeline
+from familycard import cli_pipeline, eval_cli
 from familycard.synth.config import FaultRates, SynthConfig
 from familycard.synth.generate import Summary, generate
 from familycard.synth.report import Figure, calibration, figures_json, format_report
@@ -322,3 +322,4 @@ def demo(
 
 
 cli_pipeline.register(app)
+eval_cli.register(app)

@@ -270,3 +270,17 @@ def test_export_a_table(data: Path, tmp_path: Path, fmt: str) -> None:
 def test_export_names_the_tables_it_has(data: Path, tmp_path: Path) -> None:
     result = invoke("export", "--data", str(data), "--table", "nope", "--out", str(tmp_path / "x.csv"))
     assert_user_error(result, "no table 'nope'", "deliveries")
+
+
+def test_eval_scores_the_run_against_the_truth(nation: Path, data: Path) -> None:
+    result = invoke("eval", "--truth", str(nation / "truth"), "--data", str(data), "--json")
+    assert result.exit_code == 0, result.output
+    scores = json.loads(result.output)
+    assert scores["identity"]["precision"] > 0.99 and scores["identity"]["recall"] > 0.99
+    assert set(scores["identity"]["by_fault"]) == {"iin_missing", "iin_mistyped", "name_typo", "name_variant"}
+    table = invoke("eval", "--truth", str(nation / "truth"), "--data", str(data))
+    assert "Person linkage" in table.output and "iin_mistyped" in table.output
+
+
+def test_eval_needs_a_truth_folder(data: Path, tmp_path: Path) -> None:
+    assert_user_error(invoke("eval", "--truth", str(tmp_path), "--data", str(data)), "no ground truth")
