@@ -1,0 +1,82 @@
+"""Benchmark: the person index and family building on an ingested warehouse.
+
+Not part of the test suite. Usage (after ``familycard run --sources N/sources --data D``, which also
+builds the index; this re-runs the stages on the same snapshot to time them alone):
+
+    .venv/bin/python bench/identity.py --data D [--truth N/truth] [--engine duckdb]
+
+Prints one JSON line per stage with seconds and peak RSS (this process and its children), and with
+``--truth`` the linkage and family scores, for bench/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from familycard.store.engine import open_engine
+from familycard.store.warehouse import Warehouse
+
+sys.path.insert(0, str(Path(__file__).parent))
+from ingest import measured  # the sibling benchmark's sampler
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--data", type=Path, required=True)
+    ap.add_argument("--truth", type=Path, default=None)
+    ap.add_argument("--engine", default="duckdb", choices=("duckdb", "spark"))
+    args = ap.parse_args(argv)
+    wh = Warehouse(args.data)
+    with open_engine(args.engine, temp_dir=args.data / "tmp") as eng:
+        from familycard.identity.index import run_identity
+
+        report, seconds, peak = measured(lambda: run_identity(wh, eng))
+        print(
+            json.dumps(
+                {
+                    "stage": "identity",
+                    "engine": args.engine,
+                    "mentions": report.mentions,
+                    "persons": report.persons,
+                    "review": report.review,
+                    "seconds": round(seconds, 1),
+                    "peak_rss_mib": round(peak / 2**20),
+                }
+            ),
+            flush=True,
+        )
+        try:
+            from familycard.families.stage import run_families
+        except ImportError:
+            run_families = None
+        if run_families is not None:
+            _fam, seconds, peak = measured(lambda: run_families(wh, eng))
+            print(
+                json.dumps(
+                    {
+                        "stage": "families",
+                        "engine": args.engine,
+                        "seconds": round(seconds, 1),
+                        "peak_rss_mib": round(peak / 2**20),
+                    }
+                ),
+                flush=True,
+            )
+    if args.truth is not None:
+        from familycard.identity.evaluate import evaluate_identity
+
+        score = evaluate_identity(args.data, args.truth)
+        print(
+            json.dumps(
+                {"identity_precision": round(score.precision, 5), "identity_recall": round(score.recall, 5)}
+            ),
+            flush=True,
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
