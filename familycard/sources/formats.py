@@ -30,7 +30,14 @@ Writers are streaming: each :meth:`FeedWriter.write` encodes its batch and appen
 grow with the feed. They write to ``<name>.part`` beside the target and rename it into place on
 :meth:`FeedWriter.close`, so a reader never sees a half-written feed; a writer that fails (or leaves a
 ``with`` block by an exception) removes its partial file. Output is deterministic: the same rows give
-byte-identical files however they are split into ``write`` calls.
+byte-identical files however they are split into ``write`` calls. :attr:`FeedWriter.sha256` is the
+digest of the finished file, computed while writing.
+
+A file can also be assembled from parts encoded elsewhere (another process): :func:`encode_fragment`
+encodes rows as they would appear in the file after its header (text kinds; the encoding must be
+stateless, as UTF-8 and single-byte code pages are) or as an Arrow IPC stream (Parquet), and
+:meth:`FeedWriter.splice` appends such a fragment to the file. Splicing the fragments of consecutive row
+ranges gives the same bytes as writing the rows directly.
 
 Readers detect malformed input and raise :class:`FormatError`, which names the file and, where it can
 be told, the (1-based, physical) line and the field. Line numbers are found by a slower Python re-scan
@@ -42,6 +49,7 @@ from __future__ import annotations
 import codecs
 import contextlib
 import csv
+import hashlib
 import io
 import json
 import os
@@ -66,6 +74,7 @@ __all__ = [
     "FeedWriter",
     "FileFormat",
     "FormatError",
+    "encode_fragment",
     "iter_batches",
     "open_writer",
     "read_table",
@@ -328,6 +337,12 @@ def _str_scalar(text: str) -> pa.Scalar:
     return pa.scalar(text, pa.string())
 
 
+@lru_cache(maxsize=64)
+def _typed(value: bool | int, typ: pa.DataType) -> pa.Scalar:
+    """A typed scalar for compute functions (see :func:`_str_scalar`)."""
+    return pa.scalar(value, typ)
+
+
 def _join(*parts: pa.Array | str) -> pa.Array:
     """``pc.binary_join_element_wise`` with Python strings as typed scalars; the last part separates."""
     return pc.binary_join_element_wise(*(_str_scalar(p) if isinstance(p, str) else p for p in parts))
@@ -388,12 +403,16 @@ class FeedWriter:
     an exception removes the partial file.
     """
 
-    def __init__(self, path: Path, fmt: FileFormat, schema: pa.Schema) -> None:
+    def __init__(self, path: Path, fmt: FileFormat, schema: pa.Schema, *, fragment: bool = False) -> None:
+        # fragment=True: an in-memory part of a file (see encode_fragment); path only names it in errors
         self.path = Path(path)
         self.fmt = fmt
         self.schema = schema
+        self.fragment = fragment
+        self._data: bytes | pa.Buffer = b""
         self._rows = 0
         self._closed = False
+        self._digest = ""
         names = list(schema.names)
         if not names:
             raise ValueError("a feed needs at least one column")
@@ -407,14 +426,22 @@ class FeedWriter:
         self._codec = fmt._codec
         self._raw_utf8 = self._codec == "utf-8"  # Arrow strings are UTF-8 already: no re-encoding
         self._encoder = _TextEncoder(self._codec, fmt.unencodable == "replace")
+        if fragment and fmt.kind != "parquet" and not _stateless(self._codec):
+            raise ValueError(f"fragments need a stateless encoding; {self._codec} is not one")
         self._pending: list[pa.Table] = []
         self._pending_rows = 0
         self._parquet: pq.ParquetWriter | None = None
+        self._ipc: pa.ipc.RecordBatchStreamWriter | None = None
         self._eol = fmt.line_ending
 
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._tmp = self.path.with_name(self.path.name + ".part")
-        self._fh = open(self._tmp, "wb")  # noqa: SIM115 - closed in close()/abort()
+        self._fh: _HashingFile | pa.BufferOutputStream
+        if fragment:
+            # Arrow IPC writes many small buffers: an Arrow buffer takes them without Python in between
+            self._fh = pa.BufferOutputStream() if fmt.kind == "parquet" else _HashingFile(io.BytesIO(), False)
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fh = _HashingFile(open(self._tmp, "wb"))  # noqa: SIM115 - closed in close()/abort()
         try:
             self._start()
         except BaseException:
@@ -428,6 +455,11 @@ class FeedWriter:
         """Rows written so far."""
         return self._rows
 
+    @property
+    def sha256(self) -> str:
+        """Hex SHA-256 of the finished file (empty until :meth:`close`)."""
+        return self._digest
+
     def write(self, table: pa.Table | pa.RecordBatch) -> None:
         """Append a batch of rows; raises :class:`FormatError` for a value the format cannot hold.
 
@@ -439,11 +471,40 @@ class FeedWriter:
             table = pa.Table.from_batches([table])
         table = self._conform(table)
         try:
-            if self.fmt.kind == "parquet":
+            if self._ipc is not None:
+                self._ipc.write_table(table)
+                self._rows += table.num_rows
+            elif self.fmt.kind == "parquet":
                 self._write_parquet(table)
             else:
                 for start in range(0, table.num_rows, _WRITE_CHUNK_ROWS):
                     self._write_text(table.slice(start, _WRITE_CHUNK_ROWS))
+        except BaseException:
+            self.abort()
+            raise
+
+    def splice(self, fragment: bytes | memoryview | pa.Buffer, rows: int) -> None:
+        """Append the rows of a fragment: the bytes :func:`encode_fragment` made of ``rows`` rows in this
+        writer's format and schema. Nothing refers to ``fragment`` after the call."""
+        if self._closed:
+            raise ValueError(f"writer for {self.path} is closed")
+        if self.fragment:
+            raise ValueError("cannot splice into a fragment")
+        try:
+            if self.fmt.kind == "parquet":
+                # a copy: Parquet rows wait for their row group, and the caller may reuse its memory
+                table = pa.ipc.open_stream(pa.py_buffer(bytes(fragment))).read_all()
+                if table.num_rows != rows:
+                    raise ValueError(f"fragment holds {table.num_rows} rows, not {rows}")
+                if table.num_rows:
+                    self._write_parquet(self._conform(table))
+                return
+            if not _stateless(self._codec):
+                raise ValueError(f"fragments need a stateless encoding; {self._codec} is not one")
+            if not self._raw_utf8:
+                self._fh.write(self._encoder.encode(""))  # a byte-order mark, if the codec starts with one
+            self._fh.write(fragment)
+            self._rows += rows
         except BaseException:
             self.abort()
             raise
@@ -453,14 +514,23 @@ class FeedWriter:
         if self._closed:
             return self._rows
         try:
-            if self.fmt.kind == "parquet":
+            if self._ipc is not None:
+                self._ipc.close()
+            elif self.fmt.kind == "parquet":
                 self._flush_parquet(final=True)
                 assert self._parquet is not None
                 self._parquet.close()
             elif not self._raw_utf8:
                 self._fh.write(self._encoder.encode("", final=True))
-            self._fh.close()
-            os.replace(self._tmp, self.path)
+            if self.fragment:
+                self._data = self._fh.getvalue()  # an Arrow stream closes with it
+                if isinstance(self._fh, _HashingFile):
+                    self._fh.close()
+            else:
+                assert isinstance(self._fh, _HashingFile)
+                self._fh.close()
+                self._digest = self._fh.hexdigest()
+                os.replace(self._tmp, self.path)
         except BaseException:
             self.abort()
             raise
@@ -474,12 +544,14 @@ class FeedWriter:
         self._closed = True
         self._rows = 0
         try:
-            if self._parquet is not None:
-                with contextlib.suppress(Exception):  # the file is removed anyway
-                    self._parquet.close()
+            for inner in (self._parquet, self._ipc):
+                if inner is not None:
+                    with contextlib.suppress(Exception):  # the file is removed anyway
+                        inner.close()
             self._fh.close()
         finally:
-            self._tmp.unlink(missing_ok=True)
+            if not self.fragment:
+                self._tmp.unlink(missing_ok=True)
 
     def __enter__(self) -> Self:
         return self
@@ -499,6 +571,14 @@ class FeedWriter:
 
     def _start(self) -> None:
         fmt = self.fmt
+        if self.fragment:
+            # No header: the fragment is spliced into a file that has one. Parquet rows travel as Arrow
+            # IPC, since Parquet row groups are cut by the receiving file.
+            if fmt.kind == "parquet":
+                self._ipc = pa.ipc.new_stream(self._fh, self.schema)  # uncompressed: cheapest both ways
+            elif not self._raw_utf8:
+                self._encoder.encode("")  # consume a byte-order mark: the receiving file has its own
+            return
         if fmt.kind == "parquet":
             self._parquet = pq.ParquetWriter(
                 self._fh,
@@ -583,7 +663,7 @@ class FeedWriter:
         parts: list[pa.Array] = []
         for name, width in self.fmt.widths:
             arr = columns[name]
-            lengths = pc.fill_null(pc.utf8_length(arr), 0).to_numpy(zero_copy_only=False)
+            lengths = pc.fill_null(pc.utf8_length(arr), _typed(0, pa.int32())).to_numpy(zero_copy_only=False)
             too_long = np.flatnonzero(lengths > width)
             if too_long.size:
                 i = int(too_long[0])
@@ -595,7 +675,7 @@ class FeedWriter:
                 )
             raw = bytes(_string_bytes(arr))
             if raw.find(b"\n") >= 0 or raw.find(b"\r") >= 0:
-                breaks = pc.fill_null(pc.match_substring_regex(arr, r"[\r\n]"), False)
+                breaks = pc.fill_null(pc.match_substring_regex(arr, r"[\r\n]"), _typed(False, pa.bool_()))
                 hits = np.flatnonzero(breaks.to_numpy(zero_copy_only=False))
                 if hits.size:
                     raise FormatError(
@@ -604,7 +684,7 @@ class FeedWriter:
                         row=self._rows + int(hits[0]) + 1,
                         field=name,
                     )
-            parts.append(pc.utf8_rpad(pc.fill_null(arr, ""), width, " "))
+            parts.append(pc.utf8_rpad(pc.fill_null(arr, _str_scalar("")), width, " "))
         parts[-1] = _join(parts[-1], "", self._eol)
         return _join(*parts, "")
 
@@ -635,6 +715,78 @@ class FeedWriter:
 def open_writer(path: Path, fmt: FileFormat, schema: pa.Schema) -> FeedWriter:
     """Start writing a feed of ``schema`` to ``path`` in ``fmt`` (parent directories are created)."""
     return FeedWriter(Path(path), fmt, schema)
+
+
+def encode_fragment(
+    fmt: FileFormat, schema: pa.Schema, table: pa.Table, name: str = "<fragment>"
+) -> tuple[bytes | pa.Buffer, int]:
+    """``table`` encoded as a part of a file of ``fmt`` and ``schema``, and its number of rows, for
+    :meth:`FeedWriter.splice`: the text lines as they follow the header (text kinds; the encoding must
+    be stateless: UTF-8 or a single-byte code page), or an Arrow IPC stream (Parquet, whose row groups
+    are cut by the receiving file). A Parquet fragment keeps the table's own column types, which the
+    splice casts to the schema: a cheaper form (integers or dictionary-encoded values for text) makes
+    a smaller fragment. Raises :class:`FormatError` (naming ``name``) as :meth:`FeedWriter.write` does."""
+    if fmt.kind == "parquet":
+        if sorted(table.schema.names) != sorted(schema.names):
+            raise ValueError(f"batch columns {table.schema.names} differ from the writer's {schema.names}")
+        table = table.select(schema.names)
+        table.slice(0, 1).cast(schema)  # fail here, not when spliced, if a column cannot be cast
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, table.schema) as ipc:
+            ipc.write_table(table)
+        return sink.getvalue(), table.num_rows
+    writer = FeedWriter(Path(name), fmt, schema, fragment=True)
+    writer.write(table)
+    rows = writer.close()
+    return writer._data, rows
+
+
+def _stateless(codec: str) -> bool:
+    """Whether text encoded in parts and concatenated equals the text encoded at once."""
+    return codec in ("utf-8", "utf-8-sig") or _single_byte_table(codec) is not None
+
+
+class _HashingFile(io.RawIOBase):
+    """A binary file that keeps the SHA-256 of everything written to it (no seeking), so a finished
+    file's digest needs no second reading of it."""
+
+    def __init__(self, raw: io.BufferedWriter | io.BytesIO, digest: bool = True) -> None:
+        super().__init__()
+        self._raw = raw
+        self._hash = hashlib.sha256() if digest else None
+        self._pos = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data).cast("B")
+        if self._hash is not None:
+            self._hash.update(view)
+        self._raw.write(view)
+        self._pos += len(view)
+        return len(view)
+
+    def tell(self) -> int:
+        return self._pos
+
+    def flush(self) -> None:
+        self._raw.flush()
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        try:
+            super().close()  # flushes
+        finally:
+            self._raw.close()
+
+    def hexdigest(self) -> str:
+        return self._hash.hexdigest() if self._hash is not None else ""
+
+    def getvalue(self) -> bytes:
+        assert isinstance(self._raw, io.BytesIO)
+        return self._raw.getvalue()
 
 
 def _first_bad_char(text: str, codec: str, mode: str) -> str | None:
@@ -673,11 +825,11 @@ def _csv_lines(columns: list[pa.Array], delimiter: str, eol: str) -> pa.Array:
                 needs = pc.match_substring(arr, present[0])
             else:
                 needs = pc.match_substring_regex(arr, "[" + "".join(map(_re2_literal, present)) + "]")
-            needs = pc.fill_null(needs, False)
+            needs = pc.fill_null(needs, _typed(False, pa.bool_()))
             inner = pc.replace_substring(arr, '"', '""') if '"' in present else arr
             quoted = _join('"', inner, '"', "")
             arr = pc.if_else(needs, quoted, arr)
-        parts.append(pc.fill_null(arr, ""))
+        parts.append(pc.fill_null(arr, _str_scalar("")))
     # The line ending rides on the last field: joining one column is cheaper than joining whole lines.
     parts[-1] = _join(parts[-1], "", eol)
     return _join(*parts, delimiter)
@@ -687,6 +839,7 @@ def _csv_lines(columns: list[pa.Array], delimiter: str, eol: str) -> pa.Array:
 
 
 _JSON_ESCAPE_PATTERN = r'[\x00-\x1f"\\]'
+_JSON_ESCAPE_BYTES = re.compile(rb'[\x00-\x1f"\\]')
 
 
 def _json_values(arr: pa.Array) -> pa.Array:
@@ -695,7 +848,10 @@ def _json_values(arr: pa.Array) -> pa.Array:
     if pa.types.is_string(typ) or pa.types.is_large_string(typ) or pa.types.is_dictionary(typ):
         arr = _as_string(arr)
         out = _join('"', arr, '"', "")
-        needs = pc.fill_null(pc.match_substring_regex(arr, _JSON_ESCAPE_PATTERN), False)
+        # A byte scan first: most columns need no escaping (UTF-8 continuation bytes are never < 0x80).
+        if _JSON_ESCAPE_BYTES.search(_string_bytes(arr)) is None:
+            return out
+        needs = pc.fill_null(pc.match_substring_regex(arr, _JSON_ESCAPE_PATTERN), _typed(False, pa.bool_()))
         if pc.any(needs).as_py():
             special = arr.filter(needs).to_pylist()
             escaped = pa.array([json.dumps(v, ensure_ascii=False) for v in special], pa.string())
@@ -725,12 +881,30 @@ def _json_values(arr: pa.Array) -> pa.Array:
 def _jsonl_lines(table: pa.Table, eol: str) -> pa.Array:
     """Each row as one JSON object line; keys in schema order, nulls as ``null``."""
     pieces: list[pa.Array | str] = []
+
+    def literal(text: str) -> None:  # adjacent literals are merged: fewer pieces to join
+        if pieces and isinstance(pieces[-1], str):
+            pieces[-1] += text
+        else:
+            pieces.append(text)
+
     for i, name in enumerate(table.schema.names):
         col = table.column(name)
         arr = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
-        pieces.append(("{" if i == 0 else ",") + json.dumps(name, ensure_ascii=False) + ":")
-        pieces.append(pc.fill_null(_json_values(arr), "null"))
-    pieces.append("}" + eol)
+        literal(("{" if i == 0 else ",") + json.dumps(name, ensure_ascii=False) + ":")
+        typ = arr.type
+        if (
+            (pa.types.is_string(typ) or pa.types.is_large_string(typ) or pa.types.is_dictionary(typ))
+            and arr.null_count == 0
+            and _JSON_ESCAPE_BYTES.search(_string_bytes(arr := _as_string(arr))) is None
+        ):
+            # plain text without nulls: its quotes join the neighbouring literals
+            literal('"')
+            pieces.append(arr)
+            literal('"')
+        else:
+            pieces.append(pc.fill_null(_json_values(arr), _str_scalar("null")))
+    literal("}" + eol)
     return _join(*pieces, "")
 
 

@@ -48,7 +48,9 @@ class SynthConfig:
     seed: int = 0
     months: int = 24
     start: dt.date = dt.date(2024, 12, 1)
-    chunk_families: int = 50_000
+    chunk_families: int = 25_000
+    """Families simulated at a time: bounds each worker's memory (about 0.5 GiB at 25,000 families) and,
+    with many chunks, keeps the workers and the writing main process busy together."""
     faults: FaultRates = field(default_factory=FaultRates)
 
     def __post_init__(self) -> None:

@@ -9,17 +9,18 @@ A feed is declared once (``feeds.py``): its agency, file format, cadence and del
 * ``events`` feeds deliver what happened since the last delivered period (history first).
 
 Change detection works on numeric state columns, so text is rendered only for rows that are written.
-Faults are decided by a keyed hash of (seed, feed, record, fault), so a record keeps the same typo in
-every delivery, and a run is byte-for-byte reproducible.
+Rendered columns are Arrow arrays (taken from per-chunk tables of every person's names, dates and IINs),
+and faults touch only the few rows they change. Faults are decided by a keyed hash of (seed, feed,
+record, fault), so a record keeps the same typo in every delivery, and a run is byte-for-byte
+reproducible.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
-from typing import Literal
+from functools import cache, lru_cache
+from typing import Literal, TypeAlias
 
 import numpy as np
 import pyarrow as pa
@@ -42,18 +43,26 @@ _STRFTIME: dict[str, str] = {
     "dmy_short": "%d.%m.%y",
     "dmy_compact": "%d%m%Y",
 }
+_STYLES: tuple[DateStyle, ...] = ("iso", "dmy", "dmy_slash", "ymd", "dmy_short", "dmy_compact")
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
 _GOLD = np.uint64(0x9E3779B97F4A7C15)
 
 
+_S30, _S27, _S31, _S11 = np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(11)
+
+
 def mix64(x: np.ndarray) -> np.ndarray:
     """SplitMix64 finaliser: a fast, well-spread hash of uint64 values."""
     with np.errstate(over="ignore"):
-        z = x.astype(np.uint64) + _GOLD
-        z = (z ^ (z >> np.uint64(30))) * _M1
-        z = (z ^ (z >> np.uint64(27))) * _M2
-        return z ^ (z >> np.uint64(31))
+        z = np.array(x, dtype=np.uint64)  # a copy, then updated in place: no temporaries per step
+        z += _GOLD
+        z ^= z >> _S30
+        z *= _M1
+        z ^= z >> _S27
+        z *= _M2
+        z ^= z >> _S31
+        return z
 
 
 def keyed_uniform(seed: int, salt: int, keys: np.ndarray) -> np.ndarray:
@@ -61,7 +70,10 @@ def keyed_uniform(seed: int, salt: int, keys: np.ndarray) -> np.ndarray:
     with np.errstate(over="ignore"):
         s = mix64(np.array([seed * 1_000_003 + salt], dtype=np.uint64))[0]
         h = mix64(keys.astype(np.uint64) ^ s)
-    return (h >> np.uint64(11)).astype(np.float64) / float(1 << 53)
+    h >>= _S11
+    u = h.astype(np.float64)
+    u *= 1.0 / float(1 << 53)
+    return u
 
 
 def record_ids(seed: int, feed_salt: int, keys: np.ndarray) -> np.ndarray:
@@ -72,21 +84,60 @@ def record_ids(seed: int, feed_salt: int, keys: np.ndarray) -> np.ndarray:
     return h.astype(np.int64)
 
 
-def format_dates(days: np.ndarray, style: DateStyle) -> np.ndarray:
-    """Dates (days since 1970-01-01; negative sentinel → empty) as text in an agency's style."""
+_DAY_MIN, _DAY_MAX = -40_000, 60_000
+"""Dates outside (_DAY_MIN, _DAY_MAX) days since 1970-01-01 are sentinels and render empty."""
+# Typed scalars: Arrow compute would infer the type of a plain Python value, slowly, on every call.
+_NULL_TEXT = pa.scalar(None, pa.string())
+_EMPTY = pa.scalar("", pa.string())
+_FALSE = pa.scalar(False, pa.bool_())
+_ZERO = pa.scalar(0, pa.int32())
+
+
+@cache
+def _date_texts(style: DateStyle) -> pa.Array:
+    """Every renderable day in ``style``, indexed by ``day - _DAY_MIN`` (rendered once per process)."""
+    days = pa.array(np.arange(_DAY_MIN, _DAY_MAX, dtype=np.int32)).cast(pa.date32()).cast(pa.timestamp("s"))
+    return pc.strftime(days, format=_STRFTIME[style])
+
+
+def format_dates(days: np.ndarray, style: DateStyle) -> pa.Array:
+    """Dates (days since 1970-01-01; a far-off sentinel → null) as text in an agency's style."""
     d = np.asarray(days, dtype=np.int64)
-    valid = (d > -40_000) & (d < 60_000)
-    arr = pa.array(np.where(valid, d, 0).astype(np.int32)).cast(pa.date32()).cast(pa.timestamp("s"))
-    out = np.asarray(pc.strftime(arr, format=_STRFTIME[style]).to_numpy(zero_copy_only=False), dtype=object)
-    out[~valid] = ""
-    return out
+    valid = (d > _DAY_MIN) & (d < _DAY_MAX)
+    idx = pa.array(np.where(valid, d - _DAY_MIN, 0), mask=~valid)
+    return _date_texts(style).take(idx)
+
+
+def _date_fields(text: str, style: DateStyle) -> tuple[str, str, str]:
+    """(year, month, day) digits of a date written in ``style`` (fixed positions: no parsing needed)."""
+    if style == "iso":
+        return text[0:4], text[5:7], text[8:10]
+    if style in ("dmy", "dmy_slash"):
+        return text[6:10], text[3:5], text[0:2]
+    if style == "ymd":
+        return text[0:4], text[4:6], text[6:8]
+    if style == "dmy_compact":
+        return text[4:8], text[2:4], text[0:2]
+    yy = text[6:8]  # dmy_short: two-digit years pivot as strptime's %y does
+    return ("20" if int(yy) < 69 else "19") + yy, text[3:5], text[0:2]
 
 
 def reformat_date(text: str, source: DateStyle, target: DateStyle) -> str:
+    """A date written in ``source`` style rewritten in ``target`` style ("" stays "")."""
     if not text:
         return text
-    fmt_in, fmt_out = _STRFTIME[source], _STRFTIME[target]
-    return dt.datetime.strptime(text, fmt_in).strftime(fmt_out)
+    y, m, d = _date_fields(text, source)
+    if target == "iso":
+        return f"{y}-{m}-{d}"
+    if target == "dmy":
+        return f"{d}.{m}.{y}"
+    if target == "dmy_slash":
+        return f"{d}/{m}/{y}"
+    if target == "ymd":
+        return f"{y}{m}{d}"
+    if target == "dmy_short":
+        return f"{d}.{m}.{y[2:]}"
+    return f"{d}{m}{y}"
 
 
 _SCRIPT_FUNCS: dict[str, Callable[[str], str]] = {
@@ -98,13 +149,57 @@ _SCRIPT_FUNCS: dict[str, Callable[[str], str]] = {
 }
 
 
-def in_script(values: np.ndarray, script: Script) -> np.ndarray:
+def in_script(values: np.ndarray | pa.Array, script: Script) -> pa.Array:
     """Names written the way an agency writes them (computed once per distinct name)."""
-    if script == "kk" or not len(values):
-        return values
-    uniq, inv = np.unique(values.astype(str), return_inverse=True)
+    arr = values if isinstance(values, pa.Array) else pa.array(values, pa.string())
+    if script == "kk" or not len(arr):
+        return arr
+    enc = arr.dictionary_encode()
     f = _SCRIPT_FUNCS[script]
-    return np.array([f(s) for s in uniq.tolist()], dtype=object)[inv]
+    spelt = pa.array([f(s) for s in enc.dictionary.to_pylist()], pa.string())
+    return spelt.take(enc.indices)
+
+
+Column: TypeAlias = pa.Array | np.ndarray
+"""A rendered column: Arrow (text, typed values) or numpy (numbers, or objects with None for null)."""
+
+
+def text(values: Column) -> pa.Array:
+    """A column as an Arrow string array in which an empty string is null (text files cannot tell
+    them apart, and Parquet and JSON lines should not either)."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    if not isinstance(values, pa.Array):
+        v: np.ndarray = np.asarray(values)
+        values = pa.array(v if v.dtype.kind in "OUS" else v.astype(str), type=pa.string())
+    elif not pa.types.is_string(values.type):
+        values = pc.cast(values, pa.string())
+    empty = pc.equal(values, _EMPTY)
+    if pc.any(empty).as_py():
+        values = pc.if_else(empty, _NULL_TEXT, values)
+    return values
+
+
+def present(values: Column) -> np.ndarray:
+    """Whether each value of a text column is there (neither null nor empty)."""
+    if isinstance(values, np.ndarray):
+        return np.asarray((values != "") & (values != None), dtype=bool)  # noqa: E711
+    lengths = pc.binary_length(values) if pa.types.is_string(values.type) else pc.cast(values, pa.int8())
+    return np.asarray(pc.fill_null(pc.greater(lengths, _ZERO), _FALSE).to_numpy(zero_copy_only=False))
+
+
+def replace_rows(values: pa.Array, mask: np.ndarray, new: Sequence[str | None]) -> pa.Array:
+    """``values`` with the rows where ``mask`` is set replaced by ``new`` (in row order); an empty new
+    value (a one-letter name that lost its letter) becomes null, as in :func:`text`."""
+    if not new:
+        return values
+    return pc.replace_with_mask(values, pa.array(mask), pa.array([v or None for v in new], values.type))
+
+
+def fault_columns(feed: Feed) -> frozenset[str]:
+    """The text columns :func:`apply_faults` normalises (with :func:`text`) and may change."""
+    dates = feed.date_columns if feed.fmt.kind != "parquet" else ()
+    return frozenset((*feed.iin_columns, *feed.name_columns, *dates))
 
 
 @dataclass
@@ -117,7 +212,7 @@ class Rows:
     """numeric columns compared between deliveries to find changes"""
     persons: dict[str, np.ndarray]
     """role → local person index (-1 none) of the people each row is about (the truth)"""
-    render: Callable[[np.ndarray], dict[str, np.ndarray]]
+    render: Callable[[np.ndarray], dict[str, Column]]
     """output columns for the given row positions"""
 
     def __len__(self) -> int:
@@ -203,7 +298,6 @@ def _masks(
     feed: Feed, keys: np.ndarray, rates: FaultRates, seed: int, has_iin: list[np.ndarray]
 ) -> dict[str, np.ndarray]:
     """Which rows get which fault: decided by keyed hashes, so the same record always gets the same."""
-    n = len(keys)
     out: dict[str, np.ndarray] = {}
     if feed.iin_columns and not feed.iin_authority:
         for j, present in enumerate(has_iin):
@@ -218,66 +312,96 @@ def _masks(
         out["name_variant"] = ~out["name_typo"] & (_u(feed, seed, keys, "name_variant") < rates.name_variant)
     if feed.date_columns and feed.fmt.kind != "parquet":
         out["date_format"] = _u(feed, seed, keys, "date") < rates.date_format
-    del n
     return out
 
 
 def apply_faults(
-    feed: Feed, cols: dict[str, np.ndarray], keys: np.ndarray, rates: FaultRates, seed: int
-) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    feed: Feed, cols: dict[str, Column], keys: np.ndarray, rates: FaultRates, seed: int
+) -> tuple[dict[str, Column], dict[str, np.ndarray]]:
     """Inject faults into rendered rows; returns the columns and, per row, the faults really applied
-    (a fault drawn for an empty field changes nothing and is not reported)."""
+    (a fault drawn for an empty field changes nothing and is not reported). Only the faulty rows are
+    visited in Python."""
     n = len(keys)
     none = np.zeros(n, bool)
-    has_iin = [_present(cols[c]) for c in feed.iin_columns]
+    for c in fault_columns(feed):
+        cols[c] = text(cols[c])
+    has_iin = [present(cols[c]) for c in feed.iin_columns]
     m = _masks(feed, keys, rates, seed, has_iin)
     applied = {
         f: none.copy() for f in ("iin_missing", "iin_mistyped", "name_typo", "name_variant", "date_format")
     }
     for j, col in enumerate(feed.iin_columns if not feed.iin_authority else ()):
-        vals = np.asarray(cols[col], dtype=object)
-        vals = names.apply_array(mistype_iin, vals, m[f"iin_mistyped_{j}"], _u(feed, seed, keys, "how", j))
-        vals[m[f"iin_missing_{j}"]] = ""
+        vals = cols[col]
+        assert isinstance(vals, pa.Array)
+        mistyped, missing = m[f"iin_mistyped_{j}"], m[f"iin_missing_{j}"]
+        rows = np.flatnonzero(mistyped)
+        if len(rows):
+            u = _u(feed, seed, keys[rows], "how", j).tolist()
+            old = vals.take(pa.array(rows)).to_pylist()
+            vals = replace_rows(vals, mistyped, [mistype_iin(v, x) for v, x in zip(old, u, strict=True)])
+        if missing.any():
+            vals = pc.if_else(pa.array(missing), _NULL_TEXT, vals)
         cols[col] = vals
-        applied["iin_missing"] |= m[f"iin_missing_{j}"]
-        applied["iin_mistyped"] |= m[f"iin_mistyped_{j}"]
+        applied["iin_missing"] |= missing
+        applied["iin_mistyped"] |= mistyped
     if feed.name_columns:
-        how = _u(feed, seed, keys, "how", 50)
         k = len(feed.name_columns)
-        present = np.stack([_present(cols[c]) for c in feed.name_columns])
+        here_ok = np.stack([present(cols[c]) for c in feed.name_columns])
         # the drawn name field, or the next one that has a value
         target: np.ndarray = np.full(n, -1)
+        rows_n = np.arange(n)
         for step in range(k - 1, -1, -1):
-            j = (m["name_which"] + step) % k
-            target = np.where(present[j, np.arange(n)], j, target)
+            j_step = (m["name_which"] + step) % k
+            target = np.where(here_ok[j_step, rows_n], j_step, target)
+        typo_m, variant_m = m["name_typo"], m["name_variant"]
         for j, col in enumerate(feed.name_columns):
-            vals = np.asarray(cols[col], dtype=object)
-            here = target == j
-            vals = names.apply_array(names.typo, vals, m["name_typo"] & here, how)
-            vals = names.apply_array(_variant, vals, m["name_variant"] & here, how)
-            cols[col] = vals
-        applied["name_typo"] = m["name_typo"] & (target >= 0)
-        applied["name_variant"] = m["name_variant"] & (target >= 0)
-    if "date_format" in m:
-        styles = [s for s in _STRFTIME if s != feed.date_style]
-        if feed.fmt.kind == "fixed":  # a fixed-width field keeps its width
-            width = len(format_dates(np.array([0]), feed.date_style)[0])
-            styles = [s for s in styles if len(format_dates(np.array([0]), s)[0]) == width]  # type: ignore[arg-type]
-        pick = (_u(feed, seed, keys, "how", 70) * len(styles)).astype(int)
+            sel = (typo_m | variant_m) & (target == j)
+            rows = np.flatnonzero(sel)
+            if not len(rows):
+                continue
+            vals = cols[col]
+            assert isinstance(vals, pa.Array)
+            how = _u(feed, seed, keys[rows], "how", 50).tolist()
+            old = vals.take(pa.array(rows)).to_pylist()
+            is_typo = typo_m[rows].tolist()
+            new = [
+                names.typo(v, h) if t else _variant(v, h) for v, h, t in zip(old, how, is_typo, strict=True)
+            ]
+            cols[col] = replace_rows(vals, sel, new)
+        applied["name_typo"] = typo_m & (target >= 0)
+        applied["name_variant"] = variant_m & (target >= 0)
+    if "date_format" in m and m["date_format"].any():
+        styles = _other_styles(feed.date_style, feed.fmt.kind == "fixed")
+        drawn = np.flatnonzero(m["date_format"])
+        pick = (_u(feed, seed, keys[drawn], "how", 70) * len(styles)).astype(int)
         for col in feed.date_columns:
-            vals = np.asarray(cols[col], dtype=object)
-            nonempty = _present(vals)
-            applied["date_format"] |= m["date_format"] & nonempty
-            for si, style in enumerate(styles):
-                sel = m["date_format"] & (pick == si) & nonempty
-                vals = names.apply_array(lambda s, st=style: reformat_date(s, feed.date_style, st), vals, sel)
-            cols[col] = vals
+            vals = cols[col]
+            assert isinstance(vals, pa.Array)
+            nonempty = present(vals.take(pa.array(drawn)))
+            if not nonempty.any():
+                continue
+            rows = drawn[nonempty]
+            applied["date_format"][rows] = True
+            old = vals.take(pa.array(rows)).to_pylist()
+            new = [
+                reformat_date(v, feed.date_style, styles[p])
+                for v, p in zip(old, pick[nonempty].tolist(), strict=True)
+            ]
+            sel = np.zeros(n, bool)
+            sel[rows] = True
+            cols[col] = replace_rows(vals, sel, new)
     return cols, applied
 
 
-def _present(values: np.ndarray) -> np.ndarray:
-    v = np.asarray(values, dtype=object)
-    return (v != "") & (v != None)  # noqa: E711
+@cache
+def _other_styles(style: DateStyle, same_width: bool) -> tuple[DateStyle, ...]:
+    """Date styles a date-format fault may use instead of ``style`` (a fixed-width field keeps its
+    width)."""
+    styles = [s for s in _STYLES if s != style]
+    if same_width:
+        width = len(reformat_date("1970-01-01", "iso", style))
+        styles = [s for s in styles if len(reformat_date("1970-01-01", "iso", s)) == width]
+    return tuple(styles)
 
 
 @lru_cache(maxsize=200_000)

@@ -8,18 +8,22 @@ as they do between real agencies. ``docs/synthetic-nation.md`` lists them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from functools import cached_property
+from typing import cast
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from familycard.geo.territory import Territory, build_territory
 from familycard.identity import iin as iinlib
 from familycard.sources.formats import FileFormat
 from familycard.synth.config import SynthConfig
-from familycard.synth.extracts import Feed, Rows, format_dates, in_script
+from familycard.synth.extracts import Column, DateStyle, Feed, Rows, Script, format_dates, in_script, text
 from familycard.synth.life import POLICE_DV, POLICE_JUVENILE, POLICE_PROTECTIVE_ORDER, SUPPORT_CODES
+from familycard.synth.names import kk_to_ru
 from familycard.synth.world import ALIVE, Act, Emp, Migration, World
 
 CSV_SEMI_UTF8 = FileFormat(kind="csv", delimiter=";")
@@ -31,13 +35,24 @@ CSV_COMMA = FileFormat(kind="csv", delimiter=",")
 JSONL = FileFormat(kind="jsonl")
 PARQUET = FileFormat(kind="parquet")
 
+_NULL = pa.scalar(None, pa.string())
+_SPACE = pa.scalar(" ", pa.string())
+
 
 @dataclass
 class Ctx:
-    """The world of one chunk, with the lookups every feed needs."""
+    """The world of one chunk, with the lookups every feed needs.
+
+    Person columns (IINs, names in each script, birth dates in each style) are rendered once per chunk
+    as Arrow arrays with a trailing null that serves index -1, so a feed renders them with one ``take``.
+    """
 
     world: World
     cfg: SynthConfig
+    _cache: dict[tuple[str, str], pa.Array] = field(default_factory=dict, repr=False)
+    _heads: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
+    _events: dict[str, dict[str, np.ndarray]] = field(default_factory=dict, repr=False)
+    _runs: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     @cached_property
     def terr(self) -> Territory:
@@ -58,72 +73,143 @@ class Ctx:
         return self.world.pid(idx)
 
     @cached_property
-    def periods(self) -> np.ndarray:
-        return np.array([self.cfg.period(t) for t in range(self.cfg.months)], dtype=object)
+    def _periods(self) -> pa.Array:
+        return pa.array([self.cfg.period(t) for t in range(self.cfg.months)], pa.string())
+
+    def periods(self, t: np.ndarray, sep: str = "-") -> pa.Array:
+        """``YYYY-MM`` (or with another separator) of months ``t``."""
+        key = ("period", sep)
+        if key not in self._cache:
+            self._cache[key] = pc.replace_substring(self._periods, "-", sep) if sep != "-" else self._periods
+        return self._cache[key].take(pa.array(t))
+
+    def _person_column(self, key: tuple[str, str]) -> pa.Array:
+        if key not in self._cache:
+            p = self.world.persons
+            n = p.n
+            kind, arg = key
+            if kind == "iin":
+                values: Column = iinlib.format_array(p.iin[:n])
+            elif kind in ("surname", "given", "patronymic"):
+                raw = {"surname": p.surname, "given": p.given, "patronymic": p.patronymic}[kind]
+                values = in_script(raw[:n].astype(object), cast(Script, arg))
+            elif kind == "full":
+                s, g, pt = (self._person_column((k, arg)) for k in ("surname", "given", "patronymic"))
+                values = pc.binary_join_element_wise(s, g, pt, _SPACE, null_handling="skip").slice(0, n)
+            else:
+                values = format_dates(p.birth[:n], cast(DateStyle, arg))
+            self._cache[key] = pa.concat_arrays([text(values).slice(0, n), pa.nulls(1, pa.string())])
+        return self._cache[key]
+
+    def take(self, column: pa.Array, idx: np.ndarray) -> pa.Array:
+        """``column[idx]`` of a per-person column, null where ``idx`` is -1."""
+        last = len(column) - 1
+        return column.take(pa.array(np.where(idx >= 0, idx, last)))
+
+    def iin(self, idx: np.ndarray) -> pa.Array:
+        return self.take(self._person_column(("iin", "")), idx)
+
+    def names(self, idx: np.ndarray, script: Script) -> tuple[pa.Array, pa.Array, pa.Array]:
+        i = pa.array(np.where(idx >= 0, idx, self.world.persons.n))
+        s, g, pt = (self._person_column((k, script)) for k in ("surname", "given", "patronymic"))
+        return s.take(i), g.take(i), pt.take(i)
+
+    def full_name(self, idx: np.ndarray, script: Script) -> pa.Array:
+        return self.take(self._person_column(("full", script)), idx)
+
+    def birth(self, idx: np.ndarray, style: DateStyle) -> pa.Array:
+        return self.take(self._person_column(("birth", style)), idx)
 
     @cached_property
-    def _iin_text(self) -> np.ndarray:
-        p = self.world.persons
-        return np.append(iinlib.format_array(p.iin[: p.n]).astype(object), "")
+    def _kato(self) -> pa.Array:
+        return pa.concat_arrays([text(self.terr.settlement_kato.astype(object)), pa.nulls(1, pa.string())])
 
-    def _script_names(self, script: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Every person's surname, given name and patronymic in one script, computed once per chunk;
-        a trailing empty entry serves index -1."""
-        cache = self.__dict__.setdefault("_names", {})
-        if script not in cache:
-            p = self.world.persons
-            cache[script] = tuple(
-                np.append(in_script(arr[: p.n].astype(object), script), "")  # type: ignore[arg-type]
-                for arr in (p.surname, p.given, p.patronymic)
-            )
-        return cache[script]
-
-    def iin(self, idx: np.ndarray) -> np.ndarray:
-        return self._iin_text[idx]
-
-    def names(self, idx: np.ndarray, script: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        s, g, pt = self._script_names(script)
-        return s[idx], g[idx], pt[idx]
-
-    def full_name(self, idx: np.ndarray, script: str) -> np.ndarray:
-        cache = self.__dict__.setdefault("_full", {})
-        if script not in cache:
-            s, g, pt = self._script_names(script)
-            cache[script] = np.array(
-                [f"{a} {b} {c}".strip() for a, b, c in zip(s.tolist(), g.tolist(), pt.tolist(), strict=True)],
-                dtype=object,
-            )
-        return cache[script][idx]
-
-    def birth(self, idx: np.ndarray, style: str) -> np.ndarray:
-        cache = self.__dict__.setdefault("_birth", {})
-        if style not in cache:
-            p = self.world.persons
-            cache[style] = np.append(format_dates(p.birth[: p.n], style), "")  # type: ignore[arg-type]
-        return cache[style][idx]
-
-    def kato(self, addr: np.ndarray) -> np.ndarray:
+    def kato(self, addr: np.ndarray) -> pa.Array:
         a = self.world.addresses
-        s = np.where(addr >= 0, a.settlement[np.maximum(addr, 0)], -1)
-        return np.where(s >= 0, self.terr.settlement_kato[np.maximum(s, 0)], "").astype(object)
+        s = np.where(addr >= 0, a.settlement[np.maximum(addr, 0)], len(self._kato) - 1)
+        return self._kato.take(pa.array(s))
 
-    def street(self, addr: np.ndarray) -> np.ndarray:
-        return np.char.add("көше ", self.world.addresses.street[addr].astype(str)).astype(object)
+    def street(self, addr: np.ndarray, script: Script = "kk") -> pa.Array:
+        prefix = "көше " if script == "kk" else kk_to_ru("көше ")
+        return _join(prefix, _str(self.world.addresses.street[addr]), "")
+
+    def bins(self, employer: np.ndarray) -> pa.Array:
+        """Business numbers of employers (computed once per distinct employer)."""
+        enc = pa.array(employer).dictionary_encode()
+        return pa.array(_bins(enc.dictionary.to_numpy()), pa.string()).take(enc.indices)
+
+    def events(self, kind: str) -> dict[str, np.ndarray]:
+        """One of the world's event tables (assembled once per chunk)."""
+        if kind not in self._events:
+            self._events[kind] = self.world.events.table(kind)
+        return self._events[kind]
+
+    def run_start(self, panel: str) -> np.ndarray:
+        """Per month and person, the first month of the run of equal values of a panel that the month
+        belongs to (0 for a run that began at or before the start), computed once per chunk."""
+        if panel not in self._runs:
+            values = getattr(self.world.panels, panel)
+            start = np.zeros(values.shape, np.int16)
+            for t in range(1, values.shape[0]):
+                start[t] = np.where(values[t] == values[t - 1], start[t - 1], t)
+            self._runs[panel] = start
+        return self._runs[panel]
+
+    @cached_property
+    def ever_enrolled(self) -> np.ndarray:
+        """Per month and person, whether they were ever enrolled in school up to that month."""
+        return np.logical_or.accumulate(self.world.panels.school == 1, axis=0)
 
     def alive_idx(self, t: int) -> np.ndarray:
         return np.flatnonzero(self.world.panels.family[t, : self.world.persons.n] >= 0)
 
-
-def _str(a: np.ndarray) -> np.ndarray:
-    return a.astype(str).astype(object)
-
-
-def _money(a: np.ndarray) -> np.ndarray:
-    return np.char.mod("%.2f", np.round(a.astype(np.float64), 2)).astype(object)
+    def heads(self, t: int) -> np.ndarray:
+        """Head of every family in month ``t`` (-1 when the family has no member then)."""
+        if t not in self._heads:
+            self._heads[t] = _heads_at(self, t)
+        return self._heads[t]
 
 
-def _sex_ru(idx: np.ndarray, ctx: Ctx) -> np.ndarray:
-    return np.where(ctx.world.persons.sex[idx] == 1, "М", "Ж").astype(object)
+def _join(*parts: pa.Array | str) -> pa.Array:
+    """Element-wise concatenation; plain strings are constants, the last part separates."""
+    return pc.binary_join_element_wise(
+        *(pa.scalar(x, pa.string()) if isinstance(x, str) else x for x in parts)
+    )
+
+
+def _str(a: np.ndarray) -> pa.Array:
+    return pc.cast(pa.array(a), pa.string())
+
+
+def _const(value: str, n: int) -> pa.Array:
+    return pa.repeat(pa.scalar(value, pa.string()), n)
+
+
+def _label(labels: Sequence[str] | np.ndarray, codes: np.ndarray) -> pa.Array:
+    """``labels[code]`` for every code."""
+    return pa.array(list(labels), pa.string()).take(pa.array(np.asarray(codes, np.int64)))
+
+
+def _where(cond: np.ndarray, a: pa.Array | str, b: pa.Array | str | None = None) -> pa.Array:
+    """``a`` where ``cond``, else ``b`` (null when None)."""
+
+    def arg(x: pa.Array | str | None) -> pa.Array | pa.Scalar:
+        return _NULL if x is None else pa.scalar(x, pa.string()) if isinstance(x, str) else x
+
+    return pc.if_else(pa.array(cond, pa.bool_()), arg(a), arg(b))
+
+
+def _money(a: np.ndarray) -> pa.Array:
+    """Amounts with two decimals (``1234.50``), from whole cents so no float formatting is needed."""
+    cents = np.rint(np.asarray(a, np.float64) * 100).astype(np.int64)
+    neg = cents < 0
+    cents = np.abs(cents)
+    out = _join(_str(cents // 100), pc.utf8_lpad(_str(cents % 100), 2, "0"), ".")
+    return _where(neg, _join("-", out, ""), out) if neg.any() else out
+
+
+def _sex_ru(idx: np.ndarray, ctx: Ctx) -> pa.Array:
+    return _where(ctx.world.persons.sex[idx] == 1, "М", "Ж")
 
 
 # ---- civil registry ------------------------------------------------------------------------------
@@ -136,10 +222,10 @@ def build_persons(ctx: Ctx, t: int) -> Rows:
     death = np.where(p.death[idx] <= end, p.death[idx], -1)
     state = {"death": death, "mig": p.migration[idx]}
 
-    def render(r: np.ndarray) -> dict[str, np.ndarray]:
+    def render(r: np.ndarray) -> dict[str, Column]:
         i = idx[r]
         s, g, pt = ctx.names(i, "kk")
-        cit = np.where(p.migration[i] >= Migration.PERMANENT_PERMIT, "ИНОСТРАНЕЦ", "KZ").astype(object)
+        cit = _where(p.migration[i] >= Migration.PERMANENT_PERMIT, "ИНОСТРАНЕЦ", "KZ")
         return {
             "ИИН": ctx.iin(i),
             "Фамилия": s,
@@ -155,7 +241,7 @@ def build_persons(ctx: Ctx, t: int) -> Rows:
 
 
 def build_acts(ctx: Ctx, t_from: int, t_to: int) -> Rows:
-    acts = ctx.world.events.table("acts")
+    acts = ctx.events("acts")
     m = ctx.month_of(acts["day"])
     sel = np.flatnonzero((m > t_from) & (m <= t_to))
     typ, day, a, b, c = (acts[k][sel] for k in ("type", "day", "a", "b", "c"))
@@ -174,10 +260,12 @@ def build_acts(ctx: Ctx, t_from: int, t_to: int) -> Rows:
     old = (typ == Act.BIRTH) & (day < -5 * 365)
     month = m[sel]
 
-    def render(r: np.ndarray) -> dict[str, np.ndarray]:
-        out: dict[str, np.ndarray] = {
-            # filled by the writer from the record id
-            "act_type": np.array([kind[Act(x)] for x in typ[r]], dtype=object),
+    labels = ["", *(kind[Act(k)] for k in range(1, max(Act) + 1))]
+
+    def render(r: np.ndarray) -> dict[str, Column]:
+        out: dict[str, Column] = {
+            # act_id is filled by the writer from the record id
+            "act_type": _label(labels, typ[r]),
             "act_date": format_dates(day[r], "iso"),
             "registry_office_kato": ctx.kato(
                 ctx.world.panels.address[np.clip(month[r], 0, None), np.maximum(a[r], 0)]
@@ -187,7 +275,7 @@ def build_acts(ctx: Ctx, t_from: int, t_to: int) -> Rows:
             s, g, pt = ctx.names(who, "kk")
             iin = ctx.iin(who)
             if label != "person1":
-                iin = np.where(old[r], "", iin).astype(object)
+                iin = _where(old[r], None, iin)
             out[f"{label}_iin"] = iin
             out[f"{label}_surname"] = s
             out[f"{label}_name"] = g
@@ -211,7 +299,7 @@ def build_addresses(ctx: Ctx, t: int) -> Rows:
     A = ctx.world.addresses
     since = _registration_since(ctx, t, idx)
 
-    def render(r: np.ndarray) -> dict[str, np.ndarray]:
+    def render(r: np.ndarray) -> dict[str, Column]:
         i, ad = idx[r], reg[r]
         s, g, pt = ctx.names(i, "ru")
         return {
@@ -221,9 +309,9 @@ def build_addresses(ctx: Ctx, t: int) -> Rows:
             "Отчество": pt,
             "Дата_рождения": ctx.birth(i, "dmy"),
             "КАТО": ctx.kato(ad),
-            "Улица": in_script(ctx.street(ad), "ru"),
+            "Улица": ctx.street(ad, "ru"),
             "Дом": _str(A.house[ad]),
-            "Квартира": np.where(A.flat[ad] > 0, A.flat[ad].astype(str), "").astype(object),
+            "Квартира": _where(A.flat[ad] > 0, _str(A.flat[ad])),
             "Дата_регистрации": format_dates(since[r], "dmy"),
         }
 
@@ -232,12 +320,8 @@ def build_addresses(ctx: Ctx, t: int) -> Rows:
 
 def _registration_since(ctx: Ctx, t: int, idx: np.ndarray) -> np.ndarray:
     """Day each person's current registration began (first month of the current address)."""
-    R = ctx.world.panels.reg_address
-    cur = R[t, idx]
-    first = np.full(len(idx), t, np.int64)
-    for s in range(t - 1, -1, -1):
-        same = (R[s, idx] == cur) & (first == s + 1)
-        first[same] = s
+    cur = ctx.world.panels.reg_address[t, idx]
+    first = ctx.run_start("reg_address")[t, idx]
     start = ctx.month_starts[first] + 3
     at_start = first == 0
     # registrations older than the simulation: a day derived from the person and address
@@ -271,16 +355,15 @@ def build_contributions(ctx: Ctx, t_from: int, t_to: int) -> Rows:
     employer = P.employer[m, i].astype(np.int64)
     self_emp = P.emp[m, i] == Emp.SELF_EMPLOYED
 
-    def render(r: np.ndarray) -> dict[str, np.ndarray]:
+    def render(r: np.ndarray) -> dict[str, Column]:
         ii = i[r]
-        bin_ = np.where(self_emp[r], "", _bins(employer[r])).astype(object)
         return {
             "iin": ctx.iin(ii),
             "full_name": ctx.full_name(ii, "ru_upper"),
             "birth_date": _date32(ctx.world.persons.birth[ii]),
-            "period": ctx.periods[m[r]],
-            "employer_bin": bin_,
-            "payer_type": np.where(self_emp[r], "ИП", "агент").astype(object),
+            "period": ctx.periods(m[r]),
+            "employer_bin": _where(self_emp[r], None, ctx.bins(employer[r])),
+            "payer_type": _where(self_emp[r], "ИП", "агент"),
             "amount": amount[r],
         }
 
@@ -310,16 +393,15 @@ def build_pensions(ctx: Ctx, t_from: int, t_to: int) -> Rows:
     m, i = _monthly(ctx, t_from, t_to, P.pension)
     amount = P.pension[m, i].astype(np.float64)
 
-    def render(r: np.ndarray) -> dict[str, np.ndarray]:
+    def render(r: np.ndarray) -> dict[str, Column]:
         ii, mm = i[r], m[r]
-        fio = np.array([s[:60] for s in ctx.full_name(ii, "ru_upper")], dtype=object)
         return {
             "IIN": ctx.iin(ii),
-            "FIO": fio,
+            "FIO": pc.utf8_slice_codeunits(ctx.full_name(ii, "ru_upper"), 0, 60),
             "DR": ctx.birth(ii, "ymd"),
-            "VID": np.full(len(r), "ПВ", dtype=object),
+            "VID": _const("ПВ", len(r)),
             "SUMMA": _money(amount[r]),
-            "PERIOD": np.char.replace(ctx.periods[mm].astype(str), "-", "").astype(object),
+            "PERIOD": ctx.periods(mm, ""),
             "KATO": ctx.kato(P.reg_address[mm, ii]),
         }
 
@@ -339,7 +421,7 @@ _PAYMENT_CODE = {
 
 
 def build_social_payments(ctx: Ctx, t_from: int, t_to: int) -> Rows:
-    sup = ctx.world.events.table("support")
+    sup = ctx.events("support")
     codes = {v: k for k, v in SUPPORT_CODES.items()}
     keep = np.isin(sup["measure"], [SUPPORT_CODES[k] for k in _PAYMENT_CODE])
     sel = np.flatnonzero(keep & (sup["month"] > t_from) & (sup["month"] <= t_to))
@@ -358,15 +440,17 @@ def build_social_payments(ctx: Ctx, t_from: int, t_to: int) -> Rows:
         amount[ok],
     )
 
-    def render(r: np.ndarray) -> dict[str, np.ndarray]:
+    labels = [_PAYMENT_CODE.get(codes.get(k, ""), "") for k in range(max(codes) + 1)]
+
+    def render(r: np.ndarray) -> dict[str, Column]:
         ii = recipient[r]
         return {
             "ИИН_получателя": ctx.iin(ii),
             "ФИО": ctx.full_name(ii, "ru"),
             "Дата_рождения": ctx.birth(ii, "dmy"),
-            "Вид_выплаты": np.array([_PAYMENT_CODE[codes[int(x)]] for x in measure[r]], dtype=object),
+            "Вид_выплаты": _label(labels, measure[r]),
             "Сумма": _money(amount[r]),
-            "Период": ctx.periods[month[r]],
+            "Период": ctx.periods(month[r]),
         }
 
     return Rows(
@@ -378,20 +462,25 @@ def build_social_payments(ctx: Ctx, t_from: int, t_to: int) -> Rows:
 
 
 def _head_of(ctx: Ctx, month: np.ndarray, fam: np.ndarray) -> np.ndarray:
-    P, n = ctx.world.panels, ctx.world.persons.n
     out = np.full(len(fam), -1, np.int64)
     for t in np.unique(month).tolist():
-        f = P.family[t, :n]
-        role = P.role[t, :n]
-        age = (ctx.month_starts[t] - ctx.world.persons.birth[:n]) / 365.25
-        head = np.full(ctx.world.families.n, -1, np.int64)
-        adults = np.flatnonzero((f >= 0) & (age >= 18))
-        head[f[adults]] = adults
-        heads = np.flatnonzero((f >= 0) & (role == 1))
-        head[f[heads]] = heads
         m = month == t
-        out[m] = head[fam[m]]
+        out[m] = ctx.heads(t)[fam[m]]
     return out
+
+
+def _heads_at(ctx: Ctx, t: int) -> np.ndarray:
+    """Head of every family in month ``t``: the member with the head role, else its last adult."""
+    P, n = ctx.world.panels, ctx.world.persons.n
+    f = P.family[t, :n]
+    role = P.role[t, :n]
+    age = (ctx.month_starts[t] - ctx.world.persons.birth[:n]) / 365.25
+    head = np.full(ctx.world.families.n, -1, np.int64)
+    adults = np.flatnonzero((f >= 0) & (age >= 18))
+    head[f[adults]] = adults
+    heads = np.flatnonzero((f >= 0) & (role == 1))
+    head[f[heads]] = heads
+    return head
 
 
 # ---- tax, employment, unemployment ---------------------------------------------------------------
@@ -416,13 +505,13 @@ def build_tax(ctx: Ctx, t_from: int, t_to: int) -> Rows:
     q: np.ndarray = np.concatenate(rows_q) if rows_q else np.zeros(0, np.int64)
     a: np.ndarray = np.concatenate(rows_a).astype(np.float64) if rows_a else np.zeros(0)
 
-    def render(r: np.ndarray) -> dict[str, np.ndarray]:
+    def render(r: np.ndarray) -> dict[str, Column]:
         ii = i[r]
         return {
             "iin": ctx.iin(ii),
             "taxpayer_name": ctx.full_name(ii, "ru_upper"),
-            "form": np.full(len(r), "910.00", dtype=object),
-            "tax_period": ctx.periods[q[r]],
+            "form": _const("910.00", len(r)),
+            "tax_period": ctx.periods(q[r]),
             "declared_income": _money(a[r]),
             "tax_paid": _money(a[r] * 0.03),
         }
@@ -435,16 +524,13 @@ def build_contracts(ctx: Ctx, t: int) -> Rows:
     idx = np.flatnonzero(P.employer[t, : ctx.world.persons.n] >= 0)
     idx = idx[P.family[t, idx] >= 0]
     emp = P.employer[t, idx].astype(np.int64)
-    start = np.full(len(idx), 0, np.int64)
-    for s in range(t - 1, -1, -1):
-        same = (P.employer[s, idx] == emp) & (start == s + 1)
-        start[same] = s
+    start = ctx.run_start("employer")[t, idx]  # the month the current contract began
     start_day = np.where(
         start == 0, ctx.month_starts[0] - 30 - (idx * 53) % 3000, ctx.month_starts[start] + 1
     )
     wage = np.round(P.wage[t, idx].astype(np.float64), -3)
 
-    def render(r: np.ndarray) -> dict[str, np.ndarray]:
+    def render(r: np.ndarray) -> dict[str, Column]:
         ii = idx[r]
         s, g, pt = ctx.names(ii, "kk")
         return {
@@ -453,7 +539,7 @@ def build_contracts(ctx: Ctx, t: int) -> Rows:
             "employee_name": g,
             "employee_patronymic": pt,
             "employee_birth_date": ctx.birth(ii, "iso"),
-            "employer_bin": _bins(emp[r]).astype(object),
+            "employer_bin": ctx.bins(emp[r]),
             "start_date": format_dates(start_day[r], "iso"),
             "salary": _money(wage[r]),
         }
@@ -470,20 +556,17 @@ def build_unemployment(ctx: Ctx, t: int) -> Rows:
     P = ctx.world.panels
     n = ctx.world.persons.n
     idx = np.flatnonzero((P.emp[t, :n] == Emp.UNEMPLOYED_REGISTERED) & (P.family[t, :n] >= 0))
-    since = np.full(len(idx), t, np.int64)
-    for s in range(t - 1, -1, -1):
-        same = (P.emp[s, idx] == Emp.UNEMPLOYED_REGISTERED) & (since == s + 1)
-        since[same] = s
+    since = ctx.run_start("emp")[t, idx]
     day = ctx.month_starts[since] + 7 - np.where(since == 0, (idx * 13) % 200, 0)
 
-    def render(r: np.ndarray) -> dict[str, np.ndarray]:
+    def render(r: np.ndarray) -> dict[str, Column]:
         ii = idx[r]
         return {
             "ИИН": ctx.iin(ii),
             "ФИО": ctx.full_name(ii, "ru"),
             "Дата_рождения": ctx.birth(ii, "dmy"),
             "Дата_регистрации": format_dates(day[r], "dmy"),
-            "Статус": np.full(len(r), "безработный", dtype=object),
+            "Статус": _const("безработный", len(r)),
         }
 
     return Rows(key=ctx.pid(idx), state={"d": day}, persons={"subject": idx}, render=render)
@@ -499,14 +582,11 @@ def build_disability(ctx: Ctx, t: int) -> Rows:
     n = ctx.world.persons.n
     idx = np.flatnonzero((P.disability[t, :n] > 0) & (P.family[t, :n] >= 0))
     grp = P.disability[t, idx]
-    since = np.full(len(idx), t, np.int64)
-    for s in range(t - 1, -1, -1):
-        same = (P.disability[s, idx] == grp) & (since == s + 1)
-        since[same] = s
+    since = ctx.run_start("disability")[t, idx]
     day = np.where(since == 0, ctx.month_starts[0] - 60 - (idx * 29) % 2500, ctx.month_starts[since] + 10)
     until = day + np.where(grp == 3, 365, np.where(grp == 2, 730, 1825))
 
-    def render(r: np.ndarray) -> dict[str, np.ndarray]:
+    def render(r: np.ndarray) -> dict[str, Column]:
         ii = idx[r]
         s, g, pt = ctx.names(ii, "ru")
         return {
@@ -515,7 +595,7 @@ def build_disability(ctx: Ctx, t: int) -> Rows:
             "Имя": g,
             "Отчество": pt,
             "Дата_рождения": ctx.birth(ii, "dmy_slash"),
-            "Группа": np.array([_GROUP[int(x)] for x in grp[r]], dtype=object),
+            "Группа": _label(["", *(_GROUP[k] for k in range(1, 5))], grp[r]),
             "Дата_установления": format_dates(day[r], "dmy_slash"),
             "Срок_до": format_dates(until[r], "dmy_slash"),
         }
@@ -528,27 +608,28 @@ def build_health(ctx: Ctx, t: int) -> Rows:
     idx = ctx.alive_idx(t)
     idx = idx[ctx.world.persons.iin[idx] >= 0]
     # attachment to a clinic: everyone with an IIN; insurance status; dispensary register
-    disp = idx[P.chronic[t, idx]]
-    kinds = np.concatenate([np.zeros(len(idx), np.int64), np.ones(len(idx), np.int64), np.full(len(disp), 2)])
-    who = np.concatenate([idx, idx, disp])
+    everyone = np.ones(len(idx), bool)
+    pos, kinds = _rows_by(everyone, everyone, P.chronic[t, idx])
+    who = idx[pos]
     clinic = ctx.world.addresses.settlement[np.maximum(P.address[t, who], 0)].astype(np.int64) % 5000 + 10_000
     insured = P.insured[t, who]
     value = np.where(kinds == 0, clinic, np.where(kinds == 1, insured, 1))
-    diag = np.array(list("IEJKMNG"), dtype=object)[(who * 31 + 7) % 7]
+    diag = (who * 31 + 7) % 7
 
-    def render(r: np.ndarray) -> dict[str, np.ndarray]:
+    def render(r: np.ndarray) -> dict[str, Column]:
         ii = who[r]
         s, g, pt = ctx.names(ii, "ru")
+        k = kinds[r]
         return {
-            "record_type": np.array(["attachment", "insurance", "dispensary"], dtype=object)[kinds[r]],
+            "record_type": _label(("attachment", "insurance", "dispensary"), k),
             "iin": ctx.iin(ii),
             "surname": s,
             "name": g,
             "patronymic": pt,
             "birth_date": _date32(ctx.world.persons.birth[ii]),
             "clinic_id": _str(clinic[r]),
-            "insured": np.where(kinds[r] == 1, insured[r], None),
-            "icd_chapter": np.where(kinds[r] == 2, diag[r], None),
+            "insured": pa.array(insured[r], pa.bool_(), mask=k != 1),
+            "icd_chapter": _where(k == 2, _label(list("IEJKMNG"), diag[r])),
         }
 
     return Rows(key=ctx.pid(who) * 4 + kinds, state={"v": value}, persons={"subject": who}, render=render)
@@ -563,9 +644,7 @@ def build_education(ctx: Ctx, t: int) -> Rows:
     n = p.n
     idx = np.flatnonzero((P.school[t, :n] > 0) & (P.family[t, :n] >= 0))
     # a child who never enrolled is unknown to the education register; one who dropped out is known
-    ever = np.zeros(len(idx), bool)
-    for s in range(t + 1):
-        ever |= P.school[s, idx] == 1
+    ever = ctx.ever_enrolled[t, idx]
     st = P.school[t, idx]
     keep = (st != 2) | ever
     idx, st = idx[keep], st[keep]
@@ -574,7 +653,7 @@ def build_education(ctx: Ctx, t: int) -> Rows:
     support = p.special_needs[idx] & (((idx * 7) % 10) < 6)
     org = ctx.world.addresses.settlement[np.maximum(P.address[t, idx], 0)].astype(np.int64) * 3 + (idx % 3)
 
-    def render(r: np.ndarray) -> dict[str, np.ndarray]:
+    def render(r: np.ndarray) -> dict[str, Column]:
         ii = idx[r]
         s, g, pt = ctx.names(ii, "ru")
         return {
@@ -583,11 +662,11 @@ def build_education(ctx: Ctx, t: int) -> Rows:
             "Имя": g,
             "Отчество": pt,
             "Дата_рождения": ctx.birth(ii, "dmy"),
-            "Организация": np.char.add("ОО-", org[r].astype(str)).astype(object),
-            "Класс": np.where(st[r] == 3, "", grade[r].astype(str)).astype(object),
-            "Статус": np.array([_SCHOOL_STATUS[int(x)] for x in st[r]], dtype=object),
-            "ООП": np.where(p.special_needs[ii], "да", "нет").astype(object),
-            "Поддержка_ООП": np.where(support[r], "да", "нет").astype(object),
+            "Организация": _join("ОО-", _str(org[r]), ""),
+            "Класс": _where(st[r] != 3, _str(grade[r])),
+            "Статус": _label(["", *(_SCHOOL_STATUS[k] for k in range(1, 4))], st[r]),
+            "ООП": _where(p.special_needs[ii], "да", "нет"),
+            "Поддержка_ООП": _where(support[r], "да", "нет"),
         }
 
     return Rows(
@@ -598,14 +677,19 @@ def build_education(ctx: Ctx, t: int) -> Rows:
 # ---- property: real estate, vehicles, land and livestock -------------------------------------------
 
 
+def _rows_by(*has: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(owner position, kind) of one row per owner and kind ``k`` where ``has[k]`` is set, ordered by
+    owner, then kind: with owners in ascending order the record keys ``owner * K + kind`` come sorted,
+    which keeps comparing deliveries cheap."""
+    pos, kind = np.nonzero(np.stack(has, axis=1))
+    return pos, kind.astype(np.int64)
+
+
 def _family_heads(ctx: Ctx, t: int) -> tuple[np.ndarray, np.ndarray]:
     """(family, head person) for every family alive in month t."""
-    _P, _n = ctx.world.panels, ctx.world.persons.n
-    nf = ctx.world.families.n
-    fams = np.arange(nf)
-    head = _head_of(ctx, np.full(nf, t), fams)
-    ok = head >= 0
-    return fams[ok], head[ok]
+    head = ctx.heads(t)
+    fams = np.flatnonzero(head >= 0)
+    return fams, head[fams]
 
 
 def build_real_estate(ctx: Ctx, t: int) -> Rows:
@@ -618,16 +702,14 @@ def build_real_estate(ctx: Ctx, t: int) -> Rows:
     A = ctx.world.addresses
     area = F.rooms[fams].astype(np.int64) * 17 + 12 + (addr % 9)
 
-    def render(r: np.ndarray) -> dict[str, np.ndarray]:
+    def render(r: np.ndarray) -> dict[str, Column]:
         ii, ad = head[r], addr[r]
         return {
             "owner_iin": ctx.iin(ii),
             "owner_name": ctx.full_name(ii, "ru_upper"),
             "kato": ctx.kato(ad),
-            "address": np.char.add(
-                np.char.add(ctx.street(ad).astype(str), ", "), A.house[ad].astype(str)
-            ).astype(object),
-            "kind": np.where(A.flat[ad] > 0, "квартира", "жилой дом").astype(object),
+            "address": _join(ctx.street(ad), _str(A.house[ad]), ", "),
+            "kind": _where(A.flat[ad] > 0, "квартира", "жилой дом"),
             "area_m2": area[r].astype(np.float64),
             "rooms": F.rooms[fams[r]].astype(np.int64),
             "share": np.full(len(r), 1.0),
@@ -665,7 +747,7 @@ def build_vehicles(ctx: Ctx, t: int) -> Rows:
     ]
     year = 1995 + (vkey * 7) % 30
 
-    def render(r: np.ndarray) -> dict[str, np.ndarray]:
+    def render(r: np.ndarray) -> dict[str, Column]:
         ii = head[r]
         v = vkey[r]
         letters = np.array(list("ABCEHKMOPTXY"), dtype=object)
@@ -675,10 +757,10 @@ def build_vehicles(ctx: Ctx, t: int) -> Rows:
             for a, reg in zip(v.tolist(), region[r].tolist(), strict=True)
         ]
         return {
-            "ГРНЗ": np.array(plate, dtype=object),
+            "ГРНЗ": pa.array(plate, pa.string()),
             "ИИН_владельца": ctx.iin(ii),
             "ФИО_владельца": ctx.full_name(ii, "ru"),
-            "Марка_модель": _MAKES[v % len(_MAKES)],
+            "Марка_модель": _label(_MAKES, v % len(_MAKES)),
             "Год_выпуска": _str(year[r]),
             "Дата_регистрации": format_dates(ctx.month_starts[0] - 100 - (v % 3000), "dmy"),
         }
@@ -689,26 +771,24 @@ def build_vehicles(ctx: Ctx, t: int) -> Rows:
 def build_land(ctx: Ctx, t: int) -> Rows:
     F = ctx.world.families
     fams, head = _family_heads(ctx, t)
-    land = F.land_ha[fams] > 0
-    stock = F.livestock[fams] > 0
-    f2 = np.concatenate([fams[land], fams[stock]])
-    h2 = np.concatenate([head[land], head[stock]])
-    kind = np.concatenate([np.zeros(int(land.sum()), np.int64), np.ones(int(stock.sum()), np.int64)])
+    pos, kind = _rows_by(F.land_ha[fams] > 0, F.livestock[fams] > 0)
+    f2, h2 = fams[pos], head[pos]
     value = np.where(
         kind == 0, np.round(F.land_ha[f2].astype(np.float64), 4), F.livestock[f2].astype(np.float64)
     )
 
-    def render(r: np.ndarray) -> dict[str, np.ndarray]:
+    def render(r: np.ndarray) -> dict[str, Column]:
         ii = h2[r]
         s, g, _pt = ctx.names(ii, "kz2021")
+        k = kind[r]
         return {
-            "record_type": np.where(kind[r] == 0, "land_plot", "livestock").astype(object),
+            "record_type": _where(k == 0, "land_plot", "livestock"),
             "owner_iin": ctx.iin(ii),
             "owner_surname": s,
             "owner_name": g,
             "kato": ctx.kato(ctx.world.panels.address[t, ii]),
-            "area_ha": np.where(kind[r] == 0, value[r], None),
-            "sheep_equivalent_heads": np.where(kind[r] == 1, value[r], None),
+            "area_ha": pa.array(value[r], pa.float64(), mask=k != 0),
+            "sheep_equivalent_heads": pa.array(value[r], pa.float64(), mask=k != 1),
         }
 
     return Rows(
@@ -723,17 +803,17 @@ def build_debts(ctx: Ctx, t: int) -> Rows:
     P = ctx.world.panels
     n = ctx.world.persons.n
     live = P.family[t, :n] >= 0
-    loans = np.flatnonzero(live & (P.loan[t, :n] > 0))
-    enf = np.flatnonzero(live & P.enforcement[t, :n])
-    who = np.concatenate([loans, enf])
-    kind = np.concatenate([np.zeros(len(loans), np.int64), np.ones(len(enf), np.int64)])
+    loan, enf = live & (P.loan[t, :n] > 0), live & P.enforcement[t, :n]
+    debtors = np.flatnonzero(loan | enf)
+    pos, kind = _rows_by(loan[debtors], enf[debtors])
+    who = debtors[pos]
     amount = np.round(P.loan[t, who].astype(np.float64), -2)
     overdue = np.where(P.overdue[t, who], 90 + (who * 11) % 300, 0)
 
-    def render(r: np.ndarray) -> dict[str, np.ndarray]:
+    def render(r: np.ndarray) -> dict[str, Column]:
         ii = who[r]
         return {
-            "record_type": np.where(kind[r] == 0, "loan", "enforcement").astype(object),
+            "record_type": _where(kind[r] == 0, "loan", "enforcement"),
             "iin": ctx.iin(ii),
             "full_name": ctx.full_name(ii, "ru_upper"),
             "birth_date": _date32(ctx.world.persons.birth[ii]),
@@ -757,20 +837,22 @@ _POLICE_KIND = {
 
 
 def build_police(ctx: Ctx, t_from: int, t_to: int) -> Rows:
-    ev = ctx.world.events.table("police")
+    ev = ctx.events("police")
     m = ctx.month_of(ev["day"])
     sel = np.flatnonzero((m > t_from) & (m <= t_to))
     kind, day, person, other = ev["kind"][sel], ev["day"][sel], ev["person"][sel], ev["other"][sel]
 
-    def render(r: np.ndarray) -> dict[str, np.ndarray]:
+    labels = [_POLICE_KIND.get(k, "") for k in range(max(_POLICE_KIND) + 1)]
+
+    def render(r: np.ndarray) -> dict[str, Column]:
         ii, oo = person[r], other[r]
         s, g, _ = ctx.names(ii, "ru")
         os_, og, _ = ctx.names(oo, "ru")
         return {
-            "kind": np.array([_POLICE_KIND[int(k)] for k in kind[r]], dtype=object),
+            "kind": _label(labels, kind[r]),
             "date": format_dates(day[r], "iso"),
             "kato": ctx.kato(ctx.world.panels.address[np.clip(m[sel][r], 0, None), ii]),
-            "person_role": np.where(kind[r] == POLICE_JUVENILE, "offender", "victim").astype(object),
+            "person_role": _where(kind[r] == POLICE_JUVENILE, "offender", "victim"),
             "person_iin": ctx.iin(ii),
             "person_surname": s,
             "person_name": g,
@@ -794,25 +876,19 @@ def build_migration(ctx: Ctx, t: int) -> Rows:
     status = p.migration[idx]
     valid_to = p.migration_since[idx] + np.where(status == Migration.TEMPORARY_PERMIT, 3 * 365, 10 * 365)
 
-    def render(r: np.ndarray) -> dict[str, np.ndarray]:
+    def render(r: np.ndarray) -> dict[str, Column]:
         ii = idx[r]
         s, g, _ = ctx.names(ii, "passport")
         st = status[r]
         return {
-            "doc_number": np.char.add("N", np.char.zfill((ctx.pid(ii) % 10**8).astype(str), 8)).astype(
-                object
-            ),
+            "doc_number": _join("N", pc.utf8_lpad(_str(ctx.pid(ii) % 10**8), 8, "0"), ""),
             "iin": ctx.iin(ii),
             "surname": s,
             "name": g,
             "birth_date": ctx.birth(ii, "iso"),
-            "sex": np.where(p.sex[ii] == 1, "M", "F").astype(object),
-            "citizenship": np.where(st == Migration.KANDAS, "KAZ", _CITIZENSHIP[ctx.pid(ii) % 7]).astype(
-                object
-            ),
-            "status": np.array(["", "kandas", "permanent_residence", "temporary_residence"], dtype=object)[
-                st
-            ],
+            "sex": _where(p.sex[ii] == 1, "M", "F"),
+            "citizenship": _where(st == Migration.KANDAS, "KAZ", _label(_CITIZENSHIP, ctx.pid(ii) % 7)),
+            "status": _label(("", "kandas", "permanent_residence", "temporary_residence"), st),
             "valid_from": format_dates(p.migration_since[ii], "iso"),
             "valid_to": format_dates(valid_to[r], "iso"),
             "kato": ctx.kato(ctx.world.panels.address[t, ii]),
@@ -843,17 +919,20 @@ def build_mobile(ctx: Ctx, t: int) -> Rows:
     idx = idx[p.phone[idx] >= 0]
     age = (ctx.month_starts[t] - p.birth[idx]) / 365.25
     idx = idx[age >= 16]
+    idx = idx[np.argsort(p.phone[idx], kind="stable")]  # in number order, as operators list them
     phone = p.phone[idx]
 
-    def render(r: np.ndarray) -> dict[str, np.ndarray]:
+    operators = [_OPERATORS.get(k, "") for k in range(max(_OPERATORS) + 1)]
+
+    def render(r: np.ndarray) -> dict[str, Column]:
         ii = idx[r]
         s, g, _ = ctx.names(ii, "passport")
         ph = phone[r]
         return {
-            "msisdn": np.char.add("+7", ph.astype(str)).astype(object),
+            "msisdn": _join("+7", _str(ph), ""),
             "subscriber_iin": ctx.iin(ii),
-            "subscriber_name": np.char.add(np.char.add(s.astype(str), " "), g.astype(str)).astype(object),
-            "operator": np.array([_OPERATORS[int(x) // 10_000_000] for x in ph], dtype=object),
+            "subscriber_name": _join(s, g, " "),
+            "operator": _label(operators, ph // 10_000_000),
             "activated": format_dates(ctx.month_starts[0] - 30 - (ph % 2000), "iso"),
         }
 
@@ -863,24 +942,22 @@ def build_mobile(ctx: Ctx, t: int) -> Rows:
 def build_housing(ctx: Ctx, t: int) -> Rows:
     F = ctx.world.families
     fams, head = _family_heads(ctx, t)
-    queue = F.housing_queue[fams]
-    debt = F.utilities_debt[fams] > 0
-    f2 = np.concatenate([fams[queue], fams[debt]])
-    h2 = np.concatenate([head[queue], head[debt]])
-    kind = np.concatenate([np.zeros(int(queue.sum()), np.int64), np.ones(int(debt.sum()), np.int64)])
+    pos, kind = _rows_by(F.housing_queue[fams], F.utilities_debt[fams] > 0)
+    f2, h2 = fams[pos], head[pos]
     amount = np.where(kind == 1, np.round(F.utilities_debt[f2].astype(np.float64), 0), 0)
     since = ctx.month_starts[0] - 200 - (f2 * 17) % 3000
 
-    def render(r: np.ndarray) -> dict[str, np.ndarray]:
+    def render(r: np.ndarray) -> dict[str, Column]:
         ii = h2[r]
         ad = ctx.world.panels.address[t, ii]
+        k = kind[r]
         return {
-            "Тип": np.where(kind[r] == 0, "очередь_на_жилье", "долг_ЖКУ").astype(object),
+            "Тип": _where(k == 0, "очередь_на_жилье", "долг_ЖКУ"),
             "ИИН": ctx.iin(ii),
             "ФИО": ctx.full_name(ii, "ru"),
             "КАТО": ctx.kato(ad),
-            "Дата_постановки": np.where(kind[r] == 0, format_dates(since[r], "dmy"), "").astype(object),
-            "Сумма_долга": np.where(kind[r] == 1, _money(amount[r]), "").astype(object),
+            "Дата_постановки": _where(k == 0, format_dates(since[r], "dmy")),
+            "Сумма_долга": _where(k == 1, _money(amount[r])),
             "Состав_семьи": _str(_family_size(ctx, t, f2[r])),
         }
 

@@ -2,36 +2,44 @@
 deliveries to ``OUT/sources/`` and the ground truth to ``OUT/truth/``.
 
 Memory is bounded by the chunk size, not the nation's: each chunk is simulated, written and dropped.
-Files are written in chunk order with seeds derived from (seed, chunk), so the same settings give
-byte-identical output.
+Worker processes simulate chunks and encode their part of every file as *fragments* (``OUT/.chunks/``);
+the main process splices the fragments into the files in chunk order while the workers go on with the
+next chunks. Seeds derive from (seed, chunk), so the same settings give byte-identical output whatever
+the number of workers.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import multiprocessing as mp
 import os
 import shutil
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import partial
+from multiprocessing.pool import AsyncResult
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
+from familycard.geo.territory import REGIONS, build_territory
 from familycard.identity import iin as iinlib
-from familycard.sources.formats import FileFormat, open_writer
+from familycard.sources.formats import FeedWriter, FileFormat, encode_fragment, open_writer
 from familycard.synth.config import SynthConfig
 from familycard.synth.extracts import (
+    Column,
     Feed,
     Rows,
     apply_faults,
     delivery_fate,
     duplicate_mask,
+    fault_columns,
+    format_dates,
     record_ids,
+    text,
 )
 from familycard.synth.feeds import FEED_BY_NAME, FEEDS, Ctx
 from familycard.synth.life import LEVELS, SUPPORT_CODES, Life
@@ -122,36 +130,72 @@ class Summary:
 
 @dataclass
 class ChunkResult:
-    """Everything one chunk contributes: rows per delivery, truth rows, and counts."""
+    """What one chunk contributed: its fragments, in one file, and counts."""
 
     chunk: int
-    deliveries: dict[tuple[str, int], list[pa.Table]]
-    truth: dict[str, list[pa.Table]]
+    bundle: Path
+    segments: list[tuple[str, int, int, int]]
+    """(delivery ``feed_t`` or ``truth_<table>``, offset, length, rows) of every fragment, in order"""
     rows_by_feed: dict[str, int]
     families: int
     persons: int
 
 
-def simulate_chunk(cfg: SynthConfig, chunk: int) -> ChunkResult:
-    """Simulate one chunk and render its part of every delivery and of the truth (no file I/O)."""
+class _Fragments:
+    """A chunk's part of every file, encoded and appended to one bundle file (one file per chunk keeps
+    the file system out of the way)."""
+
+    def __init__(self, bundle: Path) -> None:
+        self.bundle = bundle
+        self.fh = open(bundle, "wb")  # noqa: SIM115 - closed in close()
+        self.segments: list[tuple[str, int, int, int]] = []
+        self.offset = 0
+
+    def write(self, name: str, fmt: FileFormat, schema: pa.Schema, table: pa.Table) -> None:
+        if not table.num_rows:
+            return
+        data, rows = encode_fragment(fmt, schema, table, name)
+        self.fh.write(data)
+        self.segments.append((name, self.offset, len(data), rows))
+        self.offset += len(data)
+
+    def close(self) -> None:
+        self.fh.close()
+
+    def abort(self) -> None:
+        self.fh.close()
+        self.bundle.unlink(missing_ok=True)
+
+
+def simulate_chunk(cfg: SynthConfig, chunk: int, parts: Path) -> ChunkResult:
+    """Simulate one chunk and encode its part of every delivery and of the truth into the fragment
+    bundle ``parts/<chunk>.bin``."""
     n_f = min(cfg.chunk_families, cfg.families - chunk * cfg.chunk_families)
     rng = np.random.default_rng([cfg.seed, chunk])
     world = build_population(cfg, chunk, n_f, rng)
     Life(world, rng, cfg.faults.stale_address, cfg.n_chunks).run()
     ctx = Ctx(world, cfg)
     plan = delivery_plan(cfg)
-    result = ChunkResult(
+    parts.mkdir(parents=True, exist_ok=True)
+    sink = _Fragments(parts / f"{chunk:06d}.bin")
+    rows_by_feed: dict[str, int] = {}
+    try:
+        for feed in FEEDS:
+            rows_by_feed[feed.name] = _emit(feed, ctx, cfg, plan, sink)
+        for name, table in _truth_tables(world, cfg).items():
+            sink.write(f"truth_{name}", PARQUET, TRUTH_SCHEMAS[name], table)
+        sink.close()
+    except BaseException:
+        sink.abort()
+        raise
+    return ChunkResult(
         chunk=chunk,
-        deliveries={},
-        truth={name: [] for name in TRUTH_SCHEMAS},
-        rows_by_feed={},
+        bundle=sink.bundle,
+        segments=sink.segments,
+        rows_by_feed=rows_by_feed,
         families=int(world.families.n),
         persons=int(world.persons.n),
     )
-    for feed in FEEDS:
-        result.rows_by_feed[feed.name] = _emit(feed, ctx, cfg, plan, result)
-    _write_truth(world, cfg, result.truth)
-    return result
 
 
 def generate(
@@ -163,10 +207,12 @@ def generate(
     """Generate the nation described by ``cfg`` into ``out`` (replacing ``sources/`` and ``truth/``).
 
     Chunks are simulated by ``workers`` processes (default: one per CPU, at most one per chunk) and
-    written by this process in chunk order, so the output does not depend on the number of workers.
+    spliced into the files by this process in chunk order, so the output does not depend on the number
+    of workers.
     """
     out = Path(out)
-    for sub in ("sources", "truth"):
+    parts = out / ".chunks"
+    for sub in ("sources", "truth", ".chunks"):
         if (out / sub).exists():
             shutil.rmtree(out / sub)
     (out / "sources").mkdir(parents=True, exist_ok=True)
@@ -183,42 +229,38 @@ def generate(
     summary = Summary(rows_by_feed={f.name: 0 for f in FEEDS})
     n_workers = max(1, min(workers or os.cpu_count() or 1, cfg.n_chunks))
     try:
-        with _chunk_results(cfg, n_workers) as results:
+        with _chunk_results(cfg, n_workers, parts) as results:
             for res in results:
-                for key, tables in res.deliveries.items():
-                    for table in tables:
-                        writers[key].write(table)
-                for name, tables in res.truth.items():
-                    for table in tables:
-                        truth[name].write(table)
+                _splice(res, writers, truth)
                 for feed, rows in res.rows_by_feed.items():
                     summary.rows_by_feed[feed] += rows
                 summary.families += res.families
                 summary.persons += res.persons
                 if progress:
                     progress(res.chunk + 1, cfg.n_chunks)
+        for w in truth.values():
+            w.close()
+        manifest = []
+        for key, d in plan.items():
+            rows = writers[key].close()
+            manifest.append(
+                {
+                    "feed": d.feed,
+                    "period": d.period,
+                    "kind": d.kind,
+                    "file": str(d.path),
+                    "rows": rows,
+                    "sha256": writers[key].sha256,
+                    "due": d.due_day,
+                    "delivered": d.delivered,
+                }
+            )
     except BaseException:
         for w in [*writers.values(), *truth.values()]:
             w.abort()
         raise
-    for w in truth.values():
-        w.close()
-    manifest = []
-    for key, d in plan.items():
-        rows = writers[key].close()
-        path = out / "sources" / d.path
-        manifest.append(
-            {
-                "feed": d.feed,
-                "period": d.period,
-                "kind": d.kind,
-                "file": str(d.path),
-                "rows": rows,
-                "sha256": _sha256(path),
-                "due": d.due_day,
-                "delivered": d.delivered,
-            }
-        )
+    finally:
+        shutil.rmtree(parts, ignore_errors=True)
     summary.deliveries = len(manifest)
     (out / "sources" / "manifest.json").write_text(
         json.dumps(
@@ -243,14 +285,58 @@ def generate(
     return summary
 
 
+def _splice(
+    res: ChunkResult, writers: dict[tuple[str, int], FeedWriter], truth: dict[str, FeedWriter]
+) -> None:
+    """Append a chunk's fragments to the files, in the order they were made, and drop its bundle."""
+    with open(res.bundle, "rb") as fh:
+        for name, offset, length, rows in res.segments:
+            if name.startswith("truth_"):
+                writer = truth[name.removeprefix("truth_")]
+            else:
+                feed, t = name.rsplit("_", 1)
+                writer = writers[(feed, int(t))]
+            data = os.pread(fh.fileno(), length, offset)
+            if len(data) != length:
+                raise OSError(f"short read of {res.bundle} at {offset}")
+            writer.splice(data, rows)
+    res.bundle.unlink()
+
+
+#: Chunks a worker simulates before it is replaced by a fresh process (returns fragmented memory).
+_TASKS_PER_WORKER = 16
+
+
 @contextmanager
-def _chunk_results(cfg: SynthConfig, workers: int) -> Iterator[Iterator[ChunkResult]]:
+def _chunk_results(cfg: SynthConfig, workers: int, parts: Path) -> Iterator[Iterator[ChunkResult]]:
+    """Chunk results in chunk order. With several workers, at most two chunks per worker are under way
+    or waiting to be spliced, so the fragments on disk stay bounded while no worker waits for work."""
     if workers == 1:
-        yield (simulate_chunk(cfg, c) for c in range(cfg.n_chunks))
+        yield (simulate_chunk(cfg, c, parts) for c in range(cfg.n_chunks))
         return
     ctx = mp.get_context("forkserver")
-    with ctx.Pool(workers, maxtasksperchild=4) as pool:
-        yield pool.imap(partial(simulate_chunk, cfg), range(cfg.n_chunks), chunksize=1)
+    # workers start with numpy, Arrow, the model and its per-process tables loaded
+    ctx.set_forkserver_preload(["familycard.synth.warm"])
+
+    with ctx.Pool(workers, maxtasksperchild=_TASKS_PER_WORKER) as pool:
+
+        def ordered() -> Iterator[ChunkResult]:
+            pending: deque[AsyncResult[ChunkResult]] = deque()
+            submitted = 0
+            while submitted < cfg.n_chunks or pending:
+                while submitted < cfg.n_chunks and len(pending) < 2 * workers:
+                    pending.append(pool.apply_async(simulate_chunk, (cfg, submitted, parts)))
+                    submitted += 1
+                yield pending.popleft().get()
+
+        yield ordered()
+
+
+def warm_caches() -> None:
+    """Fill the per-process tables every chunk uses (territory, dates in every style)."""
+    build_territory()
+    for style in ("iso", "dmy", "dmy_slash", "ymd"):
+        format_dates(np.zeros(1, np.int64), style)
 
 
 def _feed_doc(f: Feed) -> dict[str, object]:
@@ -270,14 +356,6 @@ def _feed_doc(f: Feed) -> dict[str, object]:
         "date_style": f.date_style,
         "line_ending": "CRLF" if f.fmt.line_ending == "\r\n" else "LF",
     }
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -319,119 +397,157 @@ def delivery_plan(cfg: SynthConfig) -> dict[tuple[str, int], Planned]:
 
 
 def _emit(
-    feed: Feed, ctx: Ctx, cfg: SynthConfig, plan: dict[tuple[str, int], Planned], result: ChunkResult
+    feed: Feed, ctx: Ctx, cfg: SynthConfig, plan: dict[tuple[str, int], Planned], sink: _Fragments
 ) -> int:
-    """Write one chunk's part of every delivery of ``feed``; returns rows written."""
+    """Encode one chunk's part of every delivery of ``feed``; returns rows written."""
     written = 0
     last: Rows | None = None
     last_hash: np.ndarray | None = None
     last_t = -(10**6)  # the first delivery carries the whole history
+    schema = feed.schema()
     for t in range(cfg.months):
         if (feed.name, t) not in plan:
             continue
-        sink = result.deliveries.setdefault((feed.name, t), [])
+        # (rows, positions, operation, whether those rows are records seen for the first time)
+        parts: list[tuple[Rows, np.ndarray, str, np.ndarray | bool]]
         if feed.mode == "events":
             rows = feed.build(ctx, last_t, t)
             last_t = t
-            parts = [(rows, np.arange(len(rows)), "I")]
-            new_records = parts
+            parts = [(rows, np.arange(len(rows)), "I", True)]
         else:
             rows = feed.build(ctx, t)
             h = rows.row_hash()
             if last is None:
-                parts = [(rows, np.arange(len(rows)), "I")]
-                new_records = parts
+                parts = [(rows, np.arange(len(rows)), "I", True)]
             else:
                 assert last_hash is not None
-                changes = _delta(last, last_hash, rows, h)
-                new_records = changes[:1]
-                parts = [(rows, np.arange(len(rows)), "I")] if feed.mode == "snapshot" else changes
+                inserted, changed, gone = _delta(last, last_hash, rows, h)
+                if feed.mode == "snapshot":
+                    first_seen = np.zeros(len(rows), bool)
+                    first_seen[inserted] = True
+                    parts = [(rows, np.arange(len(rows)), "I", first_seen)]
+                else:
+                    parts = [
+                        (rows, inserted, "I", True),
+                        (rows, changed, "U", False),
+                        (last, gone, "D", False),
+                    ]
             last, last_hash = rows, h
-        new_keys = np.concatenate([src.key[sel] for src, sel, _ in new_records]) if new_records else None
-        for src, sel, op in parts:
+        name = f"{feed.name}_{t:03d}"
+        for src, sel, op, is_new in parts:
             if len(sel):
-                is_new = np.isin(src.key[sel], new_keys) if op == "I" and new_keys is not None else None
-                written += _write_part(
-                    feed, ctx, cfg, sink, src, sel, op, t, is_new, result.truth["source_records"]
-                )
+                table = _render_part(feed, ctx, cfg, sink, src, sel, op, t, is_new)
+                sink.write(name, feed.fmt, schema, table)
+                written += table.num_rows
     return written
 
 
-def _delta(old: Rows, old_h: np.ndarray, new: Rows, new_h: np.ndarray) -> list[tuple[Rows, np.ndarray, str]]:
-    if not len(old.key):
-        return [(new, np.arange(len(new.key)), "I")]
-    o = np.argsort(old.key, kind="stable")
-    ok = old.key[o]
-    pos_c = np.minimum(np.searchsorted(ok, new.key), len(ok) - 1)
-    found = ok[pos_c] == new.key
+def _is_sorted(keys: np.ndarray) -> bool:
+    return len(keys) < 2 or bool(np.all(keys[1:] > keys[:-1]))
+
+
+def _delta(
+    old: Rows, old_h: np.ndarray, new: Rows, new_h: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Positions of the rows inserted and changed in ``new`` and of those gone from ``old``."""
+    if not len(old.key) or not len(new.key):
+        return np.arange(len(new.key)), np.zeros(0, np.int64), np.arange(len(old.key))
+    lo = min(int(old.key.min()), int(new.key.min()))
+    span = max(int(old.key.max()), int(new.key.max())) - lo + 1
+    if span <= 8 * (len(old.key) + len(new.key)):  # keys close together (persons'): direct lookup tables
+        where_old = np.full(span, -1, np.int64)
+        where_old[old.key - lo] = np.arange(len(old.key))
+        pos = where_old[new.key - lo]
+        found = pos >= 0
+        in_new = np.zeros(span, bool)
+        in_new[new.key - lo] = True
+        still = in_new[old.key - lo]
+    elif _is_sorted(old.key) and _is_sorted(new.key):
+        pos = np.minimum(np.searchsorted(old.key, new.key), len(old.key) - 1)
+        found = old.key[pos] == new.key
+        still = new.key[np.minimum(np.searchsorted(new.key, old.key), len(new.key) - 1)] == old.key
+    else:  # hash lookups: cheaper than sorting
+        okeys, nkeys = pa.array(old.key), pa.array(new.key)
+        pos = pc.fill_null(pc.index_in(nkeys, value_set=okeys), -1).to_numpy()
+        found = pos >= 0
+        still = pc.is_in(okeys, value_set=nkeys).to_numpy(zero_copy_only=False)
     inserted = np.flatnonzero(~found)
-    changed = np.flatnonzero(found & (old_h[o][pos_c] != new_h))
-    gone = np.flatnonzero(~np.isin(old.key, new.key))
-    return [(new, inserted, "I"), (new, changed, "U"), (old, gone, "D")]
+    changed = np.flatnonzero(found & (old_h[pos] != new_h))
+    return inserted, changed, np.flatnonzero(~still)
 
 
-def _write_part(
+def _render_part(
     feed: Feed,
     ctx: Ctx,
     cfg: SynthConfig,
-    sink: list[pa.Table],
+    sink: _Fragments,
     rows: Rows,
     sel: np.ndarray,
     op: str,
     t: int,
-    is_new: np.ndarray | None,
-    truth: list[pa.Table],
-) -> int:
-    """Render, fault and collect one part of a delivery; records seen for the first time go to the truth
-    with the faults they really carry."""
+    is_new: np.ndarray | bool,
+) -> pa.Table:
+    """Render and fault one part of a delivery; records seen for the first time go to the truth with
+    the faults they really carry."""
     keys = rows.key[sel]
+    n = len(sel)
     cols = rows.render(sel)
     rid = record_ids(cfg.seed, feed.salt, keys)
-    cols[feed.id_column] = (
-        rid if feed.types.get(feed.id_column) == pa.int64() else rid.astype(str).astype(object)
-    )
+    rid_arr = pa.array(rid)
+    cols[feed.id_column] = rid_arr  # cast to text by _arrow where the feed writes text
     if feed.op_column:
-        cols[feed.op_column] = np.full(len(sel), op, dtype=object)
+        cols[feed.op_column] = pa.repeat(pa.scalar(op, pa.string()), n)
     cols, applied = apply_faults(feed, cols, keys, cfg.faults, cfg.seed)
     dup = duplicate_mask(feed, keys, cfg.faults, cfg.seed, t)
-    order = np.concatenate([np.arange(len(sel)), np.flatnonzero(dup)])
-    order.sort(kind="stable")
-    table = pa.table({c: _arrow(_take(cols[c], order), feed.types.get(c, pa.string())) for c in feed.columns})
-    sink.append(table)
-    if is_new is not None and is_new.any():
-        parts = []
-        for role, who in rows.persons.items():
+    clean = fault_columns(feed)  # already text with nulls for empty values
+    table = pa.table(
+        {c: cols[c] if c in clean else _arrow(cols[c], feed.types.get(c, pa.string())) for c in feed.columns}
+    )
+    if dup.any():
+        order = np.sort(np.concatenate([np.arange(n), np.flatnonzero(dup)]), kind="stable")
+        table = table.take(pa.array(order))
+    new = np.ones(n, bool) if is_new is True else np.zeros(n, bool) if is_new is False else is_new
+    if new.any():
+        # one row per person of each new record; compact in the fragment (ids as numbers, names as
+        # dictionary codes): the main process casts them to the truth's text columns
+        roles = list(rows.persons)
+        sel_r, sel_i, codes = [], [], []
+        for code, who in enumerate(rows.persons.values()):
             w = who[sel]
-            m = (w >= 0) & is_new
-            if not m.any():
-                continue
-            part = {
-                "feed": np.full(int(m.sum()), feed.name, dtype=object),
-                "record_id": rid[m].astype(str).astype(object),
-                "role": np.full(int(m.sum()), role, dtype=object),
-                "person_id": ctx.world.pid(w[m]),
-            }
-            for f in FAULT_FLAGS:
-                part[f] = applied[f][m]
-            part["duplicated"] = dup[m]
-            parts.append(pa.table(part, schema=TRUTH_SCHEMAS["source_records"]))
-        if parts:
-            truth.append(pa.concat_tables(parts))
-    return len(order)
+            m = np.flatnonzero((w >= 0) & new)
+            sel_r.append(m)
+            sel_i.append(w[m])
+            codes.append(np.full(len(m), code, np.int8))
+        r = np.concatenate(sel_r)
+        if len(r):
+            k = len(r)
+            sink.write(
+                "truth_source_records",
+                PARQUET,
+                TRUTH_SCHEMAS["source_records"],
+                pa.table(
+                    {
+                        "feed": pa.DictionaryArray.from_arrays(
+                            pa.array(np.zeros(k, np.int8)), pa.array([feed.name], pa.string())
+                        ),
+                        "record_id": pa.array(rid[r]),
+                        "role": pa.DictionaryArray.from_arrays(
+                            pa.array(np.concatenate(codes)), pa.array(roles, pa.string())
+                        ),
+                        "person_id": pa.array(ctx.world.pid(np.concatenate(sel_i))),
+                        **{f: pa.array(applied[f][r]) for f in FAULT_FLAGS},
+                        "duplicated": pa.array(dup[r]),
+                    }
+                ),
+            )
+    return table
 
 
-def _take(values: np.ndarray | pa.Array, order: np.ndarray) -> np.ndarray | pa.Array:
-    if isinstance(values, pa.Array):
-        return values.take(pa.array(order))
-    return np.asarray(values)[order]
-
-
-def _arrow(values: np.ndarray | pa.Array, typ: pa.DataType) -> pa.Array:
+def _arrow(values: Column, typ: pa.DataType) -> pa.Array:
+    if typ == pa.string():
+        return text(values)
     if isinstance(values, pa.Array | pa.ChunkedArray):
         return values.cast(typ)
-    if typ == pa.string():
-        v = np.asarray(values, dtype=object)
-        return pa.array(np.where(v == "", None, v), type=pa.string()) if len(v) else pa.array([], pa.string())
     return pa.array(values, type=typ, from_pandas=True)
 
 
@@ -449,67 +565,74 @@ _ROLE_NAMES = {
     9: "relative",
     10: "child_in_law",
 }
-_MIGRATION = np.array(["citizen", "kandas", "permanent_residence", "temporary_residence"], dtype=object)
+_MIGRATION = ["citizen", "kandas", "permanent_residence", "temporary_residence"]
 
 
-def _write_truth(world: World, cfg: SynthConfig, truth: dict[str, list[pa.Table]]) -> None:
+def _labels(labels: list[str], codes: np.ndarray) -> pa.Array:
+    """``labels[code]`` for every code (one ``take``, no Python per row)."""
+    return pa.array(labels, pa.string()).take(pa.array(np.asarray(codes, np.int64)))
+
+
+def _spells(change: np.ndarray, months: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Runs of equal state per column of a (months, n) panel, given where the state changes:
+    (first month, column, last month) ordered by column, then month."""
+    ts, cs = np.nonzero(change.T)[::-1]  # column-major: ordered by column, then month
+    end = np.full(len(ts), months - 1, np.int64)
+    if len(ts) > 1:
+        same_next = cs[1:] == cs[:-1]
+        end[:-1][same_next] = ts[1:][same_next] - 1
+    return ts, cs, end
+
+
+def _truth_tables(world: World, cfg: SynthConfig) -> dict[str, pa.Table]:
     p, P, F = world.persons, world.panels, world.families
     n, nf = p.n, F.n
     idx = np.arange(n)
-    iins = iinlib.format_array(p.iin[:n]).astype(object)
-    death = np.where(p.death[:n] == np.iinfo(np.int32).max, None, p.death[:n])
-    truth["persons"].append(
-        pa.table(
-            {
-                "person_id": world.pid(idx),
-                "iin": np.where(iins == "", None, iins),
-                "surname": p.surname[:n],
-                "given_name": p.given[:n],
-                "patronymic": np.where(p.patronymic[:n] == "", None, p.patronymic[:n]),
-                "sex": np.where(p.sex[:n] == 1, "M", "F").astype(object),
-                "birth_date": pa.array(p.birth[:n], pa.int32()).cast(pa.date32()),
-                "death_date": pa.array(death, pa.int32()).cast(pa.date32()),
-                "migration_status": _MIGRATION[p.migration[:n]],
-                "mother_id": world.pid(p.mother[:n]),
-                "father_id": world.pid(p.father[:n]),
-                "phone": np.where(p.phone[:n] >= 0, np.char.add("+7", p.phone[:n].astype(str)), None).astype(
-                    object
-                ),
-            },
-            schema=TRUTH_SCHEMAS["persons"],
-        )
+    out: dict[str, pa.Table] = {}
+    phone = p.phone[:n]
+    out["persons"] = pa.table(
+        {
+            "person_id": world.pid(idx),
+            "iin": text(iinlib.format_array(p.iin[:n])),
+            "surname": pa.array(p.surname[:n], pa.string()),
+            "given_name": pa.array(p.given[:n], pa.string()),
+            "patronymic": text(p.patronymic[:n]),
+            "sex": _labels(["F", "M"], p.sex[:n] == 1),
+            "birth_date": pa.array(p.birth[:n], pa.int32()).cast(pa.date32()),
+            "death_date": pa.array(p.death[:n], pa.int32(), mask=p.death[:n] == np.iinfo(np.int32).max).cast(
+                pa.date32()
+            ),
+            "migration_status": _labels(_MIGRATION, p.migration[:n]),
+            "mother_id": world.pid(p.mother[:n]),
+            "father_id": world.pid(p.father[:n]),
+            "phone": pc.binary_join_element_wise(
+                pa.scalar("+7", pa.string()),
+                pc.cast(pa.array(phone, mask=phone < 0), pa.string()),
+                pa.scalar("", pa.string()),
+            ),
+        },
+        schema=TRUTH_SCHEMAS["persons"],
     )
-    periods = np.array([cfg.period(t) for t in range(cfg.months)], dtype=object)
+    periods = pa.array([cfg.period(t) for t in range(cfg.months)], pa.string())
     # membership spells: runs of the same (family, role) per person
     fam, role = P.family[:, :n], P.role[:, :n]
     change = np.ones((cfg.months, n), bool)
     change[1:] = (fam[1:] != fam[:-1]) | (role[1:] != role[:-1])
-    ts, ps = np.nonzero(change)
-    order = np.lexsort((ts, ps))
-    ts, ps = ts[order], ps[order]
-    end = np.empty(len(ts), np.int64)
-    same_person_next = np.r_[ps[1:] == ps[:-1], False]
-    end[:] = cfg.months - 1
-    end[same_person_next] = ts[1:][same_person_next[:-1]] - 1 if len(ts) > 1 else end[same_person_next]
+    ts, ps, end = _spells(change, cfg.months)
     f = fam[ts, ps]
     keep = f >= 0
-    truth["family_spells"].append(
-        pa.table(
-            {
-                "person_id": world.pid(ps[keep]),
-                "family_id": world.fid(f[keep]),
-                "role": np.array(
-                    [_ROLE_NAMES.get(int(r), "member") for r in role[ts, ps][keep]], dtype=object
-                ),
-                "from_period": periods[ts[keep]],
-                "to_period": periods[end[keep]],
-            },
-            schema=TRUTH_SCHEMAS["family_spells"],
-        )
+    role_names = ["member", *(_ROLE_NAMES.get(r, "member") for r in range(1, 128))]
+    out["family_spells"] = pa.table(
+        {
+            "person_id": world.pid(ps[keep]),
+            "family_id": world.fid(f[keep]),
+            "role": _labels(role_names, np.clip(role[ts, ps][keep], 0, 127)),
+            "from_period": periods.take(pa.array(ts[keep])),
+            "to_period": periods.take(pa.array(end[keep])),
+        },
+        schema=TRUTH_SCHEMAS["family_spells"],
     )
     # families
-    from familycard.geo.territory import REGIONS, build_territory
-
     terr = build_territory()
     first_member = np.full(nf, -1, np.int64)
     first_t = np.full(nf, -1, np.int64)
@@ -518,73 +641,59 @@ def _write_truth(world: World, cfg: SynthConfig, truth: dict[str, list[pa.Table]
         live = np.flatnonzero(f_t >= 0)
         first_member[f_t[live]] = live
         first_t[f_t[live]] = t
-    exists = first_member >= 0
-    fi = np.flatnonzero(exists)
+    fi = np.flatnonzero(first_member >= 0)
     addr = P.address[first_t[fi], first_member[fi]]
     sett = np.where(addr >= 0, world.addresses.settlement[np.maximum(addr, 0)], 0)
-    hard = F.hard[fi]
-    hard_txt = np.array(
-        [",".join(v for k, v in HARD_CASE_NAMES.items() if int(h) & int(k)) for h in hard.tolist()],
-        dtype=object,
-    )
-    truth["families"].append(
-        pa.table(
-            {
-                "family_id": world.fid(fi),
-                "archetype": np.array(
-                    [Archetype(int(a)).name.lower() for a in F.archetype[fi]], dtype=object
-                ),
-                "hard_cases": hard_txt,
-                "created_period": np.where(
-                    F.created_t[fi] >= 0, periods[np.maximum(F.created_t[fi], 0)], None
-                ),
-                "kato": terr.settlement_kato[sett].astype(object),
-                "region": np.array([r.code for r in REGIONS], dtype=object)[terr.settlement_region[sett]],
-                "rural": terr.settlement_rural[sett],
-            },
-            schema=TRUTH_SCHEMAS["families"],
-        )
+    hard, hard_inv = np.unique(F.hard[fi], return_inverse=True)
+    hard_txt = [",".join(v for k, v in HARD_CASE_NAMES.items() if int(h) & int(k)) for h in hard.tolist()]
+    out["families"] = pa.table(
+        {
+            "family_id": world.fid(fi),
+            "archetype": _labels(
+                ["", *(Archetype(a).name.lower() for a in range(1, max(Archetype) + 1))], F.archetype[fi]
+            ),
+            "hard_cases": _labels(hard_txt, hard_inv.reshape(-1)),
+            "created_period": periods.take(
+                pa.array(np.maximum(F.created_t[fi], 0), mask=F.created_t[fi] < 0)
+            ),
+            "kato": pa.array(terr.settlement_kato[sett].astype(object), pa.string()),
+            "region": _labels([r.code for r in REGIONS], terr.settlement_region[sett]),
+            "rural": terr.settlement_rural[sett],
+        },
+        schema=TRUTH_SCHEMAS["families"],
     )
     # level spells
     lv = world.level[:, :nf]
     lat = world.latent[:, :nf]
     chg = np.ones(lv.shape, bool)
     chg[1:] = lv[1:] != lv[:-1]
-    ts, fs = np.nonzero(chg)
-    order = np.lexsort((ts, fs))
-    ts, fs = ts[order], fs[order]
-    nxt = np.r_[fs[1:] == fs[:-1], False]
-    end = np.full(len(ts), cfg.months - 1, np.int64)
-    if len(ts) > 1:
-        end[nxt] = ts[1:][nxt[:-1]] - 1
+    ts, fs, end = _spells(chg, cfg.months)
     keep = lv[ts, fs] >= 0
     ts, fs, end = ts[keep], fs[keep], end[keep]
     csum = np.nancumsum(np.nan_to_num(lat, nan=0.0), axis=0)
     total = csum[end, fs] - np.where(ts > 0, csum[np.maximum(ts - 1, 0), fs], 0)
-    truth["family_levels"].append(
-        pa.table(
-            {
-                "family_id": world.fid(fs),
-                "from_period": periods[ts],
-                "to_period": periods[end],
-                "level": np.array(LEVELS, dtype=object)[lv[ts, fs]],
-                "mean_latent": total / (end - ts + 1),
-            },
-            schema=TRUTH_SCHEMAS["family_levels"],
-        )
+    out["family_levels"] = pa.table(
+        {
+            "family_id": world.fid(fs),
+            "from_period": periods.take(pa.array(ts)),
+            "to_period": periods.take(pa.array(end)),
+            "level": _labels(list(LEVELS), lv[ts, fs]),
+            "mean_latent": total / (end - ts + 1),
+        },
+        schema=TRUTH_SCHEMAS["family_levels"],
     )
     sup = world.events.table("support")
     names = {v: k for k, v in SUPPORT_CODES.items()}
-    truth["support"].append(
-        pa.table(
-            {
-                "period": periods[sup["month"]],
-                "family_id": world.fid(sup["family"]),
-                "person_id": np.where(sup["person"] >= 0, world.pid(sup["person"]), None),
-                "measure": np.array([names[int(m)] for m in sup["measure"]], dtype=object),
-                "amount": sup["amount"],
-                "true_effect": sup["effect"],
-            },
-            schema=TRUTH_SCHEMAS["support"],
-        )
+    person = sup["person"]
+    out["support"] = pa.table(
+        {
+            "period": periods.take(pa.array(sup["month"])),
+            "family_id": world.fid(sup["family"]),
+            "person_id": pa.array(world.pid(person), pa.int64(), mask=person < 0),
+            "measure": _labels([names.get(k, "") for k in range(max(names) + 1)], sup["measure"]),
+            "amount": sup["amount"],
+            "true_effect": sup["effect"],
+        },
+        schema=TRUTH_SCHEMAS["support"],
     )
+    return out

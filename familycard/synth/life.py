@@ -482,7 +482,7 @@ class Life:
         sur, giv, pat, gidx = naming.newborn(rng, p.culture[kids], p.sex[kids], p.stem[parent], father_given)
         p.surname[kids], p.given[kids], p.patronymic[kids] = sur, giv, pat
         p.stem[kids], p.given_idx[kids] = p.stem[parent], gidx
-        p.iin[kids] = issue_iins(p.birth[kids], p.sex[kids] == 1, w.chunk, self.n_chunks, np.zeros(0))
+        p.iin[kids] = issue_iins(p.birth[kids], p.sex[kids] == 1, w.chunk, self.n_chunks, w.iin_serials)
         p.migration[kids] = Migration.CITIZEN
         P.family[t, kids] = P.family[t, mom]
         P.role[t, kids] = np.where(P.role[t, mom] == Role.CHILD_IN_LAW, Role.GRANDCHILD, Role.CHILD)

@@ -553,6 +553,16 @@ def _split(f: float, n: int) -> tuple[int, float]:
     return i, min(max(x - i, 0.0), 1.0)
 
 
+@functools.lru_cache(maxsize=65_536)
+def _typo_spots(s: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Where ``s`` can take a transposition (two different neighbours) and a neighbouring-key slip."""
+    n = len(s)
+    return (
+        tuple(i for i in range(n - 1) if s[i] != s[i + 1]),
+        tuple(i for i in range(n) if s[i].lower() in _NEIGHBOURS),
+    )
+
+
 def typo(s: str, u: float) -> str:
     """One keyboard slip in ``s``, fully determined by the uniform number ``u`` in [0, 1).
 
@@ -568,13 +578,13 @@ def typo(s: str, u: float) -> str:
     kind, f = _split(min(max(float(u), 0.0), 1.0), 4)
     result = s
     if _TYPO_KINDS[kind] == "transpose":
-        spots = [i for i in range(n - 1) if s[i] != s[i + 1]]
+        spots = _typo_spots(s)[0]
         if spots:
             k, f = _split(f, len(spots))
             i = spots[k]
             result = s[:i] + s[i + 1] + s[i] + s[i + 2 :]
     elif _TYPO_KINDS[kind] == "substitute":
-        spots = [i for i in range(n) if s[i].lower() in _NEIGHBOURS]
+        spots = _typo_spots(s)[1]
         if spots:
             k, f = _split(f, len(spots))
             i = spots[k]

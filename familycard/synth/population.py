@@ -479,7 +479,8 @@ def _freeze(cfg: SynthConfig, chunk: int, b: _Builder) -> World:
     # --- identity numbers ------------------------------------------------------------------------
     iins = np.full(cap, -1, np.int64)
     born_abroad = (migration[:n] != Migration.CITIZEN) & (role0 == Role.CHILD)
-    iins[:n] = issue_iins(birth[:n], sex[:n] == 1, chunk, cfg.n_chunks, np.zeros(0, np.int64))
+    serials: dict[int, int] = {}
+    iins[:n] = issue_iins(birth[:n], sex[:n] == 1, chunk, cfg.n_chunks, serials)
     iins[:n][born_abroad] = -1
 
     never_reg = np.zeros(cap, bool)
@@ -556,6 +557,7 @@ def _freeze(cfg: SynthConfig, chunk: int, b: _Builder) -> World:
         events=events,
         latent=np.zeros((months, fcap), np.float32),
         level=np.full((months, fcap), -1, np.int8),
+        iin_serials=serials,
     )
     world.__dict__["rural_of_settlement"] = terr.settlement_rural
     world.__dict__["region_of_settlement"] = terr.settlement_region
@@ -579,23 +581,60 @@ def _draw_culture(rng: np.random.Generator, region_code: np.ndarray) -> np.ndarr
     return out
 
 
-def issue_iins(
-    birth: np.ndarray, male: np.ndarray, chunk: int, n_chunks: int, taken: np.ndarray
-) -> np.ndarray:
-    """Unique IINs for people of one chunk: serial slots interleave chunks so no two chunks collide.
+IIN_SERIALS = 10_000
+"""Serial numbers of the IIN (four digits) per birth date and sex."""
 
-    ``taken`` holds the slot counts already used per (birth day, sex) key in this chunk, for people
-    born during the simulation; the generator passes an empty array at the start.
+
+def issue_iins(
+    birth: np.ndarray, male: np.ndarray, chunk: int, n_chunks: int, issued: dict[int, int]
+) -> np.ndarray:
+    """Unique IINs for people of one chunk, nationally unique without coordination between chunks.
+
+    Of the serials of a (birth day, sex), chunk ``c`` owns ``c``, ``c + n_chunks``, ``c + 2·n_chunks``
+    …; its people take them in turn, skipping serials whose check digit cannot be issued. ``issued``
+    counts the serials the chunk has given out per (birth day, sex) key so far and is updated, so
+    people born later in the run get the next ones.
     """
+    n = len(birth)
+    if n == 0:
+        return np.zeros(0, np.int64)
     key = birth.astype(np.int64) * 2 + male
     order = np.argsort(key, kind="stable")
     sk = key[order]
     newgrp = np.r_[True, sk[1:] != sk[:-1]]
-    grp_start = np.maximum.accumulate(np.where(newgrp, np.arange(len(sk)), 0))
-    rank = np.empty(len(sk), np.int64)
-    rank[order] = np.arange(len(sk)) - grp_start
-    slot = rank * n_chunks + chunk
-    return iinlib.make_array(birth, male, slot)
+    starts = np.flatnonzero(newgrp)
+    keys = sk[starts].tolist()
+    before = np.array([issued.get(k, 0) for k in keys], np.int64)
+    sizes = np.diff(np.r_[starts, n])
+    issued.update(zip(keys, (before + sizes).tolist(), strict=True))
+    grp = np.cumsum(newgrp) - 1
+    rank = np.empty(n, np.int64)
+    rank[order] = np.arange(n) - starts[grp] + before[grp]
+
+    dates = birth.astype("datetime64[D]")
+    years = dates.astype("datetime64[Y]").astype(np.int64) + 1970
+    months = dates.astype("datetime64[M]").astype(np.int64) % 12 + 1
+    days = (dates - dates.astype("datetime64[M]")).astype(np.int64) + 1
+    century = np.select([years < 1900, years < 2000], [1, 3], 5) + (~np.asarray(male, bool)).astype(np.int64)
+    head = ((years % 100) * 10_000 + months * 100 + days) * 10 + century
+
+    out = np.full(n, -1, np.int64)
+    passed = np.zeros(n, np.int64)  # issuable serials of the chunk passed so far
+    todo = np.arange(n)
+    step = 0
+    while len(todo):
+        serial = chunk + step * n_chunks
+        if serial >= IIN_SERIALS:
+            raise ValueError("IIN serials of a birth date exhausted: too many people per chunk and date")
+        first11 = head[todo] * 10_000 + serial
+        check = iinlib.check_digits_array(iinlib.digits_array(first11 * 10)[:, :11])
+        ok = check >= 0
+        hit = ok & (passed[todo] == rank[todo])
+        out[todo[hit]] = first11[hit] * 10 + check[hit]
+        passed[todo] += ok
+        todo = todo[~hit]
+        step += 1
+    return out
 
 
 PHONE_PREFIXES = np.array([700, 701, 702, 705, 707, 708, 747, 771, 775, 776, 777, 778])

@@ -8,7 +8,7 @@ whose row ``t`` is the state at the end of simulation month ``t``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import IntEnum, IntFlag
 
 import numpy as np
@@ -254,6 +254,7 @@ class World:
     events: Events
     latent: np.ndarray  # (months, family capacity) latent welfare score
     level: np.ndarray  # (months, family capacity) true level index 0=A .. 4=E, -1 no family
+    iin_serials: dict[int, int] = field(default_factory=dict)  # IIN serials issued per (birth day, sex)
 
     def pid(self, local: np.ndarray) -> I64:
         """Global person ids for local indices (-1 stays -1)."""
