@@ -408,3 +408,14 @@ def test_any_corruption_is_a_clear_rejection_or_an_accounted_load(
         rejected_lines = {r["line"] for r in wh.read("findings").to_pylist() if r["severity"] == "reject"}
         assert len(rejected_lines) == d["rows_rejected"]
         assert wh.read("src_people").num_rows <= d["rows_accepted"]
+
+
+def test_files_read_in_parallel_give_the_same_tables(
+    nation: Path, loaded: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from familycard.sources import ingest
+
+    monkeypatch.setattr(ingest, "PARALLEL_BYTES", 0)  # a process per core, whatever the size
+    data = tmp_path / "data"
+    run_pipeline(nation / "sources", data)
+    assert _digests(data) == _digests(loaded)

@@ -22,9 +22,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import multiprocessing
+import os
 import re
 import shutil
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -100,6 +103,7 @@ _FILE_RE = re.compile(
     r"^(?P<feed>[a-z0-9_]+)_(?P<period>\d{4}-\d{2})_(?P<kind>full|delta|events)\.(?P<ext>\w+)$"
 )
 BATCH_ROWS = 200_000
+PARALLEL_BYTES = 64 * 2**20  # below this, starting worker processes costs more than it saves
 
 
 @dataclass(frozen=True)
@@ -300,34 +304,47 @@ class Ingestion:
         seq = next_seq
         for rel, reason in strays:
             rows.append(
-                _delivery_row(
-                    f"stray/{rel}",
-                    seq,
-                    "",
-                    "",
-                    "",
-                    rel,
-                    None,
-                    0,
-                    None,
-                    None,
-                    "rejected",
-                    reason,
-                    0,
-                    0,
-                    0,
-                    0,
-                    run.id,
-                )
+                {
+                    **dict.fromkeys(DELIVERY_SCHEMA.names),
+                    **dict.fromkeys(
+                        ("rows_read", "rows_accepted", "rows_flagged", "rows_rejected", "bytes"), 0
+                    ),
+                    "delivery": f"stray/{rel}",
+                    "seq": seq,
+                    "file": rel,
+                    "sha256": "",
+                    "status": "rejected",
+                    "message": reason,
+                    "run": run.id,
+                }
             )
             seq += 1
-        for i, d in enumerate(new):
-            self.progress("read", i, len(new))
-            spec = self.catalogue[d.feed]
-            delivery_id = f"{d.feed}/{d.period}/{d.kind}/{d.sha256[:12]}"
-            row = self._land_one(spec, d, delivery_id, seq, staging, findings, run.id)
-            rows.append(row)
-            seq += 1
+        tasks = [
+            (
+                self.catalogue[d.feed],
+                d,
+                f"{d.feed}/{d.period}/{d.kind}/{d.sha256[:12]}",
+                seq + i,
+                staging,
+                run.id,
+            )
+            for i, d in enumerate(new)
+        ]
+        # Files are independent: large batches are read and validated in one process per core.
+        workers = min(os.cpu_count() or 1, len(tasks))
+        if workers > 1 and sum(d.size for d in new) >= PARALLEL_BYTES:
+            ctx = multiprocessing.get_context("forkserver")
+            with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+                for i, (row, found) in enumerate(pool.map(_land_task, tasks)):
+                    self.progress("read", i, len(new))
+                    rows.append(row)
+                    findings.extend(found)
+        else:
+            for i, task in enumerate(tasks):
+                self.progress("read", i, len(new))
+                row, found = _land_task(task)
+                rows.append(row)
+                findings.extend(found)
         self.progress("read", len(new), len(new))
         table = pa.Table.from_pylist(rows, schema=DELIVERY_SCHEMA)
         pq.write_table(
@@ -344,100 +361,6 @@ class Ingestion:
 
     def _has(self, table: str) -> bool:
         return self.wh.current() is not None and table in self.wh.tables()
-
-    def _land_one(
-        self,
-        spec: FeedSpec,
-        d: DeliveryFile,
-        delivery_id: str,
-        seq: int,
-        staging: Path,
-        findings: list[pa.Table],
-        run_id: str,
-    ) -> dict[str, object]:
-        base = dict(
-            delivery=delivery_id,
-            seq=seq,
-            feed=d.feed,
-            period=d.period,
-            kind=d.kind,
-            file=d.rel,
-            sha256=d.sha256,
-            bytes=d.size,
-            received=d.received,
-            due=due_date(spec, d.period),
-            run=run_id,
-        )
-        counts = dict(rows_read=0, rows_accepted=0, rows_flagged=0, rows_rejected=0)
-        reason = None
-        # JSON lines and fixed-width files have no header: zero bytes is an empty delivery, not a broken one.
-        if d.size == 0 and (
-            spec.format.kind == "parquet" or (spec.format.kind == "csv" and spec.format.header)
-        ):
-            reason = (
-                f"{d.rel}: the file is empty (0 bytes; a {spec.format.kind} delivery has at least a header)"
-            )
-        elif d.note_sha256 and d.note_sha256 != d.sha256:
-            reason = (
-                f"{d.rel}: checksum {d.sha256[:12]}… differs from the delivery note's "
-                f"{d.note_sha256[:12]}… (truncated or altered in transit)"
-            )
-        if not reason and spec.format.kind != "parquet":
-            with d.path.open("rb") as fh:
-                head = fh.read(4096)
-            if b"\x00" in head:
-                reason = (
-                    f"{d.rel}: the file holds NUL bytes, so it is not {spec.format.encoding} text "
-                    "(UTF-16 or a binary file?)"
-                )
-        if d.kind == "delta" and spec.mode != "delta":
-            reason = reason or f"{d.rel}: a {spec.mode} feed cannot deliver a delta"
-        if reason:
-            return {**base, **counts, "status": "rejected", "message": reason}
-        _, period_end = period_bounds(d.period)
-        validate = BatchValidator(spec, period_end)
-        out_dir = staging / d.feed
-        out_dir.mkdir(parents=True, exist_ok=True)
-        part = out_dir / f"{seq:09d}.parquet"
-        schema = (
-            output_schema(spec)
-            .append(pa.field("_seq", pa.int64()))
-            .append(pa.field("_delivery", pa.string()))
-            .append(pa.field("_period", pa.string()))
-        )
-        first = 2 if spec.format.kind == "csv" and spec.format.header else 1
-        own: list[pa.Table] = []
-        try:
-            with pq.ParquetWriter(part, schema, compression="zstd") as writer:
-                for batch in iter_batches(
-                    d.path, spec.format, BATCH_ROWS, expected_columns=spec.column_names
-                ):
-                    v = validate(batch, first + counts["rows_read"])
-                    counts["rows_read"] += v.read
-                    counts["rows_rejected"] += v.rejected
-                    counts["rows_flagged"] += v.flagged
-                    counts["rows_accepted"] += v.rows.num_rows
-                    n = v.rows.num_rows
-                    t = v.rows.append_column("_seq", pa.array([seq] * n, pa.int64()))
-                    t = t.append_column("_delivery", pa.array([delivery_id] * n, pa.string()))
-                    t = t.append_column("_period", pa.array([d.period] * n, pa.string()))
-                    writer.write_table(t)
-                    if v.issues.num_rows:
-                        own.append(_finding_table(v.issues, delivery_id, seq, d.feed, d.rel, run_id))
-        except FormatError as exc:
-            part.unlink(missing_ok=True)
-            where = f"line {exc.line}" if exc.line else ""
-            where += (", " if where else "") + f"field {exc.field!r}" if exc.field else ""
-            msg = _shorten(f"{d.rel}{': ' + where if where else ''}: {exc.reason}")
-            return {
-                **base,
-                **dict.fromkeys(counts, 0),
-                "rows_read": counts["rows_read"],
-                "status": "rejected",
-                "message": msg,
-            }
-        findings.extend(own)
-        return {**base, **counts, "status": "loaded", "message": None}
 
     def _write_findings(self, run: Run, tables: Iterable[pa.Table]) -> None:
         tables = [t for t in tables if t.num_rows]
@@ -606,6 +529,105 @@ def _findings_from(
     )
 
 
+def land_delivery(
+    spec: FeedSpec,
+    d: DeliveryFile,
+    delivery_id: str,
+    seq: int,
+    staging: Path,
+    findings: list[pa.Table],
+    run_id: str,
+) -> dict[str, object]:
+    """Read, validate and stage one delivery file: its ledger row; issues are appended to ``findings``."""
+    base = dict(
+        delivery=delivery_id,
+        seq=seq,
+        feed=d.feed,
+        period=d.period,
+        kind=d.kind,
+        file=d.rel,
+        sha256=d.sha256,
+        bytes=d.size,
+        received=d.received,
+        due=due_date(spec, d.period),
+        run=run_id,
+    )
+    counts = dict(rows_read=0, rows_accepted=0, rows_flagged=0, rows_rejected=0)
+    reason = None
+    # JSON lines and fixed-width files have no header: zero bytes is an empty delivery, not a broken one.
+    if d.size == 0 and (spec.format.kind == "parquet" or (spec.format.kind == "csv" and spec.format.header)):
+        reason = f"{d.rel}: the file is empty (0 bytes; a {spec.format.kind} delivery has at least a header)"
+    elif d.note_sha256 and d.note_sha256 != d.sha256:
+        reason = (
+            f"{d.rel}: checksum {d.sha256[:12]}… differs from the delivery note's "
+            f"{d.note_sha256[:12]}… (truncated or altered in transit)"
+        )
+    if not reason and spec.format.kind != "parquet":
+        with d.path.open("rb") as fh:
+            head = fh.read(4096)
+        if b"\x00" in head:
+            reason = (
+                f"{d.rel}: the file holds NUL bytes, so it is not {spec.format.encoding} text "
+                "(UTF-16 or a binary file?)"
+            )
+    if d.kind == "delta" and spec.mode != "delta":
+        reason = reason or f"{d.rel}: a {spec.mode} feed cannot deliver a delta"
+    if reason:
+        return {**base, **counts, "status": "rejected", "message": reason}
+    _, period_end = period_bounds(d.period)
+    validate = BatchValidator(spec, period_end)
+    out_dir = staging / d.feed
+    out_dir.mkdir(parents=True, exist_ok=True)
+    part = out_dir / f"{seq:09d}.parquet"
+    schema = (
+        output_schema(spec)
+        .append(pa.field("_seq", pa.int64()))
+        .append(pa.field("_delivery", pa.string()))
+        .append(pa.field("_period", pa.string()))
+    )
+    first = 2 if spec.format.kind == "csv" and spec.format.header else 1
+    own: list[pa.Table] = []
+    try:
+        with pq.ParquetWriter(part, schema, compression="zstd") as writer:
+            for batch in iter_batches(d.path, spec.format, BATCH_ROWS, expected_columns=spec.column_names):
+                v = validate(batch, first + counts["rows_read"])
+                counts["rows_read"] += v.read
+                counts["rows_rejected"] += v.rejected
+                counts["rows_flagged"] += v.flagged
+                counts["rows_accepted"] += v.rows.num_rows
+                n = v.rows.num_rows
+                t = v.rows.append_column("_seq", pa.array([seq] * n, pa.int64()))
+                t = t.append_column("_delivery", pa.array([delivery_id] * n, pa.string()))
+                t = t.append_column("_period", pa.array([d.period] * n, pa.string()))
+                writer.write_table(t)
+                if v.issues.num_rows:
+                    own.append(_finding_table(v.issues, delivery_id, seq, d.feed, d.rel, run_id))
+    except FormatError as exc:
+        part.unlink(missing_ok=True)
+        where = f"line {exc.line}" if exc.line else ""
+        where += (", " if where else "") + f"field {exc.field!r}" if exc.field else ""
+        msg = _shorten(f"{d.rel}{': ' + where if where else ''}: {exc.reason}")
+        return {
+            **base,
+            **dict.fromkeys(counts, 0),
+            "rows_read": counts["rows_read"],
+            "status": "rejected",
+            "message": msg,
+        }
+    findings.extend(own)
+    return {**base, **counts, "status": "loaded", "message": None}
+
+
+def _land_task(
+    task: tuple[FeedSpec, DeliveryFile, str, int, Path, str],
+) -> tuple[dict[str, object], list[pa.Table]]:
+    """:func:`land_delivery` for a process pool: arguments in, ledger row and findings out."""
+    spec, d, delivery_id, seq, staging, run_id = task
+    found: list[pa.Table] = []
+    row = land_delivery(spec, d, delivery_id, seq, staging, found, run_id)
+    return row, found
+
+
 def _types(spec: FeedSpec) -> dict[str, str]:
     """SQL type of each validated field of a feed."""
     return {f.name: _SQL_TYPES[f.type] for f in output_schema(spec)}
@@ -614,46 +636,6 @@ def _types(spec: FeedSpec) -> dict[str, str]:
 def _shorten(text: str, limit: int = 300) -> str:
     """A message short enough for a ledger row and a terminal line."""
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _delivery_row(
-    delivery: str,
-    seq: int,
-    feed: str,
-    period: str,
-    kind: str,
-    file: str,
-    sha: str | None,
-    size: int,
-    received: dt.date | None,
-    due: dt.date | None,
-    status: str,
-    message: str | None,
-    read: int,
-    accepted: int,
-    flagged: int,
-    rejected: int,
-    run: str,
-) -> dict[str, object]:
-    return dict(
-        delivery=delivery,
-        seq=seq,
-        feed=feed,
-        period=period,
-        kind=kind,
-        file=file,
-        sha256=sha or "",
-        bytes=size,
-        received=received,
-        due=due,
-        status=status,
-        message=message,
-        rows_read=read,
-        rows_accepted=accepted,
-        rows_flagged=flagged,
-        rows_rejected=rejected,
-        run=run,
-    )
 
 
 def _finding_table(issues: pa.Table, delivery: str, seq: int, feed: str, file: str, run: str) -> pa.Table:
