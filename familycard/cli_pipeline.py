@@ -79,6 +79,7 @@ def run(
             json.dumps(
                 {
                     "identity": report.identity.as_dict() if report.identity else None,
+                    "families": report.families.families if report.families else None,
                     "run": report.run,
                     "seconds": round(seconds, 2),
                     "skipped": report.skipped,
@@ -110,6 +111,8 @@ def run(
         table.add_row("person mentions", f"{ident.mentions:,}")
         table.add_row("persons", f"{ident.persons:,}")
         table.add_row("links waiting for review", f"{ident.review:,}")
+    if report.families is not None:
+        table.add_row(f"families (as of {report.families.as_of})", f"{report.families.families:,}")
     table.add_row("seconds", f"{seconds:.1f}")
     console.print(table)
     for d in report.rejected_files:

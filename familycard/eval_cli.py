@@ -41,8 +41,19 @@ def _families(data: Path, truth: Path, tables: list[str]) -> dict[str, Any]:
     if "families" not in tables:
         return {}
     from familycard.families.evaluate import evaluate as evaluate_families
+    from familycard.store.warehouse import Warehouse
 
-    return {"families": evaluate_families(data, truth).as_dict()}
+    ev = evaluate_families(Warehouse(data), truth)
+    groups = {str(r["group"]): r for r in ev.rows}
+    overall = groups.pop("all")
+    return {
+        "families": {
+            **overall,
+            "as_of": ev.as_of,
+            "head_accuracy": ev.head_accuracy,
+            "by_hard_case": groups,
+        }
+    }
 
 
 def _fail(message: str) -> None:

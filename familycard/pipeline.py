@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from familycard.families.stage import FamilyReport, run_families
 from familycard.identity.index import IdentityReport, run_identity
 from familycard.sources.catalogue import Catalogue, load_catalogue
 from familycard.sources.ingest import OPEN_SQL, Ingestion, IngestReport
@@ -30,6 +31,7 @@ class PipelineReport:
 
     ingest: IngestReport
     identity: IdentityReport | None = None
+    families: FamilyReport | None = None
     published: str | None = None
 
     @property
@@ -63,8 +65,9 @@ def run_pipeline(
     progress: Callable[[str, int, int], None] | None = None,
 ) -> PipelineReport:
     """Ingest every new delivery under ``sources`` into the warehouse at ``data``, then rebuild the person
-    index. Each stage commits a snapshot; when all have finished, the last one is *published* (the one the
-    web reads), so readers never see sources newer than the persons built from them."""
+    index and the families. Each stage commits a snapshot; when all have finished, the last one is
+    *published* (the one the web reads), so readers never see sources newer than the persons and families
+    built from them."""
     (data / "tmp").mkdir(parents=True, exist_ok=True)
     wh = Warehouse(data)
     with open_engine(engine, temp_dir=data / "tmp") as eng:
@@ -74,6 +77,7 @@ def run_pipeline(
         if wh.current() is None or (not stale and wh.published() == wh.current()):
             return report
         report.identity = run_identity(wh, eng, catalogue=catalogue, progress=progress)
+        report.families = run_families(wh, eng)
         report.published = wh.publish()
     return report
 

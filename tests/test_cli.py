@@ -278,6 +278,8 @@ def test_eval_scores_the_run_against_the_truth(nation: Path, data: Path) -> None
     scores = json.loads(result.output)
     assert scores["identity"]["precision"] > 0.99 and scores["identity"]["recall"] > 0.99
     assert set(scores["identity"]["by_fault"]) == {"iin_missing", "iin_mistyped", "name_typo", "name_variant"}
+    families = scores["families"]
+    assert families["f1"] > 0.95 and families["exact_share"] > 0.9 and families["by_hard_case"]
     table = invoke("eval", "--truth", str(nation / "truth"), "--data", str(data))
     assert "Person linkage" in table.output and "iin_mistyped" in table.output
 

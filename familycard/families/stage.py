@@ -1,0 +1,247 @@
+"""The family stage: ``families``, ``family_members`` and ``family_changes`` as of a period.
+
+It reads the identity contract (``persons``, ``person_links``) and the feeds' histories (``src_<feed>``)
+and nothing else; every step is SQL on the chosen engine (:mod:`familycard.store.engine`), so DuckDB and
+Spark build the same families. ``docs/methodology/families.md`` explains the rules.
+
+Tables written:
+
+* ``families``: ``family_id``, ``head_person_id``, ``size``, ``adults``, ``minors``, ``kato``,
+  ``confidence``, ``uncertain_members``, ``basis`` (how its members were placed), ``as_of``;
+* ``family_members``: ``family_id``, ``person_id``, ``role``, ``iin`` (where known), ``uncertain``,
+  ``basis``, ``confidence``, ``as_of``;
+* ``family_changes`` (appended to, run after run): ``run``, ``as_of``, ``previous_as_of``, ``family_id``,
+  ``change``, ``related_family_id``, ``person_id`` (see :mod:`familycard.families.ids`).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+
+from familycard.families import evidence, households, ids, members
+from familycard.families.asof import check_period, period_end
+from familycard.store.engine import Engine
+from familycard.store.warehouse import Run, Warehouse
+
+FEEDS_READ = (
+    "civil_registry",
+    "civil_acts",
+    "address_registry",
+    "migration",
+    "health",
+    "real_estate",
+    "housing_utilities",
+    "social_payments",
+    "vehicles",
+    "land_livestock",
+)
+"""The feeds whose histories the stage reads."""
+INPUTS = ("persons", "person_links", *(f"src_{f}" for f in FEEDS_READ))
+OUTPUTS = ("families", "family_members", "family_changes")
+
+DEFAULT_ID_KEY = "familycard-family-id-v1"
+ID_KEY_ENV = "FAMILYCARD_FAMILY_ID_KEY"
+"""Environment variable holding the key of family ids (kept outside the warehouse); without it, a
+fixed default key is used (set one in production)."""
+
+_TYPES = {pa.int64(): "BIGINT", pa.string(): "VARCHAR"}
+
+
+@dataclass
+class FamilyReport:
+    """What one family build did."""
+
+    run: str
+    as_of: str
+    families: int
+    members: int
+    previous_as_of: str | None
+    changes: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def run_families(
+    warehouse: Warehouse,
+    engine: Engine,
+    *,
+    as_of: str | None = None,
+    run: Run | None = None,
+    id_key: str | None = None,
+) -> FamilyReport:
+    """Build the families as of ``as_of`` (a period ``YYYY-MM``; default: the address register's latest
+    delivery) and write ``families``, ``family_members`` and ``family_changes``.
+
+    With ``run`` (a run in progress, e.g. the pipeline's, after identity wrote ``persons`` and
+    ``person_links`` into it) the tables are written into that run, inputs are read from it where it
+    has them and from its base otherwise, and nothing is committed. Without ``run`` the stage starts a
+    run on the current snapshot, carries every other table over and commits. Changes are measured
+    against the families of the run's base snapshot. ``id_key`` keys the family ids (default: the
+    ``FAMILYCARD_FAMILY_ID_KEY`` environment variable, else the default key).
+    """
+    t0 = time.perf_counter()
+    own = run is None
+    current = run or warehouse.begin()
+    key = id_key or os.environ.get(ID_KEY_ENV) or DEFAULT_ID_KEY
+    scratch = warehouse.data / "tmp" / f"families-{current.id}"
+    views: list[str] = []
+    try:
+        for name in INPUTS:
+            engine.register_parquet(name, _input_path(warehouse, current, name))
+            views.append(name)
+        period = check_period(as_of) if as_of else _latest(engine)
+        report = _build(warehouse, engine, current, period, key, scratch, views)
+        if own:
+            for name in warehouse.tables(current.base) if current.base else []:
+                if name not in current.tables():
+                    current.carry(name)
+            current.commit({"stage": "families", "engine": engine.name, "as_of": period})
+    except BaseException:
+        if own:
+            current.abort()
+        raise
+    finally:
+        for view in views:
+            engine.drop(view)
+        shutil.rmtree(scratch, ignore_errors=True)
+    report.seconds = round(time.perf_counter() - t0, 2)
+    return report
+
+
+def _input_path(warehouse: Warehouse, run: Run, name: str) -> Path:
+    own = run.path / name
+    if own.is_dir():
+        return own
+    if run.base is None:
+        raise KeyError(f"the family stage needs the table {name!r}, and the warehouse is empty")
+    return warehouse.table_path(name, run.base)
+
+
+def _latest(engine: Engine) -> str:
+    period = engine.fetch("SELECT MAX(_period) AS p FROM src_address_registry").column("p")[0].as_py()
+    if period is None:
+        raise ValueError("the address register has no delivery yet: there is nothing to build families from")
+    return str(period)
+
+
+def _build(
+    warehouse: Warehouse, engine: Engine, run: Run, period: str, key: str, scratch: Path, views: list[str]
+) -> FamilyReport:
+    end = period_end(period)
+
+    def make(name: str, sql: str, order_by: Sequence[str] = ()) -> int:
+        views.append(name)
+        return engine.materialize(name, sql, scratch / name, order_by=order_by)
+
+    make("fam_links", evidence.links_sql(FEEDS_READ))
+    for name, build in evidence.STEPS:
+        make(name, build(period, end))
+    # names compared across scripts in Python (a small table: unregistered migrants and their namesakes)
+    fathers = evidence.fathers_by_patronymic(engine.fetch(evidence.FATHER_CANDIDATES_SQL))
+    engine.register_arrow("fam_patronymic", fathers)
+    views.append("fam_patronymic")
+    make("fam_separated", households.SEPARATED_SQL)
+    make("fam_unions", households.UNIONS_SQL)
+    make("fam_elsewhere", households.ELSEWHERE_SQL)
+    make("fam_assign_0", households.BASE_SQL)
+    make("fam_candidates", households.CANDIDATES_SQL)
+    previous = "fam_assign_0"
+    for r in range(1, households.ATTACH_ROUNDS + 1):
+        make(f"fam_assign_{r}", households.attach_sql(previous))
+        previous = f"fam_assign_{r}"
+    make("fam_assign", households.final_sql(previous))
+    make("fam_hh", members.HOUSEHOLD_SQL)
+    make("fam_rel", members.RELATIONS_SQL)
+    make("fam_heads", members.HEADS_SQL)
+    make("fam_members_grp", members.MEMBERS_SQL)
+    make("fam_households", members.HOUSEHOLDS_SQL)
+
+    person_type = _person_type(engine)
+    prev_period = _previous(warehouse, engine, run, person_type, views)
+    make("fam_provisional", ids.provisional_sql(key))
+    make("fam_ids", ids.ids_sql(period))
+
+    n_families = engine.materialize(
+        "families",
+        f"""SELECT i.family_id, h.head AS head_person_id, h.size, h.adults, h.minors, h.kato, h.confidence,
+                h.uncertain_members, h.basis, '{period}' AS as_of
+            FROM fam_households AS h JOIN fam_ids AS i ON i.grp = h.grp""",
+        run.new_table("families"),
+        order_by=["family_id"],
+    )
+    views.append("families")
+    n_members = engine.materialize(
+        "family_members",
+        f"""SELECT i.family_id, m.person_id, m.role, m.iin, m.uncertain, m.how AS basis, m.confidence,
+                '{period}' AS as_of
+            FROM fam_members_grp AS m JOIN fam_ids AS i ON i.grp = m.grp""",
+        run.new_table("family_members"),
+        order_by=["family_id", "CAST(person_id AS VARCHAR)"],
+    )
+    views.append("family_members")
+    counts: dict[str, int] = {}
+    if prev_period is None:
+        sql = ids.changes_sql(period, "", end, run.id, person_type) + " WHERE 1 = 0"
+    else:
+        sql = ids.changes_sql(period, prev_period, period_end(prev_period), run.id, person_type)
+    n_changes = make("fam_changes", sql, order_by=["family_id", "change", "CAST(person_id AS VARCHAR)"])
+    if n_changes:
+        got = engine.fetch("SELECT change, COUNT(*) AS n FROM fam_changes GROUP BY change ORDER BY change")
+        counts = dict(zip(got.column("change").to_pylist(), got.column("n").to_pylist(), strict=True))
+    _write_changes(warehouse, run, scratch / "fam_changes", n_changes)
+    return FamilyReport(
+        run=run.id,
+        as_of=period,
+        families=n_families,
+        members=n_members,
+        previous_as_of=prev_period,
+        changes=counts,
+    )
+
+
+def _person_type(engine: Engine) -> str:
+    schema = engine.fetch("SELECT person_id FROM persons LIMIT 0").schema
+    kind = schema.field("person_id").type
+    if kind not in _TYPES:
+        raise TypeError(f"persons.person_id must be an integer or text, not {kind}")
+    return _TYPES[kind]
+
+
+def _previous(
+    warehouse: Warehouse, engine: Engine, run: Run, person_type: str, views: list[str]
+) -> str | None:
+    """Register the base run's members as ``prev_members``; return their as-of (None when there are none)."""
+    views.append("prev_members")
+    base = run.base
+    arrow_type = pa.int64() if person_type == "BIGINT" else pa.string()
+    if base is not None and "family_members" in warehouse.tables(base):
+        engine.register_parquet("prev_members", warehouse.table_path("family_members", base))
+        got = engine.fetch("SELECT person_id, as_of FROM prev_members ORDER BY as_of DESC LIMIT 1")
+        # person ids of another kind (the identity stage changed its scheme) cannot be followed
+        if got.num_rows and got.schema.field("person_id").type == arrow_type:
+            return str(got.column("as_of")[0].as_py())
+    empty = pa.table({"family_id": pa.array([], pa.string()), "person_id": pa.array([], arrow_type)})
+    engine.register_arrow("prev_members", empty)
+    return None
+
+
+def _write_changes(warehouse: Warehouse, run: Run, written: Path, n: int) -> None:
+    """Append this run's changes to ``family_changes`` (carried from the base run when there are none)."""
+    base_has = run.base is not None and "family_changes" in warehouse.tables(run.base)
+    parts = sorted(p for p in written.glob("*.parquet") if not p.name.startswith((".", "_")))
+    if base_has and n == 0:
+        run.carry("family_changes")
+        return
+    if not base_has:
+        target = run.new_table("family_changes")
+        for i, part in enumerate(parts):
+            shutil.move(part, target / f"part-{run.id}-{i:04d}.parquet")
+        return
+    for part in parts:
+        shutil.move(part, run.append("family_changes"))
