@@ -5,7 +5,8 @@ Not part of the test suite. Usage:
     .venv/bin/python bench/synth.py --families 6000000 --months 2 --out /tmp/nation
     .venv/bin/python bench/ingest.py --nation /tmp/nation --data /tmp/nation-data [--engine duckdb]
 
-The first run sees only the files of the first period (every feed's full delivery); the second adds the
+It times the ingestion stage alone. The first run sees only the files of the first period (every feed's
+full delivery); the second adds the
 next period's files (the monthly changes). Each prints a JSON line with rows, seconds and peak RSS (this
 process and its children, sampled every half second), for bench/RESULTS.md.
 """
@@ -24,7 +25,9 @@ from typing import TypeVar
 
 import psutil
 
-from familycard.pipeline import run_pipeline
+from familycard.sources.ingest import Ingestion, IngestReport
+from familycard.store.engine import open_engine
+from familycard.store.warehouse import Warehouse
 
 T = TypeVar("T")
 
@@ -54,6 +57,13 @@ def measured(fn: Callable[[], T]) -> tuple[T, float, int]:
     return result, seconds, peak[0]
 
 
+def ingest(sources: Path, data: Path, engine: str) -> IngestReport:
+    """The ingestion stage alone (``familycard run`` goes on to identity and families)."""
+    (data / "tmp").mkdir(parents=True, exist_ok=True)
+    with open_engine(engine, temp_dir=data / "tmp") as eng:
+        return Ingestion(sources, Warehouse(data), eng).run()
+
+
 def link_period(nation: Path, sources: Path, period: str) -> int:
     """Link the nation's files of one period into ``sources`` (same layout); returns how many."""
     n = 0
@@ -79,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     for step, period in zip(("full first delivery", "monthly change"), periods[:2], strict=False):
         files = link_period(args.nation, sources, period)
         rows = sum(d["rows"] for d in manifest["deliveries"] if d["period"] == period)
-        report, seconds, peak = measured(lambda: run_pipeline(sources, args.data, engine=args.engine))
+        report, seconds, peak = measured(lambda: ingest(sources, args.data, args.engine))
         print(f"{step}: {files} files", file=sys.stderr)
         print(
             json.dumps(
