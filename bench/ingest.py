@@ -25,6 +25,7 @@ from typing import TypeVar
 
 import psutil
 
+from familycard.pipeline import MEMORY_LIMIT
 from familycard.sources.ingest import Ingestion, IngestReport
 from familycard.store.engine import open_engine
 from familycard.store.warehouse import Warehouse
@@ -60,7 +61,7 @@ def measured(fn: Callable[[], T]) -> tuple[T, float, int]:
 def ingest(sources: Path, data: Path, engine: str) -> IngestReport:
     """The ingestion stage alone (``familycard run`` goes on to identity and families)."""
     (data / "tmp").mkdir(parents=True, exist_ok=True)
-    with open_engine(engine, temp_dir=data / "tmp") as eng:
+    with open_engine(engine, temp_dir=data / "tmp", memory_limit=MEMORY_LIMIT) as eng:
         return Ingestion(sources, Warehouse(data), eng).run()
 
 

@@ -23,6 +23,8 @@ from familycard.store.engine import open_engine
 from familycard.store.warehouse import Warehouse
 
 ENGINES = ("duckdb", "spark")
+MEMORY_LIMIT = "8GB"
+"""The engine's memory before it spills to ``DATA/tmp`` (DuckDB's own default is 80 % of the machine)."""
 
 
 @dataclass
@@ -63,6 +65,7 @@ def run_pipeline(
     engine: str = "duckdb",
     catalogue: Catalogue | None = None,
     progress: Callable[[str, int, int], None] | None = None,
+    memory_limit: str = MEMORY_LIMIT,
 ) -> PipelineReport:
     """Ingest every new delivery under ``sources`` into the warehouse at ``data``, then rebuild the person
     index and the families. Each stage commits a snapshot; when all have finished, the last one is
@@ -70,7 +73,7 @@ def run_pipeline(
     built from them."""
     (data / "tmp").mkdir(parents=True, exist_ok=True)
     wh = Warehouse(data)
-    with open_engine(engine, temp_dir=data / "tmp") as eng:
+    with open_engine(engine, temp_dir=data / "tmp", memory_limit=memory_limit) as eng:
         ingest = Ingestion(sources, wh, eng, catalogue=catalogue, progress=progress).run()
         report = PipelineReport(ingest=ingest)
         stale = ingest.run is not None or "persons" not in wh.tables()

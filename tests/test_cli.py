@@ -262,7 +262,9 @@ def test_pipeline_user_errors(tmp_path: Path, args: list[str], fragment: str) ->
 @pytest.mark.parametrize("fmt", ["parquet", "csv"])
 def test_export_a_table(data: Path, tmp_path: Path, fmt: str) -> None:
     out = tmp_path / f"deliveries.{fmt}"
-    result = invoke("export", "--data", str(data), "--table", "deliveries", "--format", fmt, "--out", str(out))
+    result = invoke(
+        "export", "--data", str(data), "--table", "deliveries", "--format", fmt, "--out", str(out)
+    )
     assert result.exit_code == 0, result.output
     assert out.stat().st_size > 0 and "rows of deliveries" in result.output
 

@@ -109,6 +109,7 @@ TRUTH_SCHEMAS: dict[str, pa.Schema] = {
         [
             ("feed", pa.string()),
             ("record_id", pa.string()),
+            ("period", pa.string()),
             ("role", pa.string()),
             ("person_id", pa.int64()),
             *[(f, pa.bool_()) for f in FAULT_FLAGS],
@@ -531,6 +532,7 @@ def _render_part(
                             pa.array(np.zeros(k, np.int8)), pa.array([feed.name], pa.string())
                         ),
                         "record_id": pa.array(rid[r]),
+                        "period": pa.repeat(pa.scalar(cfg.period(t), pa.string()), k),
                         "role": pa.DictionaryArray.from_arrays(
                             pa.array(np.concatenate(codes)), pa.array(roles, pa.string())
                         ),

@@ -17,11 +17,10 @@ Every figure is measured at the **first simulated month** ``p0`` (``truth/run.js
   at p0;
 - *no official income*: income from work or a pension, as the published figure counts it (social
   benefits and TSA are not income from work). The truth has no wage column, so a family counts as
-  having an official income when, at p0, a member receives a pension, or when any member appears as
-  the subject of a ``pension_contributions`` or ``tax`` record (formal wages and declared entrepreneur
-  income). Those records carry no period in the truth, so a record from any month of the run counts:
-  an approximation that can only lower the share (it is exact when the run is one quarter long, as the
-  contributions feed is delivered quarterly). A family with none of these has no official income.
+  having an official income when, at p0, a member receives a pension, or when any member is the
+  subject of a ``pension_contributions`` or ``tax`` record first delivered in p0's delivery (formal
+  wages and declared entrepreneur income; ``source_records.period``). A family with none of these has
+  no official income.
 
 The unemployment rate target (``unemployment_rate``, marked ``report = false``) is documented but **not
 measured**: the truth holds no labour-market status, so neither the unemployed nor the labour force can
@@ -219,14 +218,14 @@ def _measure(con: duckdb.DuckDBPyConnection, paths: dict[str, str], p0: str, sta
             SELECT person_id FROM support_p0 WHERE measure IN $measures AND person_id IS NOT NULL
             UNION
             SELECT person_id FROM read_parquet({paths["source_records"]})
-            WHERE feed IN $feeds AND role = 'subject' AND person_id IS NOT NULL
+            WHERE feed IN $feeds AND role = 'subject' AND person_id IS NOT NULL AND period = $p0
         ),
         income_families AS (
             SELECT m.family_id FROM members m JOIN earners e ON e.person_id = m.person_id
         )
         SELECT count(*) FROM fams WHERE family_id IN (SELECT family_id FROM income_families)
         """,
-        {"measures": list(OFFICIAL_INCOME_MEASURES), "feeds": list(OFFICIAL_INCOME_FEEDS)},
+        {"measures": list(OFFICIAL_INCOME_MEASURES), "feeds": list(OFFICIAL_INCOME_FEEDS), "p0": p0},
     )
     fig["no_official_income"] = share(families - with_income, families)
     return fig
