@@ -424,7 +424,7 @@ class Ingestion:
         extra = [t for t in extra if t.num_rows]
         if extra:
             pq.write_table(pa.concat_tables(extra), run.append("findings"))
-        self._releases(run)
+        self._releases(run, {spec.name for spec in changed})
         self._quality(run)
         for view in views:
             eng.drop(view)
@@ -461,7 +461,7 @@ class Ingestion:
         got = self.engine.fetch(" UNION ALL ".join(parts))
         return _findings_from(got, files, run_id, severity="flag", value=got["value"])
 
-    def _releases(self, run: Run) -> None:
+    def _releases(self, run: Run, changed: set[str]) -> None:
         """Open quarantine entries that this run's deliveries corrected, superseded or resolved."""
         eng = self.engine
         eng.register_parquet("findings", run.path / "findings")
@@ -471,14 +471,18 @@ class Ingestion:
             eng.register_parquet("releases", self.wh.table_path("releases"))
         else:
             eng.register_arrow("releases", RELEASE_SCHEMA.empty_table())
+        # Only this run's deliveries can release anything: a feed that received none has no new version
+        # and no re-delivery, and a reference resolves only when its target feed changed.
         parts = []
         for spec in self.catalogue:
-            parts.append(_release_sql(spec, run.id, f"src_{spec.name}"))
+            if spec.name in changed:
+                parts.append(_release_sql(spec, run.id, f"src_{spec.name}"))
             for col in spec.columns:
-                if col.references is not None:
+                if col.references is not None and col.references.feed in changed:
                     target = f"src_{col.references.feed}"
                     parts.append(_resolved_sql(spec, col.field, col.references.field, run.id, target))
-        got = eng.fetch(" UNION ALL ".join(f"SELECT * FROM ({p}) AS p{i}" for i, p in enumerate(parts)))
+        sql = " UNION ALL ".join(f"SELECT * FROM ({p}) AS p{i}" for i, p in enumerate(parts))
+        got = eng.fetch(sql) if parts else RELEASE_SCHEMA.empty_table()
         for view in ("findings", "deliveries", "releases"):
             eng.drop(view)
         got = got.cast(RELEASE_SCHEMA)
