@@ -17,8 +17,8 @@ import pyarrow as pa
 from familycard.families.stage import FamilyReport, run_families
 from familycard.identity.index import IdentityReport, run_identity
 from familycard.sources.catalogue import Catalogue, load_catalogue
-from familycard.sources.ingest import OPEN_SQL, Ingestion, IngestReport
-from familycard.sources.quality import Quality, compute_quality
+from familycard.sources.ingest import Ingestion, IngestReport
+from familycard.sources.quality import OPEN_SQL, Quality, compute_quality
 from familycard.store.engine import open_engine
 from familycard.store.warehouse import Warehouse
 
@@ -112,9 +112,7 @@ def quality(data: Path, *, as_of: dt.date | None = None, catalogue: Catalogue | 
             eng.register_parquet(f"src_{spec.name}", wh.table_path(f"src_{spec.name}"))
         eng.register_parquet("findings", wh.table_path("findings"))
         eng.register_parquet("releases", wh.table_path("releases"))
-        open_ = eng.fetch(f"SELECT feed, COUNT(*) AS n FROM ({OPEN_SQL}) AS o GROUP BY feed")
-        counts = eng.fetch("SELECT feed, rule, COUNT(*) AS n FROM findings GROUP BY feed, rule")
-        return compute_quality(eng, catalogue, wh.read("deliveries"), open_, counts, as_of)
+        return compute_quality(eng, catalogue, wh.read("deliveries"), as_of)
 
 
 def _existing(data: Path) -> Warehouse:

@@ -92,13 +92,6 @@ _SQL_TYPES = {
     pa.float64(): "DOUBLE",
     pa.bool_(): "BOOLEAN",
 }
-OPEN_SQL = """
-    SELECT f.* FROM findings AS f
-    LEFT JOIN releases AS r
-      ON r.delivery = f.delivery AND r.line = f.line AND r.field = f.field AND r.rule = f.rule
-    WHERE f.severity IN ('reject', 'flag') AND r.delivery IS NULL
-"""
-OPEN_BY_FEED_SQL = f"SELECT feed, COUNT(*) AS n FROM ({OPEN_SQL}) AS o GROUP BY feed"
 _FILE_RE = re.compile(
     r"^(?P<feed>[a-z0-9_]+)_(?P<period>\d{4}-\d{2})_(?P<kind>full|delta|events)\.(?P<ext>\w+)$"
 )
@@ -499,10 +492,7 @@ class Ingestion:
         eng = self.engine
         eng.register_parquet("findings", run.path / "findings")
         eng.register_parquet("releases", run.path / "releases")
-        open_ = eng.fetch(OPEN_BY_FEED_SQL)
-        counts = eng.fetch("SELECT feed, rule, COUNT(*) AS n FROM findings GROUP BY feed, rule")
-        deliveries = pq.read_table(run.path / "deliveries")
-        q = compute_quality(eng, self.catalogue, deliveries, open_, counts)
+        q = compute_quality(eng, self.catalogue, pq.read_table(run.path / "deliveries"))
         pq.write_table(q.feeds, run.new_table("quality") / "part-0.parquet")
         pq.write_table(q.columns, run.new_table("quality_columns") / "part-0.parquet")
         eng.drop("findings")

@@ -27,6 +27,14 @@ from familycard.sources.catalogue import Catalogue, FeedSpec
 from familycard.sources.periods import due_date, months, period_of
 from familycard.store.engine import Engine
 
+OPEN_SQL = """
+    SELECT f.* FROM findings AS f
+    LEFT JOIN releases AS r
+      ON r.delivery = f.delivery AND r.line = f.line AND r.field = f.field AND r.rule = f.rule
+    WHERE f.severity IN ('reject', 'flag') AND r.delivery IS NULL
+"""
+"""Quarantine entries still open: rejected or flagged findings no release names."""
+
 QUALITY_SCHEMA = pa.schema(
     [
         ("feed", pa.string()),
@@ -86,16 +94,12 @@ def expected_periods(spec: FeedSpec, first: str, as_of: dt.date) -> list[str]:
 
 
 def compute_quality(
-    engine: Engine,
-    catalogue: Catalogue,
-    deliveries: pa.Table,
-    findings_open: pa.Table,
-    findings_counts: pa.Table,
-    as_of: dt.date | None = None,
+    engine: Engine, catalogue: Catalogue, deliveries: pa.Table, as_of: dt.date | None = None
 ) -> Quality:
-    """Quality of every feed. The engine must have views ``src_<feed>`` for every feed.
-
-    ``findings_open`` holds (feed, n) of open quarantine entries; ``findings_counts`` (feed, rule, n)."""
+    """Quality of every feed. The engine must have views ``src_<feed>`` for every feed, ``findings`` and
+    ``releases``; ``deliveries`` is the delivery ledger."""
+    findings_open = engine.fetch(f"SELECT feed, COUNT(*) AS n FROM ({OPEN_SQL}) AS o GROUP BY feed")
+    findings_counts = engine.fetch("SELECT feed, rule, COUNT(*) AS n FROM findings GROUP BY feed, rule")
     loaded = deliveries.filter(pc.equal(deliveries["status"], "loaded"))
     if as_of is None:
         # The data's own clock: the latest due date among the deliveries received (wall-clock time would

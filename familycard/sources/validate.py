@@ -500,48 +500,26 @@ def _issue_table(
     return pa.table(
         {
             "line": pa.array(lines[rows]),
-            "field": pa.array(
-                np.concatenate(
-                    [
-                        np.full(len(r), c[0], dtype=object)
-                        for r, c in zip(issues.rows, issues.cols, strict=True)
-                    ]
-                ),
-                pa.string(),
-            ),
+            "field": _repeated(issues, 0),
             "value": pa.concat_arrays([c[1] for c in issues.cols]),
-            "rule": pa.array(
-                np.concatenate(
-                    [
-                        np.full(len(r), c[2], dtype=object)
-                        for r, c in zip(issues.rows, issues.cols, strict=True)
-                    ]
-                ),
-                pa.string(),
-            ),
-            "severity": pa.array(
-                np.concatenate(
-                    [
-                        np.full(len(r), c[3], dtype=object)
-                        for r, c in zip(issues.rows, issues.cols, strict=True)
-                    ]
-                ),
-                pa.string(),
-            ),
-            "reason": pa.array(
-                np.concatenate(
-                    [
-                        np.full(len(r), c[4], dtype=object)
-                        for r, c in zip(issues.rows, issues.cols, strict=True)
-                    ]
-                ),
-                pa.string(),
-            ),
+            "rule": _repeated(issues, 2),
+            "severity": _repeated(issues, 3),
+            "reason": _repeated(issues, 4),
             "key": keys.take(pa.array(rows)),
             "record": records,
         },
         schema=ISSUE_SCHEMA,
     ).take(order)
+
+
+def _repeated(issues: _Issues, part: int) -> pa.Array:
+    """One text column of the issue table: each issue group's constant (field, rule, ...) per row."""
+    return pa.array(
+        np.concatenate(
+            [np.full(len(r), c[part], dtype=object) for r, c in zip(issues.rows, issues.cols, strict=True)]
+        ),
+        pa.string(),
+    )
 
 
 def _records(raw: pa.Table, rows: npt.NDArray[np.int64], reject: npt.NDArray[np.bool_]) -> pa.Array:
