@@ -2,6 +2,8 @@
 
 - ``familycard synth``, ``familycard demo``: the synthetic nation (:mod:`familycard.synth.commands`);
 - ``familycard run``, ``quality``, ``quarantine``, ``export``: the pipeline (:mod:`familycard.cli_pipeline`);
+- ``familycard explain``, ``familycard methodology list|diff``: the assessment
+  (:mod:`familycard.cli_scoring`);
 - ``familycard eval``: scores a run against the synthetic nation it came from (:mod:`familycard.eval_cli`).
 
 User errors print a one-line message and exit with code 2, never a Python traceback.
@@ -14,7 +16,7 @@ from typing import Annotated
 
 import typer
 
-from familycard import cli_pipeline, eval_cli
+from familycard import cli_pipeline, cli_scoring, eval_cli
 from familycard.synth import commands as synth_commands
 
 app = typer.Typer(
@@ -55,4 +57,5 @@ def main(
 
 synth_commands.register(app)
 cli_pipeline.register(app)
+cli_scoring.register(app)
 eval_cli.register(app)

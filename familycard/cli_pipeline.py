@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from familycard.indicators.methodology import MethodologyError
 from familycard.sources.catalogue import CatalogueError
 from familycard.sources.formats import FormatError
 
@@ -39,9 +40,13 @@ def run(
     engine: Annotated[
         str, typer.Option(help="Analytical engine: duckdb (embedded) or spark (local mode).")
     ] = "duckdb",
+    methodology: Annotated[
+        str, typer.Option(help="Well-being methodology: a version id under methodology/wellbeing or a file.")
+    ] = "v1",
     as_json: Annotated[bool, typer.Option("--json", help="Print the run's report as JSON.")] = False,
 ) -> None:
-    """Run the pipeline: ingest every new delivery under SOURCES into the warehouse at DATA.
+    """Run the pipeline: ingest every new delivery under SOURCES into the warehouse at DATA, link persons,
+    build families and assess them (indicators, score, level A–E, situations).
 
     Each delivery is recorded with its checksum and row counts; a broken file is rejected whole with its
     reason while the others load; bad rows go to quarantine (`familycard quarantine`); each feed's history
@@ -70,8 +75,10 @@ def run(
                     )
                 bar.update(tasks[what], completed=done, total=total)  # type: ignore[arg-type]
 
-            report = pipeline.run_pipeline(sources, data, engine=engine, progress=progress)
-    except (FileNotFoundError, CatalogueError, FormatError) as exc:
+            report = pipeline.run_pipeline(
+                sources, data, engine=engine, progress=progress, methodology=methodology
+            )
+    except (FileNotFoundError, CatalogueError, FormatError, MethodologyError) as exc:
         raise _fail(str(exc)) from None
     seconds = time.perf_counter() - t0
     if as_json:
@@ -80,6 +87,7 @@ def run(
                 {
                     "identity": report.identity.as_dict() if report.identity else None,
                     "families": report.families.families if report.families else None,
+                    "levels": report.assessment.by_level if report.assessment else None,
                     "run": report.run,
                     "seconds": round(seconds, 2),
                     "skipped": report.skipped,
@@ -113,6 +121,11 @@ def run(
         table.add_row("links waiting for review", f"{ident.review:,}")
     if report.families is not None:
         table.add_row(f"families (as of {report.families.as_of})", f"{report.families.families:,}")
+    if report.assessment is not None:
+        a = report.assessment
+        levels = "  ".join(f"{k} {v:,}" for k, v in sorted(a.by_level.items()))
+        table.add_row(f"levels ({a.methodology}, {a.indicators} indicators)", levels)
+        table.add_row("families in the target group", f"{a.targeted:,}")
     table.add_row("seconds", f"{seconds:.1f}")
     console.print(table)
     for d in report.rejected_files:

@@ -31,6 +31,7 @@ def evaluate(
         _fail(f"no person index in the warehouse at {data}: run `familycard run` first")
     scores: dict[str, Any] = {"identity": evaluate_identity(data, truth).as_dict()}
     scores.update(_families(data, truth, wh.tables()))
+    scores.update(_targeting(data, truth, wh.tables()))
     if as_json:
         typer.echo(json.dumps(scores, ensure_ascii=False, indent=1))
         return
@@ -54,6 +55,15 @@ def _families(data: Path, truth: Path, tables: list[str]) -> dict[str, Any]:
             "by_hard_case": groups,
         }
     }
+
+
+def _targeting(data: Path, truth: Path, tables: list[str]) -> dict[str, Any]:
+    if "family_scores" not in tables:
+        return {}
+    from familycard.scoring.evaluate import evaluate_targeting
+    from familycard.store.warehouse import Warehouse
+
+    return {"targeting": evaluate_targeting(Warehouse(data), truth).as_dict()}
 
 
 def _fail(message: str) -> None:
@@ -87,6 +97,55 @@ def _print(scores: dict[str, Any]) -> None:
                 f"{s['families']:,}",
             )
         console.print(ft)
+    tgt = scores.get("targeting")
+    if tgt:
+        _print_targeting(console, tgt)
+
+
+def _print_targeting(console: Console, tgt: dict[str, Any]) -> None:
+    """Exclusion and inclusion errors of the levels and of the PMT baseline, overall and by group."""
+    table = Table(
+        title=f"Targeting (in need = true level D or E; methodology {tgt['methodology']}, "
+        f"as of {tgt['as_of']}; "
+        f"PMT R² {tgt['pmt_r2']:.3f})",
+        title_justify="left",
+    )
+    for col in (
+        "group",
+        "",
+        "in need",
+        "exclusion",
+        "PMT exclusion",
+        "targeted",
+        "inclusion",
+        "PMT inclusion",
+    ):
+        table.add_column(col, justify="left" if col in ("group", "") else "right")
+    lv, pmt = tgt["levels"], tgt["pmt"]
+    table.add_row(
+        "all",
+        "",
+        f"{lv['in_need']:,}",
+        f"{lv['exclusion_error']:.3f}",
+        f"{pmt['exclusion_error']:.3f}",
+        f"{lv['targeted']:,}",
+        f"{lv['inclusion_error']:.3f}",
+        f"{pmt['inclusion_error']:.3f}",
+    )
+    for group, values in lv["by_group"].items():
+        for value, s in values.items():
+            p = pmt["by_group"][group][value]
+            table.add_row(
+                group,
+                value,
+                f"{s['in_need']:,}",
+                f"{s['exclusion_error']:.3f}",
+                f"{p['exclusion_error']:.3f}",
+                f"{s['targeted']:,}",
+                f"{s['inclusion_error']:.3f}",
+                f"{p['inclusion_error']:.3f}",
+            )
+    console.print(table)
 
 
 def register(app: typer.Typer) -> None:

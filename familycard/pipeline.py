@@ -1,8 +1,10 @@
 """The batch pipeline: stages in order over a warehouse, on one engine.
 
-Today the pipeline has one stage, ingestion (:mod:`familycard.sources.ingest`); identity, families,
-indicators and scoring follow as stages over the same warehouse. Each run writes an immutable snapshot
-(:class:`familycard.store.warehouse.Warehouse`); readers see the previous snapshot until the run commits.
+Ingestion (:mod:`familycard.sources.ingest`) → identity (:mod:`familycard.identity.index`) → families
+(:mod:`familycard.families.stage`) → assessment: facts, indicators, scores and levels
+(:mod:`familycard.scoring.stage`). Each stage writes an immutable snapshot
+(:class:`familycard.store.warehouse.Warehouse`); the last one is published when all have finished, so
+readers see the previous published snapshot until then.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import pyarrow as pa
 
 from familycard.families.stage import FamilyReport, run_families
 from familycard.identity.index import IdentityReport, run_identity
+from familycard.scoring.stage import AssessmentReport, run_assessment
 from familycard.sources.catalogue import Catalogue, load_catalogue
 from familycard.sources.ingest import Ingestion, IngestReport
 from familycard.sources.quality import OPEN_SQL, Quality, compute_quality
@@ -34,6 +37,7 @@ class PipelineReport:
     ingest: IngestReport
     identity: IdentityReport | None = None
     families: FamilyReport | None = None
+    assessment: AssessmentReport | None = None
     published: str | None = None
 
     @property
@@ -66,9 +70,12 @@ def run_pipeline(
     catalogue: Catalogue | None = None,
     progress: Callable[[str, int, int], None] | None = None,
     memory_limit: str = MEMORY_LIMIT,
+    methodology: str = "v1",
 ) -> PipelineReport:
     """Ingest every new delivery under ``sources`` into the warehouse at ``data``, then rebuild the person
-    index and the families. Each stage commits a snapshot; when all have finished, the last one is
+    index, the families and their assessment (``methodology``: a version id under
+    ``methodology/wellbeing`` or a file). Each stage commits a snapshot; when all have finished, the last
+    one is
     *published* (the one the web reads), so readers never see sources newer than the persons and families
     built from them."""
     (data / "tmp").mkdir(parents=True, exist_ok=True)
@@ -76,11 +83,12 @@ def run_pipeline(
     with open_engine(engine, temp_dir=data / "tmp", memory_limit=memory_limit) as eng:
         ingest = Ingestion(sources, wh, eng, catalogue=catalogue, progress=progress).run()
         report = PipelineReport(ingest=ingest)
-        stale = ingest.run is not None or "persons" not in wh.tables()
+        stale = ingest.run is not None or "family_scores" not in wh.tables()
         if wh.current() is None or (not stale and wh.published() == wh.current()):
             return report
         report.identity = run_identity(wh, eng, catalogue=catalogue, progress=progress)
         report.families = run_families(wh, eng)
+        report.assessment = run_assessment(wh, eng, methodology=methodology, progress=progress)
         report.published = wh.publish()
     return report
 

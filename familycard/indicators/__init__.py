@@ -1,0 +1,1 @@
+"""Indicators: the fact vocabulary, the methodology loader and the indicator stage."""
