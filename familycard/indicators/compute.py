@@ -5,7 +5,7 @@
 * ``family_indicators`` (:func:`family_indicators_sql`): per family, every indicator's value and
   deprivation: a person indicator's value is the number of deprived members, a family indicator's is its
   expression over family facts (NULL outside its population);
-* ``indicator_sources`` (:func:`sources_sql`): for every deprivation, the agency records behind it: the
+* ``indicator_sources`` (:data:`SOURCES_SQL`): for every deprivation, the agency records behind it: the
   records of the selections its facts come from, of the deprived members (person indicators) or of all
   members (family indicators).
 
@@ -16,13 +16,12 @@ from __future__ import annotations
 
 from functools import cache
 
+import pyarrow as pa
 import sqlglot
 from sqlglot import exp
 
-from familycard.indicators.facts import FAMILY_FACT, PERSON_FACT
+from familycard.indicators.facts import FAMILY_FACT, PERSON_FACT, SELECTIONS
 from familycard.indicators.methodology import Indicator, Methodology, substitute
-
-_SOURCE_COLUMNS = "s.person_id, s.feed, s.record_key, s.period"
 
 
 def _value(ind: Indicator, params: dict[str, float]) -> str:
@@ -109,31 +108,55 @@ def selections_of(ind: Indicator) -> list[str]:
     return sorted({s for p in persons if (s := PERSON_FACT[p].selection) is not None})
 
 
-def sources_sql(meth: Methodology) -> str:
-    """``indicator_sources``: ``family_id``, ``indicator``, ``person_id``, ``feed``, ``record_key``,
-    ``period`` for every deprivation that rests on agency records."""
-    parts = []
-    for ind in meth.indicators:
-        for sel in selections_of(ind):
-            if ind.unit == "person":
-                parts.append(
-                    f"SELECT pv.family_id, '{ind.id}' AS indicator, {_SOURCE_COLUMNS} "
-                    f"FROM ind_person_values AS pv JOIN ind_sel_{sel} AS s ON s.person_id = pv.person_id "
-                    f"WHERE pv.d_{ind.id}"
-                )
-            else:
-                parts.append(
-                    f"SELECT fi.family_id, '{ind.id}' AS indicator, {_SOURCE_COLUMNS} "
-                    f"FROM family_indicators AS fi JOIN person_facts AS pf ON pf.family_id = fi.family_id "
-                    f"JOIN ind_sel_{sel} AS s ON s.person_id = pf.person_id WHERE fi.d_{ind.id}"
-                )
-    if not parts:
-        return (
-            "SELECT CAST(NULL AS VARCHAR) AS family_id, CAST(NULL AS VARCHAR) AS indicator, "
-            "CAST(NULL AS VARCHAR) AS person_id, CAST(NULL AS VARCHAR) AS feed, "
-            "CAST(NULL AS VARCHAR) AS record_key, CAST(NULL AS VARCHAR) AS period WHERE FALSE"
-        )
-    return "\nUNION ALL\n".join(parts)
+def source_map(meth: Methodology) -> pa.Table:
+    """``ind_source_map``: which selections back each indicator (``indicator``, ``unit``, ``selection``)."""
+    rows = [(i.id, i.unit, sel) for i in meth.indicators for sel in selections_of(i)]
+    return pa.table(
+        {
+            "indicator": pa.array([r[0] for r in rows], pa.string()),
+            "unit": pa.array([r[1] for r in rows], pa.string()),
+            "selection": pa.array([r[2] for r in rows], pa.string()),
+        }
+    )
+
+
+def records_sql() -> str:
+    """``ind_records``: the records of every selection in one table (``selection``, ``person_id``,
+    ``feed``, ``record_key``, ``delivery_period``)."""
+    return "\nUNION ALL\n".join(
+        f"SELECT '{s.name}' AS selection, person_id, feed, record_key, delivery_period FROM ind_sel_{s.name}"
+        for s in SELECTIONS
+    )
+
+
+def person_deprivations_sql(meth: Methodology) -> str:
+    """``ind_person_deps``: one row per deprived member and person indicator."""
+    parts = [
+        f"SELECT family_id, person_id, '{i.id}' AS indicator FROM ind_person_values WHERE d_{i.id}"
+        for i in meth.indicators
+        if i.unit == "person"
+    ]
+    return "\nUNION ALL\n".join(parts) or (
+        "SELECT CAST(NULL AS VARCHAR) AS family_id, CAST(NULL AS VARCHAR) AS person_id, "
+        "CAST(NULL AS VARCHAR) AS indicator WHERE FALSE"
+    )
+
+
+SOURCES_SQL = """
+    SELECT d.family_id, d.indicator, r.person_id, r.feed, r.record_key, r.delivery_period AS period
+    FROM ind_person_deps AS d
+    JOIN ind_source_map AS m ON m.indicator = d.indicator AND m.unit = 'person'
+    JOIN ind_records AS r ON r.selection = m.selection AND r.person_id = d.person_id
+    UNION ALL
+    SELECT d.family_id, d.indicator, r.person_id, r.feed, r.record_key, r.delivery_period AS period
+    FROM family_deprivations AS d
+    JOIN ind_source_map AS m ON m.indicator = d.indicator AND m.unit = 'family'
+    JOIN person_facts AS pf ON pf.family_id = d.family_id
+    JOIN ind_records AS r ON r.selection = m.selection AND r.person_id = pf.person_id
+"""
+"""``indicator_sources``: ``family_id``, ``indicator``, ``person_id``, ``feed``, ``record_key``, ``period``
+(the delivery) for every deprivation that rests on agency records: the records of the deprived members
+(person indicators) or of all members (family indicators) in the selections behind the indicator."""
 
 
 def facts_used(meth: Methodology) -> set[str]:

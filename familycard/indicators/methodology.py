@@ -92,9 +92,12 @@ class Indicator:
     deprived: str
     population: str | None
     weight: float
+    """The weight inside its domain this version uses (the catalogue's unless the version overrides it)."""
     min_members: int
     facts: frozenset[str]
     """The facts its expressions read (for provenance)."""
+    catalogue_weight: float = 1.0
+    """The catalogue's (expert) weight, 1 = mild … 4 = most severe."""
 
 
 @dataclass(frozen=True)
@@ -329,8 +332,9 @@ def _indicator(
     population = d.get("population")
     if population is not None:
         facts |= check_expression(str(population), names, path, f"{where}.population")
-    weight = float(overrides.get(iid, d.get("weight", 1.0)))
-    if weight < 0:
+    catalogue_weight = float(d.get("weight", 1.0))
+    weight = float(overrides.get(iid, catalogue_weight))
+    if weight < 0 or catalogue_weight < 0:
         raise MethodologyError(path, f"{where}.weight", "must not be negative")
     return Indicator(
         id=iid,
@@ -344,6 +348,7 @@ def _indicator(
         weight=weight,
         min_members=int(d.get("min_members", 1)),
         facts=frozenset(facts - set(params) - {"value"}),
+        catalogue_weight=catalogue_weight,
     )
 
 

@@ -88,7 +88,7 @@ def _levels_for(engine: Engine, meth: Methodology, period: str, scratch: Path) -
 
     def make(name: str, sql: str) -> int:
         made.append(name)
-        return engine.materialize(name, sql, scratch / f"{meth.id}-{name}")
+        return engine.materialize(name, sql, scratch / name)
 
     window = facts.Window(period, period_end(period))
     make("family_facts", facts.family_facts_sql(window, int(meth.parameters.get("pension_age", 63))))
@@ -116,8 +116,8 @@ def methodology_diff(data: Path, source: str, target: str, *, samples: int = 3) 
             eng.register_parquet("families", wh.table_path("families", run))
             eng.register_arrow("ind_settlements", settlements_table())
             period = str(eng.fetch("SELECT MAX(as_of) AS p FROM families").column(0)[0].as_py())
-            la = _levels_for(eng, a, period, scratch)
-            lb = _levels_for(eng, b, period, scratch)
+            la = _levels_for(eng, a, period, scratch / "from")
+            lb = _levels_for(eng, b, period, scratch / "to")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     fa, fb = [lv.code for lv in a.levels], [lv.code for lv in b.levels]

@@ -12,6 +12,12 @@ from __future__ import annotations
 from familycard.indicators.methodology import Methodology, substitute
 
 
+def micro_weights(meth: Methodology) -> dict[str, int]:
+    """Effective weights in millionths: scores are sums of integers, so every engine adds them exactly
+    (a sum of floating-point weights depends on the order of addition)."""
+    return {i: round(w * 1_000_000) for i, w in meth.effective_weights().items()}
+
+
 def _flag(ind_id: str) -> str:
     return f"fi.d_{ind_id}"
 
@@ -24,8 +30,8 @@ def scores_sql(meth: Methodology) -> str:
     """``family_scores``: ``family_id``, ``methodology``, ``score``, ``deprivations``, ``score_level``
     (by score alone), ``level``, ``level_rank`` (0 = best), ``floor`` (the floor that raised the level,
     if any), ``targeted``, ``uncertain_members``, ``kato``, ``region``, ``rural``."""
-    weights = meth.effective_weights()
-    terms = " + ".join(f"CASE WHEN {_flag(i)} THEN {w!r} ELSE 0 END" for i, w in weights.items() if w > 0)
+    weights = micro_weights(meth)
+    terms = " + ".join(f"CASE WHEN {_flag(i)} THEN {w} ELSE 0 END" for i, w in weights.items() if w > 0)
     count = " + ".join(f"CASE WHEN {_flag(i.id)} THEN 1 ELSE 0 END" for i in meth.indicators)
     levels = list(enumerate(meth.levels))
     by_score = (
@@ -50,7 +56,7 @@ def scores_sql(meth: Methodology) -> str:
     targeted = ", ".join(str(n) for n, lv in levels if lv.targeted) or "-1"
     return f"""
         WITH s AS (
-            SELECT fi.family_id, ROUND({terms or "0"}, 6) AS score, {count} AS deprivations,
+            SELECT fi.family_id, CAST({terms or "0"} AS DOUBLE) / 1000000 AS score, {count} AS deprivations,
                 {floor_rank} AS floor_rank, {floor_which} AS floor_index
             FROM family_indicators AS fi
         ),
@@ -73,10 +79,10 @@ def scores_sql(meth: Methodology) -> str:
 def deprivations_sql(meth: Methodology) -> str:
     """``family_deprivations``: one row per (family, indicator) on which the family is deprived, with the
     value, domain and effective weight (its share of the score)."""
-    weights = meth.effective_weights()
+    weights = micro_weights(meth)
     parts = [
         f"SELECT fi.family_id, '{i.id}' AS indicator, '{i.domain}' AS domain, fi.v_{i.id} AS value, "
-        f"{weights[i.id]!r} AS weight FROM family_indicators AS fi WHERE fi.d_{i.id}"
+        f"CAST({weights[i.id]} AS DOUBLE) / 1000000 AS weight FROM family_indicators AS fi WHERE fi.d_{i.id}"
         for i in meth.indicators
     ]
     return "\nUNION ALL\n".join(parts)

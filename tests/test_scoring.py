@@ -1,0 +1,349 @@
+"""The assessment: methodology loading and its refusals, indicators, scores, levels, explanations, the
+methodology diff, targeting accuracy, and identical results on DuckDB and Spark."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import duckdb
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from familycard.cli import app
+from familycard.indicators.methodology import MethodologyError, load_methodology, substitute
+from familycard.pipeline import run_pipeline
+from familycard.scoring.diff import methodology_diff
+from familycard.scoring.evaluate import evaluate_targeting
+from familycard.scoring.explain import explain_family, render
+from familycard.scoring.stage import OUTPUTS, run_assessment
+from familycard.store.engine import Engine
+from familycard.store.warehouse import Warehouse, content_digest
+from familycard.synth.config import SynthConfig
+from familycard.synth.generate import generate
+
+METHODOLOGY = Path(__file__).resolve().parents[1] / "methodology" / "wellbeing"
+
+
+@pytest.fixture(scope="module")
+def assessed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A small nation (800 families, 13 months) run through the whole pipeline on DuckDB."""
+    root = tmp_path_factory.mktemp("assessed")
+    generate(SynthConfig(families=800, seed=21, months=13), root / "nation", workers=1)
+    report = run_pipeline(root / "nation" / "sources", root / "data")
+    assert report.assessment is not None
+    return root / "nation", root / "data"
+
+
+def _sql(data: Path, table: str) -> str:
+    wh = Warehouse(data)
+    return f"'{wh.table_path(table, wh.published())}/*.parquet'"
+
+
+# ---------------------------------------------------------------------------------------- methodology
+
+
+def _write_version(tmp: Path, extra_indicator: str = "", version_extra: str = "") -> Path:
+    """A copy of the shipped methodology in ``tmp`` with one more indicator and more version keys."""
+    for f in ("v1.toml", "indicators.toml", "situations.toml"):
+        shutil.copy(METHODOLOGY / f, tmp / f)
+    if extra_indicator:
+        with (tmp / "indicators.toml").open("a", encoding="utf-8") as fh:
+            fh.write(extra_indicator)
+    if version_extra:
+        with (tmp / "v1.toml").open("a", encoding="utf-8") as fh:
+            fh.write(version_extra)
+    return tmp / "v1.toml"
+
+
+def _indicator(value: str, *, unit: str = "family", id_: str = "probe") -> str:
+    names = '{ kk = "x", ru = "x", en = "x" }'
+    return (
+        f'\n[[indicator]]\nid = "{id_}"\ndomain = "social"\nunit = "{unit}"\nvalue = "{value}"\n'
+        f'deprived = "value = 1"\nweight = 1\nname = {names}\ndescription = {names}\n'
+    )
+
+
+def test_shipped_versions_load() -> None:
+    v1, v2 = load_methodology("v1"), load_methodology("v2")
+    assert [lv.code for lv in v1.levels] == ["A", "B", "C", "D", "E"]
+    assert len(v2.levels) == 6
+    assert len(v1.indicators) >= 80
+    assert {i.domain for i in v1.indicators} == set(v1.domains)
+    assert abs(sum(v1.effective_weights().values()) - 1.0) < 1e-6
+    # v2 extends v1: same indicators and parameters, its own levels
+    assert [i.id for i in v2.indicators] == [i.id for i in v1.indicators]
+    assert v2.parameters == v1.parameters and v2.digest != v1.digest
+
+
+@pytest.mark.parametrize("name", ["citizenship", "nationality", "ethnicity", "religion", "migration_status"])
+def test_loader_refuses_protected_attributes(tmp_path: Path, name: str) -> None:
+    path = _write_version(tmp_path, _indicator(f"CASE WHEN {name} = 'KZ' THEN 1 ELSE 0 END"))
+    with pytest.raises(MethodologyError, match="protected attribute") as info:
+        load_methodology(path)
+    assert "indicators.toml" in str(info.value) and "probe.value" in str(info.value)
+
+
+def test_loader_refuses_protected_attribute_in_a_person_population(tmp_path: Path) -> None:
+    bad = _indicator("1", unit="person").replace(
+        "deprived =", 'population = "religion IS NOT NULL"\ndeprived ='
+    )
+    with pytest.raises(MethodologyError, match="protected attribute"):
+        load_methodology(_write_version(tmp_path, bad))
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("unknown_fact + 1", "unknown name 'unknown_fact'"),
+        ("(SELECT 1)", "only scalar expressions"),
+        ("SUM(size)", "only scalar expressions"),
+        ("f.size", "without a table prefix"),
+        ("size +", "cannot parse"),
+    ],
+)
+def test_loader_refuses_bad_expressions(tmp_path: Path, value: str, message: str) -> None:
+    with pytest.raises(MethodologyError, match=message):
+        load_methodology(_write_version(tmp_path, _indicator(value)))
+
+
+def test_loader_checks_languages_weights_and_levels(tmp_path: Path) -> None:
+    no_kk = _indicator("1").replace('name = { kk = "x", ', "name = { ")
+    with pytest.raises(MethodologyError, match="missing language"):
+        load_methodology(_write_version(tmp_path, no_kk))
+    path = _write_version(tmp_path)
+    text = re.sub(r"\neconomic = [0-9.]+", "\neconomic = 0.9", path.read_text(encoding="utf-8"))
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(MethodologyError, match="sum to 1"):
+        load_methodology(path)
+    path = _write_version(tmp_path)
+    text = re.sub(r'(code = "E"\nmin_score = )[0-9.]+', r"\g<1>0.01", path.read_text(encoding="utf-8"))
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(MethodologyError, match="rise strictly"):
+        load_methodology(path)
+
+
+def test_weights_override_in_a_version(tmp_path: Path) -> None:
+    base = load_methodology("v1")
+    first = base.indicators[0].id
+    path = _write_version(tmp_path)
+    text = re.sub(rf"\n{first} = [0-9.]+", f"\n{first} = 0", path.read_text(encoding="utf-8"))
+    path.write_text(text, encoding="utf-8")
+    changed = load_methodology(path)
+    assert changed.effective_weights()[first] == 0.0
+    assert base.effective_weights()[first] > 0
+
+
+# ------------------------------------------------------------------------------------------ the stage
+
+
+def test_every_family_has_a_level_and_indicators(assessed: tuple[Path, Path]) -> None:
+    _, data = assessed
+    meth = load_methodology("v1")
+    con = duckdb.connect()
+    n_fam = con.sql(f"SELECT COUNT(*) FROM {_sql(data, 'families')}").fetchall()[0][0]
+    scores = con.sql(f"SELECT level, score, targeted FROM {_sql(data, 'family_scores')}").fetchall()
+    assert len(scores) == n_fam > 700
+    assert {lv for lv, _, _ in scores} <= {lv.code for lv in meth.levels}
+    assert len({lv for lv, _, _ in scores}) >= 4  # the levels are used, not one bucket
+    assert all(0.0 <= s <= 1.0 for _, s, _ in scores)
+    cols = pq.read_schema(next(Path(_sql(data, "family_indicators")[1:-11]).glob("*.parquet"))).names
+    assert sum(c.startswith("d_") for c in cols) == len(meth.indicators) >= 80
+    # every indicator is computed; most are neither always nor never deprived on a real nation
+    shares = con.sql(
+        "SELECT "
+        + ", ".join(f"AVG(CAST(d_{i.id} AS INTEGER))" for i in meth.indicators)
+        + f" FROM {_sql(data, 'family_indicators')}"
+    ).fetchall()[0]
+    assert sum(0 < s < 1 for s in shares) >= 0.6 * len(shares)
+
+
+def test_score_is_the_weighted_sum_of_deprivations(assessed: tuple[Path, Path]) -> None:
+    _, data = assessed
+    con = duckdb.connect()
+    rows = con.sql(
+        f"""SELECT s.family_id, s.score, s.deprivations, COALESCE(SUM(d.weight), 0), COUNT(d.indicator)
+            FROM {_sql(data, "family_scores")} AS s
+            LEFT JOIN {_sql(data, "family_deprivations")} AS d USING (family_id)
+            GROUP BY ALL"""
+    ).fetchall()
+    for _, score, n, weights, counted in rows:
+        assert abs(score - weights) < 1e-5 and n == counted
+
+
+def test_levels_follow_thresholds_and_floors(assessed: tuple[Path, Path]) -> None:
+    _, data = assessed
+    meth = load_methodology("v1")
+    con = duckdb.connect()
+    for level, score, floor, score_level in con.sql(
+        f"SELECT level, score, floor, score_level FROM {_sql(data, 'family_scores')}"
+    ).fetchall():
+        expected = max(i for i, lv in enumerate(meth.levels) if score >= lv.min_score)
+        assert meth.levels[expected].code == score_level
+        if floor is None:
+            assert level == score_level
+        else:
+            assert meth.level_rank(level) == meth.level_rank(meth.floors[floor].level) > expected
+
+
+def test_cited_records_exist(assessed: tuple[Path, Path]) -> None:
+    """Every record an explanation cites is a version of that feed's history in the snapshot."""
+    _, data = assessed
+    con = duckdb.connect()
+    sources = con.sql(f"SELECT DISTINCT feed FROM {_sql(data, 'indicator_sources')}").fetchall()
+    assert len(sources) >= 8
+    for (feed,) in sources:
+        missing = con.sql(
+            f"""SELECT COUNT(*) FROM {_sql(data, "indicator_sources")} AS s
+                WHERE s.feed = '{feed}' AND NOT EXISTS (
+                    SELECT 1 FROM {_sql(data, f"src_{feed}")} AS h
+                    WHERE h._key = s.record_key AND h._period = s.period)"""
+        ).fetchall()[0][0]
+        assert missing == 0, feed
+
+
+def test_every_family_has_an_explanation(assessed: tuple[Path, Path]) -> None:
+    _, data = assessed
+    con = duckdb.connect()
+    ids = [
+        r[0]
+        for r in con.sql(
+            f"SELECT family_id FROM {_sql(data, 'family_scores')} ORDER BY score DESC"
+        ).fetchall()
+    ]
+    worst = explain_family(data, ids[0], "en")
+    assert worst.deprivations and worst.score > 0
+    assert abs(sum(d.weight for d in worst.deprivations) - worst.score) < 1e-5
+    assert all(d.sources or d.checked for d in worst.deprivations)
+    for fid in ids[::40]:
+        for lang in ("kk", "ru", "en"):
+            text = render(explain_family(data, fid, lang))
+            assert fid in text
+    ru = render(explain_family(data, ids[0], "ru"))
+    assert "Уровень" in ru and "Балл" in ru
+
+
+def test_explanations_hold_no_names_or_iins(assessed: tuple[Path, Path]) -> None:
+    _, data = assessed
+    con = duckdb.connect()
+    fid, iins = con.sql(
+        f"""SELECT s.family_id, LIST(m.iin) FROM {_sql(data, "family_scores")} AS s
+            JOIN {_sql(data, "family_members")} AS m USING (family_id)
+            WHERE m.iin IS NOT NULL GROUP BY ALL ORDER BY MAX(s.score) DESC LIMIT 1"""
+    ).fetchall()[0]
+    text = json.dumps(explain_family(data, fid, "en").as_dict(), ensure_ascii=False)
+    assert not any(iin in text for iin in iins)
+
+
+def test_situations_follow_their_definitions(assessed: tuple[Path, Path]) -> None:
+    _, data = assessed
+    meth = load_methodology("v1")
+    con = duckdb.connect()
+    found = dict(
+        con.sql(f"SELECT situation, COUNT(*) FROM {_sql(data, 'family_situations')} GROUP BY 1").fetchall()
+    )
+    observable = [s for s in meth.situations if s.when]
+    assert len(meth.situations) >= 10 and len(observable) < len(meth.situations)
+    assert "low_income" in found
+    assert set(found) <= {s.id for s in observable}
+    for sit in observable:
+        condition = substitute(sit.when, {i.id: f"fi.d_{i.id}" for i in meth.indicators}, {})
+        expected = con.sql(f"SELECT COUNT(*) FROM {_sql(data, 'family_indicators')} AS fi WHERE {condition}")
+        assert found.get(sit.id, 0) == expected.fetchall()[0][0], sit.id
+
+
+def test_uncertain_members_are_marked_on_the_score(assessed: tuple[Path, Path]) -> None:
+    _, data = assessed
+    con = duckdb.connect()
+    mismatch = con.sql(
+        f"""SELECT COUNT(*) FROM {_sql(data, "family_scores")} AS s
+            JOIN (SELECT family_id, SUM(CASE WHEN uncertain THEN 1 ELSE 0 END) AS u
+                  FROM {_sql(data, "family_members")} GROUP BY 1) AS m USING (family_id)
+            WHERE s.uncertain_members <> m.u"""
+    ).fetchall()[0][0]
+    assert mismatch == 0
+
+
+# ------------------------------------------------------------------------------------------ diff, eval
+
+
+def test_methodology_diff_totals(assessed: tuple[Path, Path]) -> None:
+    _, data = assessed
+    con = duckdb.connect()
+    levels = dict(con.sql(f"SELECT level, COUNT(*) FROM {_sql(data, 'family_scores')} GROUP BY 1").fetchall())
+    d = methodology_diff(data, "v1", "v2")
+    assert d.families == sum(levels.values())
+    assert d.row_totals() == [levels.get(c, 0) for c in d.from_levels]
+    assert sum(d.column_totals()) == d.families
+    for region_matrix in d.by_region.values():
+        assert len(region_matrix) == 5 and len(region_matrix[0]) == 6
+    summed = [[sum(m[i][j] for m in d.by_region.values()) for j in range(6)] for i in range(5)]
+    assert summed == d.matrix
+    same = methodology_diff(data, "v1", "v1")
+    assert same.moved == 0 and same.entering == same.leaving == 0
+    assert all(same.matrix[i][j] == 0 for i in range(5) for j in range(5) if i != j)
+
+
+def test_targeting_evaluation(assessed: tuple[Path, Path]) -> None:
+    nation, data = assessed
+    ev = evaluate_targeting(Warehouse(data), nation / "truth")
+    for t in (ev.levels, ev.pmt):
+        assert t.in_need > 20 and t.targeted > 0
+        assert 0 <= t.exclusion_error <= 1 and 0 <= t.inclusion_error <= 1
+        assert set(t.by_group) == {"region", "head_sex", "rural", "disability"}
+        need = sum(int(v["in_need"]) for v in t.by_group["rural"].values())
+        assert need == t.in_need
+    # the methodology is clearly better than the proxy-means test on both errors
+    assert ev.levels.exclusion_error < ev.pmt.exclusion_error
+    assert ev.levels.inclusion_error < ev.pmt.inclusion_error
+
+
+# ---------------------------------------------------------------------------------------------- CLI
+
+
+def test_cli_explain_diff_list_and_eval(assessed: tuple[Path, Path]) -> None:
+    nation, data = assessed
+    runner = CliRunner()
+    con = duckdb.connect()
+    fid = con.sql(
+        f"SELECT family_id FROM {_sql(data, 'family_scores')} ORDER BY score DESC LIMIT 1"
+    ).fetchall()[0][0]
+    got = runner.invoke(app, ["explain", "--data", str(data), "--family", fid, "--lang", "kk"])
+    assert got.exit_code == 0, got.output
+    assert "Деңгей" in got.output
+    got = runner.invoke(app, ["explain", "--data", str(data), "--family", "F-none"])
+    assert got.exit_code == 2 and "no family" in got.output
+    got = runner.invoke(
+        app, ["methodology", "diff", "--data", str(data), "--from", "v1", "--to", "v2", "--json"]
+    )
+    assert got.exit_code == 0, got.output
+    assert json.loads(got.output)["families"] > 700
+    got = runner.invoke(app, ["methodology", "diff", "--data", str(data), "--from", "v1", "--to", "v9"])
+    assert got.exit_code == 2 and "no methodology" in got.output
+    got = runner.invoke(app, ["methodology", "list"])
+    assert got.exit_code == 0 and "v2" in got.output
+    got = runner.invoke(app, ["eval", "--truth", str(nation / "truth"), "--data", str(data), "--json"])
+    assert got.exit_code == 0, got.output
+    assert "targeting" in json.loads(got.output)
+
+
+# ------------------------------------------------------------------------------------------- engines
+
+
+def test_engines_assess_identically(assessed: tuple[Path, Path], engine: Engine, tmp_path: Path) -> None:
+    """The stage on Spark writes the same tables as on DuckDB from the same snapshot."""
+    _, data = assessed
+    copy = tmp_path / "data"
+    shutil.copytree(data, copy)
+    wh = Warehouse(copy)
+    base = wh.published()
+    report = run_assessment(wh, engine)
+    assert report.families > 700
+    for table in OUTPUTS:
+        mine = wh.read(table)
+        reference = Warehouse(data).read(table, base)
+        assert mine.num_rows == reference.num_rows, table
+        assert content_digest(mine) == content_digest(reference), table
