@@ -112,7 +112,8 @@ def main() -> None:
     free = logistic(x, y, nonnegative=False)
     _, share, excl, incl = best_cut(x @ free, y)
     print(
-        f"# unconstrained logistic (upper bound): targeted {share:.3f}, exclusion {excl:.3f}, inclusion {incl:.3f}"
+        f"# unconstrained logistic (upper bound): targeted {share:.3f}, "
+        f"exclusion {excl:.3f}, inclusion {incl:.3f}"
     )
     fitted = logistic(x, y, nonnegative=True)
     expert = np.array([meth.effective_weights()[i] for i in ids])

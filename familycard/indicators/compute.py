@@ -1,11 +1,9 @@
 """SQL that turns facts into indicator values for one methodology (DuckDB dialect, run on either engine).
 
-* ``ind_person_values`` (:func:`person_values_sql`): per member, each person indicator's value (NULL when
-  the member is outside its population) and whether the member is deprived (``v_<id>``, ``d_<id>``);
 * ``family_indicators`` (:func:`family_indicators_sql`): per family, every indicator's value and
   deprivation: a person indicator's value is the number of deprived members, a family indicator's is its
   expression over family facts (NULL outside its population);
-* ``indicator_sources`` (:data:`SOURCES_SQL`): for every deprivation, the agency records behind it: the
+* ``indicator_sources`` (:func:`sources_sql`): for every deprivation, the agency records behind it: the
   records of the selections its facts come from, of the deprived members (person indicators) or of all
   members (family indicators).
 
@@ -20,7 +18,7 @@ import pyarrow as pa
 import sqlglot
 from sqlglot import exp
 
-from familycard.indicators.facts import FAMILY_FACT, PERSON_FACT, SELECTIONS
+from familycard.indicators.facts import FAMILY_FACT, PERSON_FACT, SELECTIONS, round6
 from familycard.indicators.methodology import Indicator, Methodology, substitute
 
 
@@ -36,30 +34,25 @@ def _deprived(ind: Indicator, params: dict[str, float]) -> str:
     return f"COALESCE({cut}, FALSE)"
 
 
+def _population(ind: Indicator, params: dict[str, float]) -> str:
+    return substitute(ind.population, {}, params) if ind.population else "TRUE"
+
+
 def _guarded_value(ind: Indicator, params: dict[str, float]) -> str:
-    value = f"ROUND(CAST({_value(ind, params)} AS DOUBLE), 6)"
+    value = round6(f"CAST({_value(ind, params)} AS DOUBLE)")
     if ind.population:
         return f"CASE WHEN {substitute(ind.population, {}, params)} THEN {value} END"
     return value
 
 
-def person_values_sql(meth: Methodology) -> str:
-    """``ind_person_values`` from ``person_facts``."""
-    cols = []
-    for ind in meth.indicators:
-        if ind.unit == "person":
-            cols.append(f"{_guarded_value(ind, meth.parameters)} AS v_{ind.id}")
-            cols.append(f"{_deprived(ind, meth.parameters)} AS d_{ind.id}")
-    body = ", ".join(cols) if cols else "TRUE AS d__none"
-    return f"SELECT family_id, person_id, {body} FROM person_facts"
-
-
 def family_indicators_sql(meth: Methodology) -> str:
-    """``family_indicators`` from ``family_facts`` and ``ind_person_values``."""
+    """``family_indicators`` from ``family_facts`` and ``person_facts``: a person indicator's deprived and
+    applicable members are counted per family in the same pass."""
+    params = meth.parameters
     person = [i for i in meth.indicators if i.unit == "person"]
     agg = ", ".join(
-        f"SUM(CASE WHEN d_{i.id} THEN 1 ELSE 0 END) AS n_{i.id}, "
-        f"SUM(CASE WHEN v_{i.id} IS NOT NULL THEN 1 ELSE 0 END) AS a_{i.id}"
+        f"SUM(CASE WHEN {_deprived(i, params)} THEN 1 ELSE 0 END) AS n_{i.id}, "
+        f"SUM(CASE WHEN {_population(i, params)} THEN 1 ELSE 0 END) AS a_{i.id}"
         for i in person
     )
     cols = []
@@ -72,10 +65,10 @@ def family_indicators_sql(meth: Methodology) -> str:
             )
             cols.append(f"COALESCE(pv.n_{ind.id}, 0) >= {ind.min_members} AS d_{ind.id}")
         else:
-            cols.append(f"{_guarded_value(ind, meth.parameters)} AS v_{ind.id}")
-            cols.append(f"{_deprived(ind, meth.parameters)} AS d_{ind.id}")
+            cols.append(f"{_guarded_value(ind, params)} AS v_{ind.id}")
+            cols.append(f"{_deprived(ind, params)} AS d_{ind.id}")
     join = (
-        f"LEFT JOIN (SELECT family_id, {agg} FROM ind_person_values GROUP BY family_id) AS pv "
+        f"LEFT JOIN (SELECT family_id, {agg} FROM person_facts GROUP BY family_id) AS pv "
         "ON pv.family_id = f.family_id"
         if person
         else ""
@@ -120,43 +113,42 @@ def source_map(meth: Methodology) -> pa.Table:
     )
 
 
-def records_sql() -> str:
-    """``ind_records``: the records of every selection in one table (``selection``, ``person_id``,
-    ``feed``, ``record_key``, ``delivery_period``)."""
-    return "\nUNION ALL\n".join(
+def sources_sql(meth: Methodology) -> str:
+    """``indicator_sources``: ``family_id``, ``indicator``, ``person_id``, ``feed``, ``record_key``,
+    ``period`` (the delivery) for every deprivation that rests on agency records: the records of the
+    deprived members (person indicators) or of all members (family indicators) in the selections behind
+    the indicator (``ind_source_map``). One pass over the selections' records: each record row meets the
+    indicators its selection backs and is kept where the member (or the family) is deprived."""
+    params = meth.parameters
+    qualified = {name: f"pf.{name}" for name in PERSON_FACT}
+    person_case = " ".join(
+        f"WHEN '{i.id}' THEN {substitute(_deprived(i, params), qualified, {})}"
+        for i in meth.indicators
+        if i.unit == "person"
+    )
+    family_case = " ".join(f"WHEN '{i.id}' THEN fi.d_{i.id}" for i in meth.indicators if i.unit == "family")
+    records = "\n        UNION ALL ".join(
         f"SELECT '{s.name}' AS selection, person_id, feed, record_key, delivery_period FROM ind_sel_{s.name}"
         for s in SELECTIONS
     )
-
-
-def person_deprivations_sql(meth: Methodology) -> str:
-    """``ind_person_deps``: one row per deprived member and person indicator."""
-    parts = [
-        f"SELECT family_id, person_id, '{i.id}' AS indicator FROM ind_person_values WHERE d_{i.id}"
-        for i in meth.indicators
-        if i.unit == "person"
-    ]
-    return "\nUNION ALL\n".join(parts) or (
-        "SELECT CAST(NULL AS VARCHAR) AS family_id, CAST(NULL AS VARCHAR) AS person_id, "
-        "CAST(NULL AS VARCHAR) AS indicator WHERE FALSE"
-    )
-
-
-SOURCES_SQL = """
-    SELECT d.family_id, d.indicator, r.person_id, r.feed, r.record_key, r.delivery_period AS period
-    FROM ind_person_deps AS d
-    JOIN ind_source_map AS m ON m.indicator = d.indicator AND m.unit = 'person'
-    JOIN ind_records AS r ON r.selection = m.selection AND r.person_id = d.person_id
-    UNION ALL
-    SELECT d.family_id, d.indicator, r.person_id, r.feed, r.record_key, r.delivery_period AS period
-    FROM family_deprivations AS d
-    JOIN ind_source_map AS m ON m.indicator = d.indicator AND m.unit = 'family'
-    JOIN person_facts AS pf ON pf.family_id = d.family_id
-    JOIN ind_records AS r ON r.selection = m.selection AND r.person_id = pf.person_id
-"""
-"""``indicator_sources``: ``family_id``, ``indicator``, ``person_id``, ``feed``, ``record_key``, ``period``
-(the delivery) for every deprivation that rests on agency records: the records of the deprived members
-(person indicators) or of all members (family indicators) in the selections behind the indicator."""
+    columns = "pf.family_id, m.indicator, r.person_id, r.feed, r.record_key, r.delivery_period AS period"
+    return f"""
+        WITH records AS (
+            {records}
+        )
+        SELECT {columns}
+        FROM records AS r
+        JOIN ind_source_map AS m ON m.selection = r.selection AND m.unit = 'person'
+        JOIN person_facts AS pf ON pf.person_id = r.person_id
+        WHERE CASE m.indicator {person_case or "WHEN '' THEN FALSE"} ELSE FALSE END
+        UNION ALL
+        SELECT {columns}
+        FROM records AS r
+        JOIN ind_source_map AS m ON m.selection = r.selection AND m.unit = 'family'
+        JOIN person_facts AS pf ON pf.person_id = r.person_id
+        JOIN family_indicators AS fi ON fi.family_id = pf.family_id
+        WHERE CASE m.indicator {family_case or "WHEN '' THEN FALSE"} ELSE FALSE END
+    """
 
 
 def facts_used(meth: Methodology) -> set[str]:

@@ -864,7 +864,13 @@ def typed(fact: Fact, sql: str) -> str:
     """``sql`` cast to the fact's type; doubles rounded to six decimals, so that sums taken in another
     order (another engine, another partitioning) give the same value."""
     cast = f"CAST({sql} AS {_CASTS[fact.type]})"
-    return f"ROUND({cast}, 6)" if fact.type == "DOUBLE" else cast
+    return round6(cast) if fact.type == "DOUBLE" else cast
+
+
+def round6(sql: str) -> str:
+    """``sql`` (a double) rounded half up to six decimals by integer arithmetic: engines implement
+    ``ROUND`` of a double differently at exact halves, but agree on a floor."""
+    return f"(FLOOR(({sql}) * CAST(1000000 AS DOUBLE) + CAST(0.5 AS DOUBLE)) / CAST(1000000 AS DOUBLE))"
 
 
 def person_facts_sql(window: Window) -> str:

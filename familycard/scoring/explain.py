@@ -15,6 +15,7 @@ from typing import Any
 from familycard.indicators import compute
 from familycard.indicators.facts import FAMILY_FACT, PERSON_FACT
 from familycard.indicators.methodology import LANGS, Methodology, load_methodology
+from familycard.scoring.levels import micro_weights
 from familycard.store.engine import open_engine
 from familycard.store.warehouse import Warehouse
 
@@ -169,7 +170,7 @@ def explain_family(data: Path, family_id: str, lang: str = "en") -> Explanation:
     with open_engine("duckdb") as eng:
         for name in (
             "family_scores",
-            "family_deprivations",
+            "family_indicators",
             "indicator_sources",
             "family_situations",
             "family_members",
@@ -180,10 +181,7 @@ def explain_family(data: Path, family_id: str, lang: str = "en") -> Explanation:
         if not score:
             raise NotFound(f"no family {family_id!r} in the published snapshot {run}")
         s = score[0]
-        deps = eng.fetch(
-            f"SELECT indicator, value, weight FROM family_deprivations WHERE family_id = '{fid}' "
-            "ORDER BY weight DESC, indicator"
-        ).to_pylist()
+        row = eng.fetch(f"SELECT * FROM family_indicators WHERE family_id = '{fid}'").to_pylist()[0]
         srcs = eng.fetch(
             f"""SELECT s.indicator, s.feed, s.record_key, s.period, CAST(s.person_id AS VARCHAR) AS person_id,
                     m.role
@@ -212,12 +210,11 @@ def explain_family(data: Path, family_id: str, lang: str = "en") -> Explanation:
                 r["feed"], str(r["record_key"]), str(r["period"]), str(r["person_id"]), str(r["role"] or "")
             )
         )
-    inds = meth.indicator
+    weights = micro_weights(meth)
+    deprived = [i for i in meth.indicators if row.get(f"d_{i.id}")]
+    deprived.sort(key=lambda i: (-weights[i.id], i.id))
     deprivations = []
-    for d in deps:
-        ind = inds.get(d["indicator"])
-        if ind is None:
-            continue
+    for ind in deprived:
         sources = by_ind.get(ind.id, [])
         deprivations.append(
             Deprivation(
@@ -226,8 +223,8 @@ def explain_family(data: Path, family_id: str, lang: str = "en") -> Explanation:
                 unit=ind.unit,
                 name=ind.name.get(lang),
                 description=ind.description.get(lang),
-                value=d["value"],
-                weight=float(d["weight"]),
+                value=row.get(f"v_{ind.id}"),
+                weight=weights[ind.id] / 1_000_000,
                 sources=sources,
                 checked={
                     f: str(latest.get(f, "—"))

@@ -76,18 +76,6 @@ def scores_sql(meth: Methodology) -> str:
     """
 
 
-def deprivations_sql(meth: Methodology) -> str:
-    """``family_deprivations``: one row per (family, indicator) on which the family is deprived, with the
-    value, domain and effective weight (its share of the score)."""
-    weights = micro_weights(meth)
-    parts = [
-        f"SELECT fi.family_id, '{i.id}' AS indicator, '{i.domain}' AS domain, fi.v_{i.id} AS value, "
-        f"CAST({weights[i.id]} AS DOUBLE) / 1000000 AS weight FROM family_indicators AS fi WHERE fi.d_{i.id}"
-        for i in meth.indicators
-    ]
-    return "\nUNION ALL\n".join(parts)
-
-
 def situations_sql(meth: Methodology) -> str:
     """``family_situations``: ``family_id``, ``situation`` for each observable situation that applies."""
     parts = [

@@ -5,7 +5,6 @@ It reads the identity contract (``persons``, ``person_links``), the families (``
 
 * ``person_facts`` and ``family_facts``: the fact vocabulary (:mod:`familycard.indicators.facts`);
 * ``family_indicators``: every indicator's value ``v_<id>`` and deprivation ``d_<id>`` per family;
-* ``family_deprivations``: one row per deprivation with value, domain and weight;
 * ``indicator_sources``: the agency records (feed, record key, delivery period) behind each deprivation;
 * ``family_scores``: score, level, floor, whether the family is in the target group, uncertain members;
 * ``family_situations``: the difficult life situations that apply.
@@ -38,7 +37,6 @@ OUTPUTS = (
     "person_facts",
     "family_facts",
     "family_indicators",
-    "family_deprivations",
     "indicator_sources",
     "family_scores",
     "family_situations",
@@ -133,9 +131,8 @@ def compute_facts(engine: Engine, period: str, make: Callable[[str, str], int]) 
 
 
 def compute_levels(meth: Methodology, make: Callable[[str, str], int]) -> None:
-    """Materialise ``ind_person_values``, ``family_indicators`` and ``family_scores`` for ``meth`` over
-    ``person_facts`` and ``family_facts``."""
-    make("ind_person_values", compute.person_values_sql(meth))
+    """Materialise ``family_indicators`` and ``family_scores`` for ``meth`` over ``person_facts`` and
+    ``family_facts``."""
     make("family_indicators", compute.family_indicators_sql(meth))
     make("family_scores", levels.scores_sql(meth))
 
@@ -155,7 +152,6 @@ def _assess(
         "family_facts": ["family_id"],
         "family_indicators": ["family_id"],
         "family_scores": ["family_id"],
-        "family_deprivations": ["family_id", "indicator"],
         "indicator_sources": ["family_id", "indicator", "feed", "record_key", "person_id"],
         "family_situations": ["family_id", "situation"],
     }
@@ -179,14 +175,11 @@ def _assess(
     step(1)
     compute_levels(meth, make)
     step(2)
-    make("family_deprivations", levels.deprivations_sql(meth))
     make("family_situations", levels.situations_sql(meth))
     step(3)
     engine.register_arrow("ind_source_map", compute.source_map(meth))
     views.append("ind_source_map")
-    make("ind_records", compute.records_sql())
-    make("ind_person_deps", compute.person_deprivations_sql(meth))
-    make("indicator_sources", compute.SOURCES_SQL)
+    make("indicator_sources", compute.sources_sql(meth))
     got = engine.fetch("SELECT level, COUNT(*) AS n FROM family_scores GROUP BY level ORDER BY level")
     by_level = dict(zip(got.column("level").to_pylist(), got.column("n").to_pylist(), strict=True))
     targeted = engine.fetch("SELECT COUNT(*) AS n FROM family_scores WHERE targeted").column("n")[0].as_py()

@@ -278,6 +278,30 @@ def demo(
     console.print()
     console.print(Text("Feed quality", style="bold"))
     cli_pipeline.quality(data=data)
+    _show_an_explanation(data, console)
+
+
+def _show_an_explanation(data: Path, console: Console) -> None:
+    """Print the explanation of the family with the highest score, and how to see any other."""
+    from familycard.scoring.explain import explain_family, render
+    from familycard.store.warehouse import Warehouse
+
+    wh = Warehouse(data)
+    scores = wh.read("family_scores", wh.published()).sort_by(
+        [("score", "descending"), ("family_id", "ascending")]
+    )
+    if not scores.num_rows:
+        return
+    family = str(scores.column("family_id")[0])
+    console.print()
+    console.print(Text("The most deprived family, explained", style="bold"))
+    console.print(render(explain_family(data, family, "en")), soft_wrap=True, markup=False, highlight=False)
+    console.print()
+    console.print(
+        f"Any family: familycard explain --data {data} --family ID [--lang kk|ru|en]    "
+        f"Methodology change: familycard methodology diff --data {data} --from v1 --to v2",
+        soft_wrap=True,
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -1,0 +1,107 @@
+"""Benchmark: the assessment stage (facts, indicators, scores, levels, situations, provenance) at scale.
+
+Not part of the test suite. The assessment's inputs at national size (persons, links, families and every
+feed's history) come from a small assessed nation *replicated*: each copy gets its own person, family and
+record ids (the original id plus ``~k``), so the stage sees ``copies`` times as many families with the
+same distribution of facts. Usage:
+
+    .venv/bin/familycard synth --families 20000 --months 13 --seed 3 --out /tmp/val/nation
+    .venv/bin/familycard run --sources /tmp/val/nation/sources --data /tmp/val/data
+    .venv/bin/python bench/scoring.py --data /tmp/val/data --copies 300 --out /tmp/scoring-bench
+
+It prints one JSON line: families, persons, input rows, seconds and peak RSS of the stage alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ingest import measured
+
+from familycard.pipeline import MEMORY_LIMIT
+from familycard.scoring.stage import BASE_INPUTS, FEEDS_READ, run_assessment
+from familycard.store.engine import open_engine
+from familycard.store.warehouse import Warehouse
+
+SUFFIXED = {
+    "persons": ("person_id",),
+    "person_links": ("person_id", "record_key"),
+    "families": ("family_id", "head_person_id"),
+    "family_members": ("family_id", "person_id"),
+}
+"""Id columns that get the copy's suffix; every feed history's ``_key`` does too."""
+
+
+def replicate(source: Path, out: Path, copies: int) -> tuple[int, int]:
+    """Write a warehouse at ``out`` whose stage inputs are ``copies`` copies of ``source``'s; return
+    (families, input rows)."""
+    src = Warehouse(source)
+    run_id = src.published() or src.current()
+    if out.exists():
+        shutil.rmtree(out)
+    wh = Warehouse(out)
+    run = wh.begin()
+    con = duckdb.connect()
+    con.execute("SET threads = 2")
+    rows = 0
+    for table in (*BASE_INPUTS, *(f"src_{f}" for f in FEEDS_READ)):
+        cols = SUFFIXED.get(table, ("_key",))
+        target = run.new_table(table)
+        files = f"'{src.table_path(table, run_id)}/*.parquet'"
+        replace = ", ".join(f"CAST({c} AS VARCHAR) || '~' || CAST(k AS VARCHAR) AS {c}" for c in cols)
+        query = (
+            f"SELECT * EXCLUDE (k) REPLACE ({replace}) FROM read_parquet({files}) "
+            f"CROSS JOIN range({copies}) AS r(k)"
+        )
+        con.execute(f"COPY ({query}) TO '{target}' (FORMAT parquet, PER_THREAD_OUTPUT true)")
+        rows += int(con.execute(f"SELECT COUNT(*) FROM read_parquet('{target}/*.parquet')").fetchone()[0])
+    families = int(con.execute(f"SELECT COUNT(*) FROM '{run.path / 'families'}/*.parquet'").fetchone()[0])
+    run.commit({"stage": "bench-replica", "copies": copies, "source": str(source)})
+    return families, rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data", type=Path, required=True, help="an assessed warehouse (the nation to copy)")
+    ap.add_argument("--copies", type=int, default=300)
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--engine", default="duckdb")
+    args = ap.parse_args()
+    t0 = time.perf_counter()
+    families, rows = replicate(args.data, args.out, args.copies)
+    built = time.perf_counter() - t0
+    (args.out / "tmp").mkdir(exist_ok=True)
+    wh = Warehouse(args.out)
+
+    def stage() -> object:
+        with open_engine(args.engine, temp_dir=args.out / "tmp", memory_limit=MEMORY_LIMIT) as eng:
+            return run_assessment(wh, eng)
+
+    report, seconds, peak = measured(stage)
+    print(
+        json.dumps(
+            {
+                "copies": args.copies,
+                "families": families,
+                "input_rows": rows,
+                "replica_seconds": round(built, 1),
+                "stage_seconds": round(seconds, 1),
+                "peak_rss_gib": round(peak / 2**30, 2),
+                "persons": wh.read("person_facts").num_rows if args.copies <= 10 else None,
+                "report": {k: v for k, v in vars(report).items() if k != "run"},
+            },
+            default=str,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
