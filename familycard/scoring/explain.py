@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from familycard.indicators import compute
-from familycard.indicators.facts import FAMILY_FACT, PERSON_FACT
-from familycard.indicators.methodology import LANGS, Methodology, load_methodology
+from familycard.indicators.facts import SELECTION
+from familycard.indicators.methodology import LANGS, Indicator, Methodology, load_methodology
 from familycard.scoring.levels import micro_weights
 from familycard.store.engine import open_engine
 from familycard.store.warehouse import Warehouse
@@ -87,6 +87,20 @@ DOMAINS: dict[str, dict[str, str]] = {
         "en": "social conditions and safety",
     },
     "gender": {"kk": "гендерлік теңдік", "ru": "гендерное равенство", "en": "gender"},
+}
+
+
+ROLES: dict[str, dict[str, str]] = {
+    "head": {"kk": "отбасы басшысы", "ru": "глава семьи", "en": "head"},
+    "spouse": {"kk": "жұбайы", "ru": "супруг(а)", "en": "spouse"},
+    "partner": {"kk": "серіктесі", "ru": "партнёр", "en": "partner"},
+    "child": {"kk": "баласы", "ru": "ребёнок", "en": "child"},
+    "stepchild": {"kk": "өгей баласы", "ru": "пасынок/падчерица", "en": "stepchild"},
+    "adult_child": {"kk": "ересек баласы", "ru": "взрослый ребёнок", "en": "adult child"},
+    "parent": {"kk": "ата-анасы", "ru": "родитель", "en": "parent"},
+    "grandchild": {"kk": "немересі", "ru": "внук/внучка", "en": "grandchild"},
+    "child_in_law": {"kk": "келіні/күйеу баласы", "ru": "невестка/зять", "en": "child-in-law"},
+    "relative": {"kk": "туысы", "ru": "родственник", "en": "relative"},
 }
 
 
@@ -227,9 +241,7 @@ def explain_family(data: Path, family_id: str, lang: str = "en") -> Explanation:
                 weight=weights[ind.id] / 1_000_000,
                 sources=sources,
                 checked={
-                    f: str(latest.get(f, "—"))
-                    for f in _feeds(ind.facts, ind.unit)
-                    if f not in {x.feed for x in sources}
+                    f: str(latest.get(f, "—")) for f in _feeds(ind) if f not in {x.feed for x in sources}
                 },
             )
         )
@@ -262,17 +274,14 @@ def explain_family(data: Path, family_id: str, lang: str = "en") -> Explanation:
     )
 
 
-def _feeds(facts: frozenset[str], unit: str) -> list[str]:
-    feeds: set[str] = set()
-    for f in facts:
-        fact = PERSON_FACT.get(f) if unit == "person" else FAMILY_FACT.get(f)
-        if fact is None:
-            continue
-        feeds |= set(fact.feeds)
-        if unit == "family":
-            for p in compute.family_fact_inputs(f):
-                feeds |= set(PERSON_FACT[p].feeds)
-    return sorted(feeds)
+def _feeds(ind: Indicator) -> list[str]:
+    """The feeds whose records back ``ind`` (through its selections): where a record's absence counts."""
+    return sorted({SELECTION[name].feed for name in compute.selections_of(ind)})
+
+
+def _role(source: Source, lang: str) -> str:
+    """The member a record is about, by role in the family (never by name)."""
+    return ROLES.get(source.role, {}).get(lang, source.role or source.person_id)
 
 
 def render(ex: Explanation, max_records: int = 5) -> str:
@@ -309,8 +318,7 @@ def render(ex: Explanation, max_records: int = 5) -> str:
         if d.sources:
             shown = d.sources[:max_records]
             recs = "; ".join(
-                f"{s.feed} #{s.record_key} ({t('delivery')} {s.period}, {s.role or s.person_id})"
-                for s in shown
+                f"{s.feed} #{s.record_key} ({t('delivery')} {s.period}, {_role(s, lang)})" for s in shown
             )
             more = f" (+{len(d.sources) - len(shown)})" if len(d.sources) > len(shown) else ""
             lines.append(f"    {t('records')}: {recs}{more}")
