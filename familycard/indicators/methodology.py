@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -29,7 +30,12 @@ from sqlglot import exp
 
 from familycard.indicators.facts import FAMILY_FACT, PERSON_FACT, PROTECTED
 
-METHODOLOGY_DIR = Path(__file__).resolve().parents[2] / "methodology" / "wellbeing"
+METHODOLOGY_ENV = "FAMILYCARD_WELLBEING_METHODOLOGY"
+"""Environment variable naming a folder of methodology versions to use instead of the shipped
+``methodology/wellbeing`` (a ministry's own, kept under its own version control)."""
+METHODOLOGY_DIR = Path(
+    os.environ.get(METHODOLOGY_ENV) or Path(__file__).resolve().parents[2] / "methodology" / "wellbeing"
+)
 LANGS = ("kk", "ru", "en")
 DOMAINS = ("economic", "employment", "housing", "health", "education", "social", "gender")
 UNITS = ("person", "family")
