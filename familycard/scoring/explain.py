@@ -249,6 +249,7 @@ def explain_family(data: Path, family_id: str, lang: str = "en") -> Explanation:
     nxt = meth.levels[rank + 1] if rank + 1 < len(meth.levels) else None
     floor = meth.floors[int(s["floor"])].reason.get(lang) if s.get("floor") is not None else None
     sit_names = {x.id: x.name.get(lang) for x in meth.situations}
+    sit_basis = {x.id: x.legal_basis for x in meth.situations}
     return Explanation(
         family_id=family_id,
         as_of=as_of,
@@ -270,7 +271,9 @@ def explain_family(data: Path, family_id: str, lang: str = "en") -> Explanation:
         uncertain_members=int(s["uncertain_members"] or 0),
         indicators=len(meth.indicators),
         deprivations=deprivations,
-        situations=[{"id": x, "name": sit_names.get(x, x)} for x in sorted(sits)],
+        situations=[
+            {"id": x, "name": sit_names.get(x, x), "legal_basis": sit_basis.get(x, "")} for x in sorted(sits)
+        ],
     )
 
 
@@ -329,7 +332,11 @@ def render(ex: Explanation, max_records: int = 5) -> str:
             )
     if ex.situations:
         lines.append("")
-        lines.append(f"{t('situations')}: " + "; ".join(s["name"] for s in ex.situations))
+        lines.append(f"{t('situations')}:")
+        lines.extend(
+            f"  • {s['name']} ({s['legal_basis']})" if s["legal_basis"] else f"  • {s['name']}"
+            for s in ex.situations
+        )
     lines.append("")
     lines.append(t("contest"))
     return "\n".join(lines)
