@@ -7,8 +7,9 @@ Not part of the test suite. Usage:
 
 It times the ingestion stage alone. The first run sees only the files of the first period (every feed's
 full delivery); the second adds the
-next period's files (the monthly changes). Each prints a JSON line with rows, seconds and peak RSS (this
-process and its children, sampled every half second), for bench/RESULTS.md.
+next period's files (the monthly changes). Each prints a JSON line with rows, seconds, peak RSS (this
+process and its children, sampled every half second) and the machine's load average at its end (other
+work sharing the cores slows it), for bench/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -103,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
                     "rejected_files": len(report.rejected_files),
                     "seconds": round(seconds, 1),
                     "peak_rss_mib": round(peak / 2**20),
+                    # Other work on the machine slows every step: say how busy it was.
+                    "load_avg_1m": round(psutil.getloadavg()[0], 1),
                 }
             ),
             flush=True,

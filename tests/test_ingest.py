@@ -419,3 +419,164 @@ def test_files_read_in_parallel_give_the_same_tables(
     data = tmp_path / "data"
     run_pipeline(nation / "sources", data)
     assert _digests(data) == _digests(loaded)
+
+
+# ------------------------------------------------------------------ history stored part by part
+
+
+def _parts(data: Path) -> dict[str, tuple[int, int]]:
+    """The history's part files in the current run: name → (inode, rows)."""
+    wh = Warehouse(data)
+    return {p.name: (p.stat().st_ino, pq.ParquetFile(p).metadata.num_rows) for p in wh.parts("src_people")}
+
+
+def test_a_monthly_change_leaves_closed_parts_untouched(tmp_path: Path) -> None:
+    """Closed versions are written once: a later run hard-links their part files, appends the versions it
+    closes as a new closed part, and rewrites the open part only when it closes a current version. The
+    history is the one a single run over every delivery builds."""
+    cat = _catalogue(tmp_path, "delta")
+    src, data = tmp_path / "src", tmp_path / "data"
+    h = "record_no;amount;op"
+    deliveries = [
+        ("2025-01", "full", ["a;1;I", "b;2;I", "c;3;I"]),
+        ("2025-02", "delta", ["a;10;U"]),
+        ("2025-03", "delta", ["b;20;U", "d;4;I", "c;3;U"]),  # c re-sent unchanged
+        ("2025-04", "delta", ["e;5;I", "a;10;U"]),  # only a new record (and a re-sent one)
+        ("2025-05", "full", ["a;10;I", "b;20;I", "e;5;I"]),  # c and d are deleted by omission
+    ]
+    for period, kind, lines in deliveries[:2]:
+        _deliver(src, period, kind, lines, h)
+    _ingest(src, data, cat)
+    first = _parts(data)
+    closed = {n: v for n, v in first.items() if n.startswith("closed-")}
+    assert [rows for _, rows in closed.values()] == [1]  # a's first version
+
+    _deliver(src, *deliveries[2], h)
+    _ingest(src, data, cat)
+    second = _parts(data)
+    assert {n: second[n] for n in closed} == closed  # the same files, not rewritten
+    new_closed = [n for n in second if n.startswith("closed-") and n not in closed]
+    assert [second[n][1] for n in new_closed] == [1]  # b's first version, closed by this run
+    opened = [n for n in second if n.startswith("open-")]
+    assert len(opened) == 1 and second[opened[0]][1] == 4  # rewritten: a, b, c, d current
+
+    _deliver(src, *deliveries[3], h)
+    _ingest(src, data, cat)
+    third = _parts(data)
+    assert {n: third[n] for n in second} == second  # nothing closed: every part kept
+    assert [third[n][1] for n in third if n not in second] == [1]  # e, in a new open part
+
+    _deliver(src, *deliveries[4], h)
+    _ingest(src, data, cat)
+    wh = Warehouse(data)
+    for part in wh.parts("src_people"):
+        valid_to = pq.read_table(part)["_valid_to_seq"]
+        if part.name.startswith("closed-"):
+            assert valid_to.null_count == 0, part.name
+        else:
+            assert valid_to.null_count == len(valid_to), part.name
+
+    once = tmp_path / "once"
+    _ingest(src, once, cat)
+    assert content_digest(Warehouse(once).read("src_people")) == content_digest(wh.read("src_people"))
+    assert [v for v in _versions(data) if v[0] in "cd"] == [
+        ("c", 3.0, "insert", False, "2025-01", "2025-05"),
+        ("c", None, "delete", True, "2025-05", None),
+        ("d", 4.0, "insert", False, "2025-03", "2025-05"),
+        ("d", None, "delete", True, "2025-05", None),
+    ]
+
+
+def test_an_older_history_of_one_part_is_split_when_rewritten(tmp_path: Path) -> None:
+    """A history written before parts were split (one file with every version) reads as before, and the
+    first run that closes a current version moves its closed versions to a closed part."""
+    cat = _catalogue(tmp_path, "delta")
+    src, data = tmp_path / "src", tmp_path / "data"
+    h = "record_no;amount;op"
+    _deliver(src, "2025-01", "full", ["a;1;I", "b;2;I"], h)
+    _deliver(src, "2025-02", "delta", ["a;10;U"], h)
+    _ingest(src, data, cat)
+    wh = Warehouse(data)
+    whole = wh.read("src_people")
+    table = wh.table_path("src_people")
+    for part in wh.parts("src_people"):
+        part.unlink()
+    pq.write_table(whole, table / "part-0.parquet")  # the older layout
+    _deliver(src, "2025-03", "delta", ["b;20;U"], h)
+    _ingest(src, data, cat)
+    names = sorted(p.name for p in wh.parts("src_people"))
+    assert [n.split("-")[0] for n in names] == ["closed", "open"]
+    assert _versions(data) == [
+        ("a", 1.0, "insert", False, "2025-01", "2025-02"),
+        ("a", 10.0, "update", False, "2025-02", None),
+        ("b", 2.0, "insert", False, "2025-01", "2025-03"),
+        ("b", 20.0, "update", False, "2025-03", None),
+    ]
+
+
+def _month_by_month(nation: Path, data: Path, engine: str = "duckdb", months: int | None = None) -> None:
+    """Ingest the nation's deliveries one period per run, as an agency calendar would."""
+    src = data.with_name(data.name + "-sources")
+    src.mkdir()
+    shutil.copy(nation / "sources" / "manifest.json", src / "manifest.json")
+    periods = sorted({f.name.split("_")[-2] for f in (nation / "sources").glob("*/*_*_*.*")})
+    for period in periods[:months]:
+        for f in sorted((nation / "sources").glob(f"*/*_{period}_*")):
+            (src / f.parent.name).mkdir(exist_ok=True)
+            shutil.copy(f, src / f.parent.name / f.name)
+        (data / "tmp").mkdir(parents=True, exist_ok=True)
+        with open_engine(engine, temp_dir=data / "tmp") as eng:
+            Ingestion(src, Warehouse(data), eng).run()
+
+
+def _history_digests(data: Path) -> dict[str, str]:
+    return {t: d for t, d in _digests(data).items() if t.startswith("src_") or t == "deliveries"}
+
+
+def test_month_by_month_gives_the_same_history_and_quality(
+    nation: Path, loaded: Path, tmp_path: Path
+) -> None:
+    """Run after run, each merging only what it changes, the histories equal those of one run over
+    every delivery, and the quality counts updated run by run equal a fresh count."""
+    data = tmp_path / "data"
+    _month_by_month(nation, data)
+    assert _history_digests(data) == _history_digests(loaded)
+    stored = Warehouse(data).read("quality")
+    fresh = quality(data, as_of=stored["as_of"][0].as_py())
+    assert content_digest(fresh.feeds) == content_digest(stored)
+    assert content_digest(fresh.columns) == content_digest(Warehouse(data).read("quality_columns"))
+    assert fresh.references is not None
+    assert content_digest(fresh.references) == content_digest(Warehouse(data).read("quality_references"))
+
+
+@pytest.mark.spark
+def test_duckdb_and_spark_agree_month_by_month(nation: Path, tmp_path: Path) -> None:
+    duck, spark = tmp_path / "duck", tmp_path / "spark"
+    _month_by_month(nation, duck, months=2)
+    _month_by_month(nation, spark, "spark", months=2)
+    assert _digests(spark) == _digests(duck)
+
+
+def test_checksums_of_unchanged_files_are_remembered(
+    nation: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run does not read every earlier delivery again to find what is new: a file with the size, time
+    and inode it had is taken to have the checksum it had; a file touched or rewritten is read again."""
+    from familycard.sources import ingest
+
+    src = _sources_copy(nation, tmp_path)
+    cache = ingest.ChecksumCache(tmp_path / "sha256.json")
+    found, _ = ingest.discover(src, load_catalogue(), cache)
+    cache.save()
+    read: list[Path] = []
+    real = ingest.sha256_file
+    monkeypatch.setattr(ingest, "sha256_file", lambda p: read.append(p) or real(p))
+    cache = ingest.ChecksumCache(tmp_path / "sha256.json")
+    again, _ = ingest.discover(src, load_catalogue(), cache)
+    assert read == [] and [d.sha256 for d in again] == [d.sha256 for d in found]
+    victim = _first(src, "tax")
+    victim.write_bytes(victim.read_bytes().replace(b"0", b"1", 1))  # same size, new time
+    cache.save()
+    third, _ = ingest.discover(src, load_catalogue(), ingest.ChecksumCache(tmp_path / "sha256.json"))
+    assert read == [victim]
+    assert [d.sha256 for d in third if d.path == victim] == [ingest.sha256_file(victim)]

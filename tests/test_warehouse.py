@@ -98,6 +98,42 @@ def test_carry_hard_links_and_leaves_the_previous_run_untouched(tmp_path: Path) 
     assert wh.read("families", first).num_rows == 1 and wh.read("families").num_rows == 2
 
 
+def test_link_and_adopt_build_a_table_part_by_part(tmp_path: Path) -> None:
+    """A table rewritten part by part (a feed's history): some parts hard-linked from the previous run,
+    new ones adopted from an engine's output directory under names that say what they hold."""
+    wh = Warehouse(tmp_path)
+    run = wh.begin()
+    out = tmp_path / "scratch"
+    out.mkdir()
+    write(out / "part-00000-x.parquet", PEOPLE.slice(0, 1))
+    write(out / "part-00001-x.parquet", PEOPLE.slice(1, 1))
+    adopted = run.adopt("people", out, "closed")
+    assert [p.name for p in adopted] == [f"closed-{run.id}-0000.parquet", f"closed-{run.id}-0001.parquet"]
+    assert len(list(out.iterdir())) == 2  # the engine's output is left for the caller to remove
+    write(out / "part-00002-x.parquet", PEOPLE.slice(2, 1))
+    (out / "part-00000-x.parquet").unlink()
+    (out / "part-00001-x.parquet").unlink()
+    assert [p.name for p in run.adopt("people", out, "open")] == [f"open-{run.id}-0000.parquet"]
+    with pytest.raises(ValueError, match="lower-case letters"):
+        run.adopt("people", out, "Open-1")
+    run.commit({})
+    first = run.id
+    assert wh.read("people").num_rows == 3
+    expected = [*sorted(p.name for p in adopted), f"open-{first}-0000.parquet"]
+    assert [p.name for p in wh.parts("people")] == expected
+
+    run = wh.begin()
+    closed = [p for p in wh.parts("people") if p.name.startswith("closed-")]
+    run.link("people", closed)
+    with pytest.raises(FileExistsError):
+        run.link("people", closed[:1])
+    run.commit({})
+    assert wh.read("people").num_rows == 2
+    for part in closed:
+        assert os.stat(wh.table_path("people") / part.name).st_ino == os.stat(part).st_ino
+    assert wh.read("people", first).num_rows == 3
+
+
 def test_append_adds_a_part(tmp_path: Path) -> None:
     wh = Warehouse(tmp_path)
     run = wh.begin()

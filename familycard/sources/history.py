@@ -17,6 +17,20 @@ How deliveries become versions, whatever the feed's mode:
 - events feeds never imply deletions: each event is its own record, and a re-sent event with other content
   is a correction (a new version).
 
+How a history is stored, so that a run costs what it changes rather than what the feed holds: the
+table's directory holds *closed* part files (``closed-<run>-NNNN.parquet``: versions with a valid-to,
+written once by the run that closed them and never rewritten; later runs hard-link them) and *open*
+part files (every other file: they hold the current versions, and ``open-*`` files written by this
+module hold nothing else). A run computes only what it changes (:func:`change_sql`: the new versions
+and the current versions of the keys it brings), appends the versions it closed as a new closed part,
+and writes its new current versions as a new open part. Only when it closes a current version are the
+open parts rewritten, without the versions it closed; older tables (a single ``part-*`` file holding
+every version) are read the same way, and their closed versions move to a closed part the first time
+their open part is rewritten. Readers see one table either way: every part file of the directory.
+
+A feed's first delivery has nothing to compare with: its rows are the versions, and only keys that
+occur more than once in it go through the window that orders versions (:func:`first_history_sql`).
+
 All SQL here is DuckDB dialect within the subset both engines run (``familycard.store.engine``).
 """
 
@@ -36,6 +50,8 @@ HISTORY_META = (
     "_valid_to_seq",
     "_valid_to_period",
 )
+CLOSED_PART = "closed"  # part files of closed versions only: written once, never rewritten
+OPEN_PART = "open"  # part files that hold current versions (rewritten when one of them is closed)
 
 
 def q(name: str) -> str:
@@ -69,32 +85,39 @@ def op_sql(spec: FeedSpec) -> str:
     return f"CASE {q(spec.op_field)} {whens} ELSE 'update' END"
 
 
-def merge_sql(
-    spec: FeedSpec, *, has_previous: bool, views: tuple[str, str, str] = ("prev", "staged", "fulls")
-) -> str:
-    """The feed's new history from views ``prev`` (its history so far, if ``has_previous``), ``staged``
-    (this run's accepted rows with ``_seq``, ``_delivery``, ``_period``, ``_line``, ``_flagged``) and
-    ``fulls`` (``_seq``, ``_delivery``, ``_period`` of this run's deliveries that imply deletions); ``views``
-    renames the three."""
-    prev, staged_view, fulls = views
+def history_columns(spec: FeedSpec, alias: str = "") -> str:
+    """The columns of a history table, in their stored order (every part file has exactly these)."""
+    pre = f"{alias}." if alias else ""
+    return ", ".join(f"{pre}{q(c)}" for c in [*stored_fields(spec), *HISTORY_META])
+
+
+def is_closed_part(name: str) -> bool:
+    """Whether a part file of a history table holds closed versions only (and is never rewritten)."""
+    return name.startswith(CLOSED_PART + "-")
+
+
+def _staged_rows(spec: FeedSpec, staged: str) -> str:
+    """This run's accepted rows of a feed as versions to compare: key, operation and content hash."""
     fields = stored_fields(spec)
     cols = ", ".join(q(f) for f in fields)
-    meta = "_key, _op, _seq, _delivery, _period, _line, _flagged"
-    base = (
-        f"SELECT {cols}, {meta}, TRUE AS _base, {content_hash_sql(fields)} AS _h FROM {prev} "
-        "WHERE _valid_to_seq IS NULL"
-        if has_previous
-        else "SELECT * FROM s WHERE FALSE"
-    )
-    staged = (
+    return (
         f"SELECT {cols}, {key_sql(spec)} AS _key, {op_sql(spec)} AS _op, _seq, _delivery, _period, "
-        f"_line, _flagged, FALSE AS _base, {content_hash_sql(fields)} AS _h FROM {staged_view}"
+        f"_line, _flagged, FALSE AS _base, {content_hash_sql(fields)} AS _h FROM {staged}"
     )
-    # Tombstones implied by a full delivery carry no field values; "{field}" placeholders take SQL types.
-    tomb_fields = ", ".join(f"CAST(NULL AS {{{f}}}) AS {q(f)}" for f in fields)
+
+
+def _versions_ctes(spec: FeedSpec, *, staged: str, base: str | None, fulls: str | None) -> str:
+    """``WITH`` clauses ending in ``v``: every version of the keys in ``staged`` (SQL of staged rows) and
+    ``base`` (SQL of their current versions so far, or None), with ``_base`` (the version was already in
+    the history) and its valid-to. ``fulls`` names the view of this run's deliveries that imply
+    deletions (None: there are none)."""
+    fields = stored_fields(spec)
+    cols = ", ".join(q(f) for f in fields)
     implied = ""
-    if spec.mode != "events":
+    if fulls is not None and spec.mode != "events":
+        # Tombstones implied by a full delivery carry no field values ("{field}": the field's SQL type).
         # The first full delivery after an occurrence of a key, and before its next occurrence, deletes it.
+        tomb_fields = ", ".join(f"CAST(NULL AS {{{f}}}) AS {q(f)}" for f in fields)
         implied = f"""
         , occ AS (
             SELECT _key, _seq, LEAD(_seq) OVER (PARTITION BY _key ORDER BY _seq, _line) AS _next
@@ -112,14 +135,9 @@ def merge_sql(
     union = "SELECT * FROM base UNION ALL SELECT * FROM s" + (
         " UNION ALL SELECT * FROM tomb" if implied else ""
     )
-    closed = (
-        f"UNION ALL SELECT {cols}, {', '.join(HISTORY_META)} FROM {prev} WHERE _valid_to_seq IS NOT NULL"
-        if has_previous
-        else ""
-    )
     return f"""
         WITH s AS ({staged}),
-        base AS ({base}){implied},
+        base AS ({base if base is not None else "SELECT * FROM s WHERE FALSE"}){implied},
         allv AS ({union}),
         marked AS (
             SELECT *, ROW_NUMBER() OVER w AS _rn, LAG(_op) OVER w AS _prev_op, LAG(_h) OVER w AS _prev_h
@@ -131,13 +149,114 @@ def merge_sql(
             WHERE _base
                OR (_op = 'delete' AND _rn > 1 AND _prev_op <> 'delete')
                OR (_op <> 'delete' AND (_rn = 1 OR _prev_op = 'delete' OR _h <> _prev_h))
+        ),
+        v AS (
+            SELECT {cols}, _key, _op, _op = 'delete' AS _deleted, _seq, _delivery, _period, _line, _flagged,
+                LEAD(_seq) OVER w2 AS _valid_to_seq, LEAD(_period) OVER w2 AS _valid_to_period, _base
+            FROM kept
+            WINDOW w2 AS (PARTITION BY _key ORDER BY _seq, _line)
         )
-        SELECT {cols}, _key, _op, _op = 'delete' AS _deleted, _seq, _delivery, _period, _line, _flagged,
-            LEAD(_seq) OVER w2 AS _valid_to_seq, LEAD(_period) OVER w2 AS _valid_to_period
-        FROM kept
-        WINDOW w2 AS (PARTITION BY _key ORDER BY _seq, _line)
-        {closed}
     """
+
+
+def first_history_sql(
+    spec: FeedSpec, *, staged: str, fulls: str | None, multi: str | None, closed: bool
+) -> str:
+    """The closed (``closed``) or open versions of a feed that has no history yet, from its staged rows.
+
+    ``multi`` (a view of ``_key``) names the keys that occur more than once when the run brings one
+    delivery: every other row is a record's only version, open, with nothing to compare it with (a
+    ``delete`` of a record never seen deletes nothing), so only those keys go through the window. With
+    ``multi`` None, every key does (several deliveries in one run)."""
+    cols = stored_fields(spec)
+    hist = history_columns(spec)
+    source = staged
+    if multi is not None:  # the keys that recur, before any row is hashed
+        source = (
+            f"(SELECT d.* FROM {staged} AS d SEMI JOIN {multi} AS m ON {key_sql(spec, 'd')} = m._key) AS d"
+        )
+    ctes = _versions_ctes(spec, staged=_staged_rows(spec, source), base=None, fulls=fulls)
+    if closed:
+        return f"{ctes} SELECT {hist} FROM v WHERE _valid_to_seq IS NOT NULL"
+    sql = f"{ctes} SELECT {hist} FROM v WHERE _valid_to_seq IS NULL"
+    if multi is None:
+        return sql
+    single = ", ".join(f"t.{q(f)}" for f in cols)
+    return f"""{sql}
+        UNION ALL
+        SELECT {single}, t._key, t._op, FALSE AS _deleted, t._seq, t._delivery, t._period, t._line,
+            t._flagged, CAST(NULL AS BIGINT) AS _valid_to_seq, CAST(NULL AS VARCHAR) AS _valid_to_period
+        FROM (
+            SELECT {", ".join(q(f) for f in cols)}, {key_sql(spec)} AS _key, {op_sql(spec)} AS _op, _seq,
+                _delivery, _period, _line, _flagged
+            FROM {staged}
+        ) AS t
+        ANTI JOIN {multi} AS m ON t._key = m._key
+        WHERE t._op <> 'delete'
+    """
+
+
+def change_sql(spec: FeedSpec, *, staged: str, prev: str, fulls: str | None) -> str:
+    """What this run changes in a feed's history: its new versions and the current versions it closes
+    (with their valid-to), nothing else. ``prev`` holds the current versions so far (its rows with a
+    valid-to are ignored). Only the current versions of keys in ``staged`` are compared, unless a
+    delivery in ``fulls`` implies deletions (then every current key is affected)."""
+    fields = stored_fields(spec)
+    cols = ", ".join(q(f) for f in fields)
+    meta = "_key, _op, _seq, _delivery, _period, _line, _flagged"
+    source = f"SELECT * FROM {prev} WHERE _valid_to_seq IS NULL"
+    if fulls is None or spec.mode == "events":
+        source = (
+            f"SELECT p.* FROM {prev} AS p SEMI JOIN (SELECT DISTINCT _key FROM s) AS k ON p._key = k._key "
+            "WHERE p._valid_to_seq IS NULL"
+        )
+    base = f"SELECT {cols}, {meta}, TRUE AS _base, {content_hash_sql(fields)} AS _h FROM ({source}) AS p"
+    ctes = _versions_ctes(spec, staged=_staged_rows(spec, staged), base=base, fulls=fulls)
+    return f"{ctes} SELECT {history_columns(spec)} FROM v WHERE NOT _base OR _valid_to_seq IS NOT NULL"
+
+
+def change_counts_sql(spec: FeedSpec, changes: str, first_seq: int) -> str:
+    """One row about a feed's changes (:func:`change_sql` in view ``changes``): rows, current versions it
+    closes (``_seq`` before this run's first delivery ``first_seq``) and closed versions."""
+    return (
+        f"SELECT '{spec.name}' AS feed, COUNT(*) AS n, "
+        f"COUNT(*) FILTER (WHERE _seq < {int(first_seq)}) AS closes, "
+        f"COUNT(*) FILTER (WHERE _valid_to_seq IS NOT NULL) AS closed FROM {changes}"
+    )
+
+
+def closed_part_sql(spec: FeedSpec, changes: str, prev: str | None = None) -> str:
+    """The closed versions of a run (from ``changes``), with those of rewritten part files ``prev``."""
+    hist = history_columns(spec)
+    sql = f"SELECT {hist} FROM {changes} WHERE _valid_to_seq IS NOT NULL"
+    if prev is not None:
+        sql += f" UNION ALL SELECT {hist} FROM {prev} WHERE _valid_to_seq IS NOT NULL"
+    return sql
+
+
+def open_part_sql(spec: FeedSpec, changes: str, prev: str | None = None, first_seq: int = 0) -> str:
+    """The current versions after a run: the new ones in ``changes``, with (when the part files ``prev``
+    are rewritten) the current versions of ``prev`` this run did not close."""
+    hist = history_columns(spec)
+    sql = f"SELECT {hist} FROM {changes} WHERE _valid_to_seq IS NULL"
+    if prev is not None:
+        sql += f"""
+        UNION ALL
+        SELECT {history_columns(spec, "p")} FROM {prev} AS p
+        ANTI JOIN (SELECT _key FROM {changes} WHERE _seq < {int(first_seq)}) AS c ON p._key = c._key
+        WHERE p._valid_to_seq IS NULL"""
+    return sql
+
+
+def multi_keys_sql(spec: FeedSpec, staged: str, *, several: bool) -> str:
+    """Keys of ``staged`` that occur more than once in one delivery (``several``: the run brings more
+    than one delivery of the feed, and a key may recur across them): the only rows that can be
+    duplicates, and, in a feed's first delivery, the only ones that need comparing."""
+    more = "COUNT(DISTINCT _seq)" if several else "1"
+    return (
+        f"SELECT '{spec.name}' AS feed, _key FROM (SELECT {key_sql(spec)} AS _key, _seq FROM {staged}) AS k "
+        f"GROUP BY _key HAVING COUNT(*) > {more}"
+    )
 
 
 _SEP, _NULL = "\x1f", "\x1e"  # unit and record separators: characters no agency text holds
@@ -146,22 +265,11 @@ _SEP, _NULL = "\x1f", "\x1e"  # unit and record separators: characters no agency
 def content_hash_sql(fields: list[str]) -> str:
     """A hash of a row's content: two rows have the same hash when every field is equal (nulls included),
     so comparing versions compares one column instead of every field. ``{text:<field>}`` placeholders
-    become each field's text form (:func:`typed_merge_sql`)."""
+    become each field's text form (:func:`with_types`)."""
     if not fields:
         return "''"
     sep = f" || '{_SEP}' || "
     return "MD5(" + sep.join(f"COALESCE({{text:{f}}}, '{_NULL}')" for f in fields) + ")"
-
-
-def typed_merge_sql(
-    spec: FeedSpec,
-    types: dict[str, str],
-    *,
-    has_previous: bool,
-    views: tuple[str, str, str] = ("prev", "staged", "fulls"),
-) -> str:
-    """:func:`merge_sql` with its type placeholders filled."""
-    return with_types(merge_sql(spec, has_previous=has_previous, views=views), spec, types)
 
 
 def with_types(sql: str, spec: FeedSpec, types: dict[str, str]) -> str:
@@ -178,13 +286,20 @@ def with_types(sql: str, spec: FeedSpec, types: dict[str, str]) -> str:
     return sql
 
 
-def duplicates_sql(spec: FeedSpec, types: dict[str, str], staged: str = "staged") -> str:
+def duplicates_sql(
+    spec: FeedSpec, types: dict[str, str], staged: str = "staged", multi: str | None = None
+) -> str:
     """Warnings for rows of ``staged`` repeated within their delivery: exact duplicates, and keys that
-    appear with different content (the later line is the later version)."""
+    appear with different content (the later line is the later version). ``multi`` (a view of
+    ``_key``, :func:`multi_keys_sql`) restricts the comparison to the keys that occur more than once."""
     fields = stored_fields(spec)
     if spec.op_field:
         fields.append(spec.op_field)
     key = key_sql(spec)
+    if multi is not None:
+        staged = (
+            f"(SELECT d.* FROM {staged} AS d SEMI JOIN {multi} AS m ON {key_sql(spec, 'd')} = m._key) AS d"
+        )
     sql = f"""
         WITH h AS (
             SELECT _delivery, _seq, _line, {key} AS _key, {content_hash_sql(fields)} AS _h FROM {staged}
@@ -209,11 +324,26 @@ def duplicates_sql(spec: FeedSpec, types: dict[str, str], staged: str = "staged"
     return with_types(sql, spec, types)
 
 
-def references_sql(spec: FeedSpec, field: str, target: str, target_field: str, staged: str = "staged") -> str:
-    """Rows of ``staged`` whose ``field`` is not found in the target feed's history view ``target``."""
+def reference_values_sql(spec: FeedSpec, field: str, staged: str) -> str:
+    """The distinct values of ``field`` in ``staged`` (to look up in the referenced feed)."""
+    return f"SELECT DISTINCT {q(field)} AS v FROM {staged} WHERE {q(field)} IS NOT NULL"
+
+
+def found_values_sql(values: str, target: str, target_field: str) -> str:
+    """Which of ``values`` (SQL of a column ``v``) occur in the target feed's history view ``target``:
+    a semi-join, so the target is scanned once against the (small) set of values sought, not
+    deduplicated whole."""
+    return (
+        f"SELECT DISTINCT t.{q(target_field)} AS v FROM {target} AS t "
+        f"SEMI JOIN ({values}) AS x ON t.{q(target_field)} = x.v"
+    )
+
+
+def references_sql(spec: FeedSpec, field: str, found: str, staged: str = "staged") -> str:
+    """Rows of ``staged`` whose ``field`` is not among the ``found`` values (:func:`found_values_sql`)."""
     return f"""
         SELECT s._delivery, s._seq, s._line, {key_sql(spec, "s")} AS _key, s.{q(field)} AS value
         FROM {staged} AS s
-        LEFT JOIN (SELECT DISTINCT {q(target_field)} AS v FROM {target}) AS t ON s.{q(field)} = t.v
-        WHERE s.{q(field)} IS NOT NULL AND t.v IS NULL
+        ANTI JOIN {found} AS f ON s.{q(field)} = f.v
+        WHERE s.{q(field)} IS NOT NULL
     """

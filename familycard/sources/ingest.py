@@ -32,13 +32,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from familycard.sources import history
 from familycard.sources.catalogue import Catalogue, FeedSpec, load_catalogue
 from familycard.sources.formats import FormatError, iter_batches
 from familycard.sources.periods import due_date, period_bounds
-from familycard.sources.quality import compute_quality
+from familycard.sources.quality import (
+    OPEN_SQL,
+    REFERENCE_SCHEMA,
+    FeedChange,
+    compute_quality,
+    previous_counts,
+    updated_counts,
+)
 from familycard.sources.validate import ISSUE_SCHEMA, BatchValidator, output_schema
 from familycard.store.engine import Engine
 from familycard.store.warehouse import Run, Warehouse
@@ -96,6 +104,7 @@ _FILE_RE = re.compile(
     r"^(?P<feed>[a-z0-9_]+)_(?P<period>\d{4}-\d{2})_(?P<kind>full|delta|events)\.(?P<ext>\w+)$"
 )
 BATCH_ROWS = 200_000
+MAX_OPEN_PARTS = 8  # a feed's history is compacted into one open part when it has this many
 PARALLEL_BYTES = 64 * 2**20  # below this, starting worker processes costs more than it saves
 
 
@@ -128,6 +137,68 @@ class IngestReport:
         return [d for d in self.deliveries if d["status"] == "rejected"]
 
 
+@dataclass
+class _FeedMerge:
+    """One feed's history merge in a run: its deliveries, views and scratch directory, and the part
+    files of its history so far (closed ones, kept as they are; open ones, kept or rewritten)."""
+
+    spec: FeedSpec
+    deliveries: list[dict[str, object]]
+    work: Path
+    has_fulls: bool = False
+    prev_closed: list[Path] = field(default_factory=list)
+    prev_open: list[Path] = field(default_factory=list)
+    changes: int = 0  # rows of this run's changes (a feed with a history)
+    views: list[str] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def table(self) -> str:
+        return f"src_{self.spec.name}"
+
+    @property
+    def staged(self) -> str:
+        return f"staged_{self.spec.name}"
+
+    @property
+    def multi(self) -> str:
+        return f"multi_{self.spec.name}"
+
+    @property
+    def prev(self) -> str:
+        return f"prev_{self.spec.name}"
+
+    @property
+    def fulls(self) -> str | None:
+        """The view of this run's deliveries that imply deletions, if there are any."""
+        return f"fulls_{self.spec.name}" if self.has_fulls else None
+
+    @property
+    def last_seq(self) -> int:
+        """This run's last delivery of the feed."""
+        return max(int(str(d["seq"])) for d in self.deliveries)
+
+    @property
+    def first_seq(self) -> int:
+        """This run's first delivery of the feed: every version before it was in the history already."""
+        return min(int(str(d["seq"])) for d in self.deliveries)
+
+    def view(self, what: str) -> str:
+        return f"{what}_{self.spec.name}"
+
+    def dir(self, what: str) -> Path:
+        """A scratch directory (not yet created) for one table of the merge."""
+        self.work.mkdir(parents=True, exist_ok=True)
+        return self.work / what
+
+    def typed(self, sql: str) -> str:
+        """``sql`` with the feed's type placeholders filled."""
+        return history.with_types(sql, self.spec, _types(self.spec))
+
+
 # ----------------------------------------------------------------------------------------- discovery
 
 
@@ -137,6 +208,51 @@ def sha256_file(path: Path) -> str:
         while chunk := fh.read(1 << 20):
             h.update(chunk)
     return h.hexdigest()
+
+
+class ChecksumCache:
+    """SHA-256 of delivery files, remembered between runs in a small JSON file.
+
+    Every run lists every file of the sources directory, and all but the newest were ingested before:
+    reading them all again to recompute their checksums would cost more than a monthly change itself
+    (tens of GiB nationally). A file is read again whenever its size, modification time (in
+    nanoseconds) or inode differ from what was remembered, as ``rsync`` and ``make`` judge a file
+    unchanged; the checksum still decides whether a file is new. A missing or unreadable cache file only
+    means every file is read.
+    """
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._known: dict[str, list[object]] = {}
+        self._seen: dict[str, list[object]] = {}
+        if path is not None and path.is_file():
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+                self._known = {str(k): list(v) for k, v in data.items()} if isinstance(data, dict) else {}
+            except (ValueError, TypeError):
+                self._known = {}
+
+    def sha256(self, path: Path) -> str:
+        """The file's SHA-256, from the cache when the file looks unchanged."""
+        st = path.stat()
+        key = str(path.resolve())
+        stamp: list[object] = [st.st_size, st.st_mtime_ns, st.st_ino]
+        known = self._known.get(key)
+        if known is not None and known[:3] == stamp and isinstance(known[3], str):
+            digest = known[3]
+        else:
+            digest = sha256_file(path)
+        self._seen[key] = [*stamp, digest]
+        return digest
+
+    def save(self) -> None:
+        """Remember the files seen in this run (written atomically; files no longer listed are forgotten)."""
+        if self.path is None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(self._seen, sort_keys=True), encoding="utf-8")
+        os.replace(tmp, self.path)
 
 
 def _delivery_note(sources: Path) -> dict[str, dict[str, object]]:
@@ -151,8 +267,11 @@ def _delivery_note(sources: Path) -> dict[str, dict[str, object]]:
         raise FormatError(path, f"the delivery note is not valid: {exc}") from None
 
 
-def discover(sources: Path, catalogue: Catalogue) -> tuple[list[DeliveryFile], list[tuple[str, str]]]:
-    """Delivery files under ``sources/<feed>/``, and (path, reason) for files that cannot be deliveries."""
+def discover(
+    sources: Path, catalogue: Catalogue, checksums: ChecksumCache | None = None
+) -> tuple[list[DeliveryFile], list[tuple[str, str]]]:
+    """Delivery files under ``sources/<feed>/``, and (path, reason) for files that cannot be deliveries;
+    ``checksums`` remembers the checksums of files seen before."""
     if not sources.is_dir():
         raise FileNotFoundError(f"no sources directory at {sources}")
     note = _delivery_note(sources)
@@ -187,7 +306,7 @@ def discover(sources: Path, catalogue: Catalogue) -> tuple[list[DeliveryFile], l
                     kind=m["kind"],
                     path=path,
                     rel=rel,
-                    sha256=sha256_file(path),
+                    sha256=checksums.sha256(path) if checksums else sha256_file(path),
                     size=path.stat().st_size,
                     received=dt.date.fromisoformat(str(received))
                     if received
@@ -248,7 +367,9 @@ class Ingestion:
         if previous is not None and previous.num_rows:
             seen = set(zip(previous["feed"].to_pylist(), previous["sha256"].to_pylist(), strict=True))
             next_seq = max(previous["seq"].to_pylist()) + 1
-        found, strays = discover(self.sources, self.catalogue)
+        checksums = ChecksumCache(self.wh.data / "cache" / "sha256.json")
+        found, strays = discover(self.sources, self.catalogue, checksums)
+        checksums.save()
         new = [d for d in found if (d.feed, d.sha256) not in seen]
         report = IngestReport(run=None, skipped=len(found) - len(new))
         if previous is not None:
@@ -323,13 +444,18 @@ class Ingestion:
             )
             for i, d in enumerate(new)
         ]
-        # Files are independent: large batches are read and validated in one process per core.
+        # Files are independent: large batches are read and validated in one process per core, the
+        # largest files first (so that no large file starts last and leaves the other cores idle); the
+        # results are taken in delivery order.
         workers = min(os.cpu_count() or 1, len(tasks))
         if workers > 1 and sum(d.size for d in new) >= PARALLEL_BYTES:
             ctx = multiprocessing.get_context("forkserver")
             with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
-                for i, (row, found) in enumerate(pool.map(_land_task, tasks)):
+                largest = sorted(range(len(tasks)), key=lambda i: -new[i].size)
+                futures = {i: pool.submit(_land_task, tasks[i]) for i in largest}
+                for i in range(len(tasks)):
                     self.progress("read", i, len(new))
+                    row, found = futures[i].result()
                     rows.append(row)
                     findings.extend(found)
         else:
@@ -378,25 +504,59 @@ class Ingestion:
             by_feed.setdefault(str(d["feed"]), []).append(d)
         files = {str(d["delivery"]): str(d["file"]) for d in loaded}
         feeds = sorted(self.catalogue.names(), key=lambda n: self.order[n])
-        changed: list[FeedSpec] = []
+        merges: list[_FeedMerge] = []
         views: list[str] = []
         for i, name in enumerate(feeds):
             self.progress("merge", i, len(feeds))
             spec = self.catalogue[name]
             table = f"src_{name}"
-            had = self._has(table)
-            if name not in by_feed or not (staging / name).is_dir():
-                if had:
-                    eng.register_parquet(table, run.carry(table))
-                else:
-                    eng.materialize(table, _empty_history_sql(spec), run.new_table(table))
+            if name in by_feed and (staging / name).is_dir():
+                merges.append(self._prepare(spec, by_feed[name], staging))
+            elif self._has(table):
+                eng.register_parquet(table, run.carry(table))
                 views.append(table)
-                continue
-            staged, fulls, prev = f"staged_{name}", f"fulls_{name}", f"prev_{name}"
-            eng.register_parquet(staged, staging / name)
-            full = [d for d in by_feed[name] if d["kind"] == "full" and spec.mode != "events"]
+            else:
+                eng.materialize(table, _empty_history_sql(spec), run.new_table(table))
+                views.append(table)
+        multi = self._register_multi(merges)
+        for m in merges:
+            if m.prev_open:
+                sql = history.change_sql(m.spec, staged=m.staged, prev=m.prev, fulls=m.fulls)
+                m.changes = eng.materialize(m.view("changes"), m.typed(sql), m.dir("changes"))
+            else:
+                self._write_first(run, m, multi[m.name])
+        counts = self._change_counts([m for m in merges if m.prev_open])
+        for m in merges:
+            if m.prev_open:
+                self._write_change(run, m, *counts[m.name])
+            eng.register_parquet(m.table, run.path / m.table)
+            views += [m.table, *m.views]
+            report.feeds_changed.append(m.name)
+        self.progress("merge", len(feeds), len(feeds))
+        changed = [m.spec for m in merges]
+        extra = [self._duplicates(changed, files, run.id), self._references(changed, files, run.id)]
+        extra = [t for t in extra if t.num_rows]
+        if extra:
+            pq.write_table(pa.concat_tables(extra), run.append("findings"))
+        self._releases(run, {m.name: (m.first_seq, m.last_seq) for m in merges}, staging)
+        self._quality(
+            run,
+            {m.name: FeedChange(m.view("changes") if m.prev_open else m.table, m.first_seq) for m in merges},
+        )
+        for view in views:
+            eng.drop(view)
+
+    def _prepare(self, spec: FeedSpec, delivered: list[dict[str, object]], staging: Path) -> _FeedMerge:
+        """Register a feed's staged rows, the deliveries that imply deletions and (hard-linked into a
+        scratch directory, so that a view sees them alone) the open part files of its history so far."""
+        eng = self.engine
+        m = _FeedMerge(spec, delivered, staging / "_merge" / spec.name)
+        eng.register_parquet(m.staged, staging / spec.name)
+        m.views.append(m.staged)
+        full = [d for d in delivered if d["kind"] == "full" and spec.mode != "events"]
+        if full:
             eng.register_arrow(
-                fulls,
+                f"fulls_{spec.name}",
                 pa.table(
                     {
                         "_seq": pa.array([d["seq"] for d in full], pa.int64()),
@@ -405,29 +565,104 @@ class Ingestion:
                     }
                 ),
             )
-            if had:
-                eng.register_parquet(prev, self.wh.table_path(table))
-            sql = history.typed_merge_sql(spec, _types(spec), has_previous=had, views=(prev, staged, fulls))
-            eng.materialize(table, sql, run.new_table(table))
-            views += [table, staged, fulls] + ([prev] if had else [])
-            changed.append(spec)
-            report.feeds_changed.append(name)
-        self.progress("merge", len(feeds), len(feeds))
-        extra = [self._duplicates(changed, files, run.id), self._references(changed, files, run.id)]
-        extra = [t for t in extra if t.num_rows]
-        if extra:
-            pq.write_table(pa.concat_tables(extra), run.append("findings"))
-        self._releases(run, {spec.name for spec in changed})
-        self._quality(run)
-        for view in views:
-            eng.drop(view)
+            m.has_fulls = True
+            m.views.append(f"fulls_{spec.name}")
+        parts = self.wh.parts(m.table) if self._has(m.table) else []
+        if sum(pq.ParquetFile(p).metadata.num_rows for p in parts) == 0:
+            return m  # no history yet (or an empty one): nothing to compare with, nothing to keep
+        m.prev_closed = [p for p in parts if history.is_closed_part(p.name)]
+        m.prev_open = [p for p in parts if not history.is_closed_part(p.name)]
+        prev = m.dir("prev")
+        prev.mkdir()
+        for p in m.prev_open:
+            try:
+                os.link(p, prev / p.name)
+            except OSError:  # a file system without hard links
+                shutil.copy2(p, prev / p.name)
+        eng.register_parquet(m.prev, prev)
+        m.views.append(m.prev)
+        return m
+
+    def _register_multi(self, merges: Sequence[_FeedMerge]) -> dict[str, int]:
+        """Register ``multi_<feed>``: the keys that occur more than once in a delivery (one query for
+        every feed). Returns how many per feed."""
+        if not merges:
+            return {}
+        sql = " UNION ALL ".join(
+            history.multi_keys_sql(m.spec, m.staged, several=len(m.deliveries) > 1) for m in merges
+        )
+        got = self.engine.fetch(sql)
+        counts: dict[str, int] = {}
+        for m in merges:
+            keys = got.filter(pc.equal(got["feed"], m.name)).select(["_key"])
+            self.engine.register_arrow(m.multi, keys)
+            m.views.append(m.multi)
+            counts[m.name] = keys.num_rows
+        return counts
+
+    def _write_first(self, run: Run, m: _FeedMerge, n_multi: int) -> None:
+        """A feed's first history: open versions, and closed ones when a key recurs in the run."""
+        eng = self.engine
+        several = len(m.deliveries) > 1
+        multi = None if several else m.multi
+        if several or n_multi:
+            sql = history.first_history_sql(m.spec, staged=m.staged, fulls=m.fulls, multi=multi, closed=True)
+            if eng.materialize(m.view("closed"), m.typed(sql), m.dir("closed")):
+                run.adopt(m.table, m.dir("closed"), history.CLOSED_PART)
+            m.views.append(m.view("closed"))
+        sql = history.first_history_sql(m.spec, staged=m.staged, fulls=m.fulls, multi=multi, closed=False)
+        eng.materialize(m.view("open"), m.typed(sql), m.dir("open"))
+        run.adopt(m.table, m.dir("open"), history.OPEN_PART)
+        m.views.append(m.view("open"))
+
+    def _change_counts(self, merges: Sequence[_FeedMerge]) -> dict[str, tuple[int, int]]:
+        """Per feed: how many current versions this run closes, and how many closed versions it adds."""
+        if not merges:
+            return {}
+        sql = " UNION ALL ".join(
+            history.change_counts_sql(m.spec, m.view("changes"), m.first_seq) for m in merges
+        )
+        got = self.engine.fetch(sql).to_pylist()
+        return {str(r["feed"]): (int(r["closes"] or 0), int(r["closed"] or 0)) for r in got}
+
+    def _write_change(self, run: Run, m: _FeedMerge, closes: int, closed: int) -> None:
+        """Write what a run changes in a feed's history: closed parts are kept as they are and this run's
+        closed versions are appended as a new one; the open parts are kept, and this run's new current
+        versions added as a new one, unless the run closes a current version (or the open parts have
+        grown too many), in which case the open parts are rewritten without the versions it closed."""
+        eng = self.engine
+        changes = m.view("changes")
+        m.views.append(changes)
+        rewrite = closes > 0 or len(m.prev_open) >= MAX_OPEN_PARTS
+        run.link(m.table, m.prev_closed)
+        if not rewrite:
+            run.link(m.table, m.prev_open)
+            if not m.changes:
+                return
+            if not closed:  # only new current versions: the changes are the new open part
+                run.adopt(m.table, m.dir("changes"), history.OPEN_PART)
+                return
+        # Part files of the older layout (every version in one file) hold closed versions too: a rewrite
+        # moves them to a closed part.
+        mixed = rewrite and any(not p.name.startswith(history.OPEN_PART + "-") for p in m.prev_open)
+        if closed or mixed:
+            sql = history.closed_part_sql(m.spec, changes, m.prev if mixed else None)
+            if eng.materialize(m.view("closed"), sql, m.dir("closed")):
+                run.adopt(m.table, m.dir("closed"), history.CLOSED_PART)
+            m.views.append(m.view("closed"))
+        prev = m.prev if rewrite else None
+        sql = history.open_part_sql(m.spec, changes, prev, m.first_seq)
+        if eng.materialize(m.view("open"), sql, m.dir("open")) or rewrite:
+            run.adopt(m.table, m.dir("open"), history.OPEN_PART)
+        m.views.append(m.view("open"))
 
     def _duplicates(self, changed: Sequence[FeedSpec], files: dict[str, str], run_id: str) -> pa.Table:
         if not changed:
             return FINDING_SCHEMA.empty_table()
         sql = " UNION ALL ".join(
-            f"SELECT '{spec.name}' AS feed, '{spec.key[0]}' AS field, d.* "
-            f"FROM ({history.duplicates_sql(spec, _types(spec), f'staged_{spec.name}')}) AS d"
+            f"SELECT '{spec.name}' AS feed, '{spec.key[0]}' AS field, d.* FROM ("
+            + history.duplicates_sql(spec, _types(spec), f"staged_{spec.name}", f"multi_{spec.name}")
+            + ") AS d"
             for spec in changed
         )
         got = self.engine.fetch(sql)
@@ -435,27 +670,41 @@ class Ingestion:
 
     def _references(self, changed: Sequence[FeedSpec], files: dict[str, str], run_id: str) -> pa.Table:
         """References across feeds never remove a row (the other feed may simply be late): a value not
-        found is flagged for review and released once the referenced record arrives."""
-        parts = []
+        found is flagged for review and released once the referenced record arrives. The values sought
+        in one referenced field are looked up together, in one pass over that feed."""
+        targets: dict[tuple[str, str], list[tuple[FeedSpec, str]]] = {}
         for spec in changed:
             for col in spec.columns:
-                ref = col.references
-                if ref is None:
-                    continue
-                inner = history.references_sql(
-                    spec, col.field, f"src_{ref.feed}", ref.field, staged=f"staged_{spec.name}"
-                )
-                parts.append(
-                    f"SELECT '{spec.name}' AS feed, '{col.field}' AS field, 'reference' AS rule, "
-                    f"'not found in {ref.feed}.{ref.field}' AS reason, r.* FROM ({inner}) AS r"
-                )
-        if not parts:
+                if col.references is not None:
+                    target = (col.references.feed, col.references.field)
+                    targets.setdefault(target, []).append((spec, col.field))
+        if not targets:
             return FINDING_SCHEMA.empty_table()
-        got = self.engine.fetch(" UNION ALL ".join(parts))
+        ctes, parts = [], []
+        for i, ((feed, field_name), sources) in enumerate(sorted(targets.items())):
+            values = " UNION ALL ".join(
+                history.reference_values_sql(spec, f, f"staged_{spec.name}") for spec, f in sources
+            )
+            ctes.append(f"found_{i} AS ({history.found_values_sql(values, f'src_{feed}', field_name)})")
+            for spec, f in sources:
+                inner = history.references_sql(spec, f, f"found_{i}", staged=f"staged_{spec.name}")
+                parts.append(
+                    f"SELECT '{spec.name}' AS feed, '{f}' AS field, 'reference' AS rule, "
+                    f"'not found in {feed}.{field_name}' AS reason, r.* FROM ({inner}) AS r"
+                )
+        got = self.engine.fetch(f"WITH {', '.join(ctes)} " + " UNION ALL ".join(parts))
         return _findings_from(got, files, run_id, severity="flag", value=got["value"])
 
-    def _releases(self, run: Run, changed: set[str]) -> None:
-        """Open quarantine entries that this run's deliveries corrected, superseded or resolved."""
+    def _releases(self, run: Run, seqs: dict[str, tuple[int, int]], staging: Path) -> None:
+        """Open quarantine entries that this run's deliveries corrected, superseded or resolved.
+
+        ``seqs``: the feeds this run changed, with the first and last of their deliveries in this run.
+        Only this run's deliveries can release anything: a feed that received none has no new version
+        and no re-delivery, and a reference resolves only when its target feed changed. So only this
+        run's versions are compared (earlier ones released what they could in their own run), only
+        entries older than a feed's last delivery can be corrected or superseded, only entries of
+        earlier runs resolved (a reference this run found missing is missing after its merge), and the
+        open entries are found once for every feed."""
         eng = self.engine
         eng.register_parquet("findings", run.path / "findings")
         eng.register_parquet("deliveries", run.path / "deliveries")
@@ -464,18 +713,26 @@ class Ingestion:
             eng.register_parquet("releases", self.wh.table_path("releases"))
         else:
             eng.register_arrow("releases", RELEASE_SCHEMA.empty_table())
-        # Only this run's deliveries can release anything: a feed that received none has no new version
-        # and no re-delivery, and a reference resolves only when its target feed changed.
-        parts = []
+        parts, feeds = [], set()
+        run_first = min((first for first, _ in seqs.values()), default=0)
         for spec in self.catalogue:
-            if spec.name in changed:
-                parts.append(_release_sql(spec, run.id, f"src_{spec.name}"))
+            if spec.name in seqs:
+                feeds.add(spec.name)
+                parts.append(_release_sql(spec, run.id, f"src_{spec.name}", *seqs[spec.name]))
             for col in spec.columns:
-                if col.references is not None and col.references.feed in changed:
-                    target = f"src_{col.references.feed}"
-                    parts.append(_resolved_sql(spec, col.field, col.references.field, run.id, target))
-        sql = " UNION ALL ".join(f"SELECT * FROM ({p}) AS p{i}" for i, p in enumerate(parts))
-        got = eng.fetch(sql) if parts else RELEASE_SCHEMA.empty_table()
+                ref = col.references
+                if ref is not None and ref.feed in seqs:
+                    feeds.add(spec.name)
+                    target = (f"src_{ref.feed}", seqs[ref.feed][0])
+                    parts.append(_resolved_sql(spec, col.field, ref.field, run.id, target, run_first))
+        got = RELEASE_SCHEMA.empty_table()
+        if parts:
+            names = ", ".join(f"'{f}'" for f in sorted(feeds))
+            eng.materialize(
+                "open_findings", f"{OPEN_SQL} AND f.feed IN ({names})", staging / "_open_findings"
+            )
+            got = eng.fetch(" UNION ALL ".join(f"SELECT * FROM ({p}) AS p{i}" for i, p in enumerate(parts)))
+            eng.drop("open_findings")
         for view in ("findings", "deliveries", "releases"):
             eng.drop(view)
         got = got.cast(RELEASE_SCHEMA)
@@ -487,14 +744,24 @@ class Ingestion:
         else:
             pq.write_table(got, run.new_table("releases") / "part-0.parquet")
 
-    def _quality(self, run: Run) -> None:
-        """Quality and freshness of every feed, judged as of the latest due date among the deliveries."""
+    def _quality(self, run: Run, changed: dict[str, FeedChange]) -> None:
+        """Quality and freshness of every feed, judged as of the latest due date among the deliveries.
+        The counts over current records are the previous run's updated by what this run changed, when
+        the previous run has them; else they are counted afresh."""
         eng = self.engine
         eng.register_parquet("findings", run.path / "findings")
         eng.register_parquet("releases", run.path / "releases")
-        q = compute_quality(eng, self.catalogue, pq.read_table(run.path / "deliveries"))
+        counts = None
+        if all(self._has(t) for t in ("quality", "quality_columns", "quality_references")):
+            previous = previous_counts(
+                self.wh.read("quality"), self.wh.read("quality_columns"), self.wh.read("quality_references")
+            )
+            counts = updated_counts(eng, self.catalogue, previous, changed)
+        q = compute_quality(eng, self.catalogue, pq.read_table(run.path / "deliveries"), counts=counts)
         pq.write_table(q.feeds, run.new_table("quality") / "part-0.parquet")
         pq.write_table(q.columns, run.new_table("quality_columns") / "part-0.parquet")
+        references = q.references if q.references is not None else REFERENCE_SCHEMA.empty_table()
+        pq.write_table(references, run.new_table("quality_references") / "part-0.parquet")
         eng.drop("findings")
         eng.drop("releases")
 
@@ -663,24 +930,22 @@ def _empty_history_sql(spec: FeedSpec) -> str:
     return f"SELECT {', '.join(cols + meta)} WHERE 1 = 0"
 
 
-def _release_sql(spec: FeedSpec, run_id: str, hist: str) -> str:
-    """Releases for one feed's open entries: ``corrected`` by a later accepted version of the record
-    (with a value in the flagged field), ``resolved`` when a referenced value now exists, and
-    ``superseded`` when the same period's delivery was sent again."""
+def _release_sql(spec: FeedSpec, run_id: str, hist: str, since: int, until: int) -> str:
+    """Releases for one feed's open entries (view ``open_findings``): ``corrected`` by a later accepted
+    version of the record (with a value in the flagged field), and ``superseded`` when the same period's
+    delivery was sent again. This run's deliveries of the feed run from ``since`` to ``until``: only its
+    versions can be new, and only entries from before ``until`` have a later delivery."""
     q = history.q
     fields = history.stored_fields(spec)
     has_value = " ".join(f"WHEN '{f}' THEN h.{q(f)} IS NOT NULL" for f in fields)
     has_value = f"CASE f.field {has_value} ELSE TRUE END" if fields else "TRUE"
     return f"""
-        WITH open_f AS (
-            SELECT f.* FROM findings AS f
-            LEFT JOIN releases AS r
-              ON r.delivery = f.delivery AND r.line = f.line AND r.field = f.field AND r.rule = f.rule
-            WHERE f.feed = '{spec.name}' AND f.severity IN ('reject', 'flag') AND r.delivery IS NULL
-        ),
+        WITH open_f AS (SELECT * FROM open_findings WHERE feed = '{spec.name}' AND seq < {int(until)}),
         corrected AS (
             SELECT f.delivery, f.line, f.field, f.rule, MIN(h._seq) AS by_seq
-            FROM open_f AS f JOIN {hist} AS h ON h._key = f.key AND h._seq > f.seq AND NOT h._deleted
+            FROM open_f AS f
+            JOIN (SELECT * FROM {hist} WHERE _seq >= {int(since)}) AS h
+              ON h._key = f.key AND h._seq > f.seq AND NOT h._deleted
             WHERE f.rule <> 'reference' AND (f.severity = 'reject' OR ({has_value}))
             GROUP BY f.delivery, f.line, f.field, f.rule
         ),
@@ -706,20 +971,26 @@ def _release_sql(spec: FeedSpec, run_id: str, hist: str) -> str:
     """
 
 
-def _resolved_sql(spec: FeedSpec, field_name: str, target_field: str, run_id: str, target: str) -> str:
-    """Open reference issues on ``field_name`` whose value has since arrived in the referenced feed."""
+def _resolved_sql(
+    spec: FeedSpec, field_name: str, target_field: str, run_id: str, target: tuple[str, int], before: int
+) -> str:
+    """Open reference issues on ``field_name`` whose value has since arrived in the referenced feed
+    ``target`` (its view, and its first delivery in this run: a value arrives with a version from there
+    on, as earlier ones were there when the issue was raised or released it in their own run). Only
+    issues from deliveries ``before`` this run's can be resolved."""
     q = history.q
+    view, since = target
+    tf = q(target_field)
     return f"""
         WITH open_f AS (
-            SELECT f.* FROM findings AS f
-            LEFT JOIN releases AS r
-              ON r.delivery = f.delivery AND r.line = f.line AND r.field = f.field AND r.rule = f.rule
-            WHERE f.feed = '{spec.name}' AND f.rule = 'reference' AND f.field = '{field_name}'
-              AND r.delivery IS NULL
+            SELECT * FROM open_findings
+            WHERE feed = '{spec.name}' AND rule = 'reference' AND field = '{field_name}'
+              AND seq < {int(before)}
         ),
         arrived AS (
-            SELECT {q(target_field)} AS v, MIN(_seq) AS by_seq FROM {target}
-            WHERE {q(target_field)} IS NOT NULL GROUP BY {q(target_field)}
+            SELECT t.{tf} AS v, MIN(t._seq) AS by_seq
+            FROM {view} AS t SEMI JOIN open_f AS o ON t.{tf} = o.value
+            WHERE t._seq >= {int(since)} GROUP BY t.{tf}
         )
         SELECT f.delivery, f.line, f.field, f.rule, d.delivery AS released_by, 'resolved' AS how,
             '{run_id}' AS run

@@ -74,10 +74,35 @@ COLUMN_SCHEMA = pa.schema(
 )
 
 
+REFERENCE_SCHEMA = pa.schema(
+    [
+        ("feed", pa.string()),
+        ("field", pa.string()),
+        ("target_feed", pa.string()),
+        ("target_field", pa.string()),
+        ("values", pa.int64()),  # distinct values among the current records
+        ("found", pa.int64()),  # of those, found in the referenced feed (any version)
+    ]
+)
+CURRENT = "_valid_to_seq IS NULL AND NOT _deleted"
+
+
 @dataclass
 class Quality:
     feeds: pa.Table  # QUALITY_SCHEMA
     columns: pa.Table  # COLUMN_SCHEMA
+    references: pa.Table | None = None  # REFERENCE_SCHEMA (the counts behind consistency)
+
+
+@dataclass(frozen=True)
+class FeedChange:
+    """What a run changed in one feed's history, for counts updated rather than recounted: ``changes``
+    is a view of the versions the run added and of the current versions it closed (a feed whose history
+    is new: the history itself), ``since`` the run's first delivery of the feed (versions before it were
+    current before the run)."""
+
+    changes: str
+    since: int
 
 
 def expected_periods(spec: FeedSpec, first: str, as_of: dt.date) -> list[str]:
@@ -94,10 +119,15 @@ def expected_periods(spec: FeedSpec, first: str, as_of: dt.date) -> list[str]:
 
 
 def compute_quality(
-    engine: Engine, catalogue: Catalogue, deliveries: pa.Table, as_of: dt.date | None = None
+    engine: Engine,
+    catalogue: Catalogue,
+    deliveries: pa.Table,
+    as_of: dt.date | None = None,
+    counts: dict[str, int] | None = None,
 ) -> Quality:
     """Quality of every feed. The engine must have views ``src_<feed>`` for every feed, ``findings`` and
-    ``releases``; ``deliveries`` is the delivery ledger."""
+    ``releases``; ``deliveries`` is the delivery ledger. ``counts`` (as :func:`counts_sql` names them,
+    e.g. from :func:`updated_counts`) spares counting every feed's current records again."""
     findings_open = engine.fetch(f"SELECT feed, COUNT(*) AS n FROM ({OPEN_SQL}) AS o GROUP BY feed")
     findings_counts = engine.fetch("SELECT feed, rule, COUNT(*) AS n FROM findings GROUP BY feed, rule")
     loaded = deliveries.filter(pc.equal(deliveries["status"], "loaded"))
@@ -117,8 +147,10 @@ def compute_quality(
         )
         if r == "duplicate"
     }
-    counts = engine.fetch(counts_sql(catalogue)).to_pylist()[0]
+    if counts is None:
+        counts = engine.fetch(counts_sql(catalogue)).to_pylist()[0]
     rows: list[dict[str, object]] = []
+    ref_rows: list[dict[str, object]] = []
     col_rows: list[dict[str, object]] = []
     d_rows = deliveries.to_pylist()
     for spec in catalogue:
@@ -133,13 +165,9 @@ def compute_quality(
         rejected = sum(int(d["rows_rejected"]) for d in ok)
         flagged = sum(int(d["rows_flagged"]) for d in ok)
         dups = int(dup_by_feed.get(spec.name, 0))
-        fields = history.stored_fields(spec)
         n = int(counts[f"{spec.name}__n"] or 0)
-        # Raw IIN text is only filled where the IIN was set aside: not a column to complete.
         shares = []
-        for f in fields:
-            if f.endswith("_raw"):
-                continue
+        for f in counted_fields(spec):
             filled = int(counts[f"{spec.name}__c_{f}"] or 0)
             shares.append(filled / n if n else 0.0)
             col_rows.append(
@@ -152,8 +180,19 @@ def compute_quality(
             if col.references is None:
                 continue
             seen = int(counts[f"{spec.name}__r_{col.field}"] or 0)
+            found = int(counts[f"{spec.name}__f_{col.field}"] or 0)
             refs += seen
-            unknown += seen - int(counts[f"{spec.name}__f_{col.field}"] or 0)
+            unknown += seen - found
+            ref_rows.append(
+                dict(
+                    feed=spec.name,
+                    field=col.field,
+                    target_feed=col.references.feed,
+                    target_field=col.references.field,
+                    values=seen,
+                    found=found,
+                )
+            )
         rows.append(
             dict(
                 feed=spec.name,
@@ -187,6 +226,7 @@ def compute_quality(
     return Quality(
         pa.Table.from_pylist(rows, schema=QUALITY_SCHEMA),
         pa.Table.from_pylist(col_rows, schema=COLUMN_SCHEMA),
+        pa.Table.from_pylist(ref_rows, schema=REFERENCE_SCHEMA),
     )
 
 
@@ -194,7 +234,7 @@ def counts_sql(catalogue: Catalogue) -> str:
     """One row with every count quality needs, over views ``src_<feed>`` (a single query: on Spark, one job
     instead of one per feed)."""
     q = history.q
-    current = "_valid_to_seq IS NULL AND NOT _deleted"
+    current = CURRENT
     parts = []
     for spec in catalogue:
         counts = [f"COUNT(*) AS {q(spec.name + '__n')}"]
@@ -212,6 +252,157 @@ def counts_sql(catalogue: Catalogue) -> str:
                     LEFT JOIN (SELECT DISTINCT {q(ref.field)} AS v FROM src_{ref.feed}) AS t ON s.v = t.v)"""
             )
     return "SELECT * FROM " + " CROSS JOIN ".join(f"{p} AS t{i}" for i, p in enumerate(parts))
+
+
+def previous_counts(quality: pa.Table, columns: pa.Table, references: pa.Table) -> dict[str, int]:
+    """The counts behind a run's ``quality``, ``quality_columns`` and ``quality_references`` tables, named
+    as :func:`counts_sql` names them."""
+    counts: dict[str, int] = {}
+    for r in quality.to_pylist():
+        counts[f"{r['feed']}__n"] = int(r["current_records"] or 0)
+    for r in columns.to_pylist():
+        counts[f"{r['feed']}__c_{r['field']}"] = int(r["filled"] or 0)
+    for r in references.to_pylist():
+        counts[f"{r['feed']}__r_{r['field']}"] = int(r["values"] or 0)
+        counts[f"{r['feed']}__f_{r['field']}"] = int(r["found"] or 0)
+    return counts
+
+
+def counted_fields(spec: FeedSpec) -> list[str]:
+    """The fields whose completeness is measured (raw IIN text is filled only where an IIN was set
+    aside: not a column to complete)."""
+    return [f for f in history.stored_fields(spec) if not f.endswith("_raw")]
+
+
+def updated_counts(
+    engine: Engine, catalogue: Catalogue, previous: dict[str, int], changed: dict[str, FeedChange]
+) -> dict[str, int] | None:
+    """The counts of :func:`counts_sql` after a run, from the previous run's and what the run changed
+    (one query; its cost follows the size of the changes, not of the histories). None when the
+    previous counts do not cover every feed (then count afresh).
+
+    Completeness: the current records are the previous ones, less those the run closed, plus its new
+    current versions. References count distinct values, so a value leaves only when no current record
+    holds it any more (*gone*), and enters only when none held it before (*came*); a value counts as
+    found when the referenced feed holds it in any version, and a feed's versions only ever grow, so
+    the found values change by the gone and came values found, plus the values kept whose referenced
+    record arrived in this run."""
+    need = [k for spec in catalogue for k in _count_names(spec)]
+    if any(k not in previous for k in need):
+        return None
+    parts, ctes = [], []
+    for spec in catalogue:
+        change = changed.get(spec.name)
+        if change is not None:
+            parts.append(_completeness_delta(spec, change))
+        for col in spec.columns:
+            ref = col.references
+            if ref is None or (change is None and ref.feed not in changed):
+                continue
+            name = f"{spec.name}__{col.field}"
+            unknown = previous[f"{spec.name}__r_{col.field}"] > previous[f"{spec.name}__f_{col.field}"]
+            more, select = _reference_delta(spec, col.field, ref.feed, ref.field, changed, name, unknown)
+            ctes += [c for c in more if c not in ctes]
+            parts.append(select)
+    counts = dict(previous)
+    if not parts:
+        return counts
+    sql = " CROSS JOIN ".join(f"({p}) AS d{i}" for i, p in enumerate(parts))
+    sql = (f"WITH {', '.join(ctes)} " if ctes else "") + f"SELECT * FROM {sql}"
+    for key, delta in engine.fetch(sql).to_pylist()[0].items():
+        counts[key] = counts[key] + int(delta or 0)
+    return counts
+
+
+def _count_names(spec: FeedSpec) -> list[str]:
+    names = [f"{spec.name}__n", *(f"{spec.name}__c_{f}" for f in counted_fields(spec))]
+    for col in spec.columns:
+        if col.references is not None:
+            names += [f"{spec.name}__r_{col.field}", f"{spec.name}__f_{col.field}"]
+    return names
+
+
+def _completeness_delta(spec: FeedSpec, change: FeedChange) -> str:
+    """One row: current records and filled values gained, less those lost, by one feed in a run."""
+    q = history.q
+    closed = f"_seq < {int(change.since)} AND NOT _deleted"
+    opened = "_valid_to_seq IS NULL AND NOT _deleted"
+    cols = [f"COUNT(*) FILTER (WHERE {opened}) - COUNT(*) FILTER (WHERE {closed}) AS {q(spec.name + '__n')}"]
+    cols += [
+        f"COUNT({q(f)}) FILTER (WHERE {opened}) - COUNT({q(f)}) FILTER (WHERE {closed}) "
+        f"AS {q(f'{spec.name}__c_{f}')}"
+        for f in counted_fields(spec)
+    ]
+    return f"SELECT {', '.join(cols)} FROM {change.changes}"
+
+
+def _reference_delta(
+    spec: FeedSpec,
+    field: str,
+    target: str,
+    target_field: str,
+    changed: dict[str, FeedChange],
+    name: str,
+    unknown: bool,
+) -> tuple[list[str], str]:
+    """``WITH`` clauses and one row: the change of one reference's distinct values and found values.
+    ``unknown``: some values were not found before the run (else none can have arrived since)."""
+    q = history.q
+    f, tf = q(field), q(target_field)
+    own, tchange = changed.get(spec.name), changed.get(target)
+    t_old = f"src_{target}" + (f" WHERE _seq < {int(tchange.since)}" if tchange else "")
+    # The current values are scanned, not kept: a CTE used twice may be materialised whole.
+    cur = f"(SELECT {f} AS v FROM src_{spec.name} WHERE {CURRENT} AND {f} IS NOT NULL)"
+    ctes: list[str] = []
+    if own is not None:
+        c = own.changes
+        ctes += [
+            f"{name}_rm AS (SELECT DISTINCT {f} AS v FROM {c} "
+            f"WHERE _seq < {int(own.since)} AND NOT _deleted AND {f} IS NOT NULL)",
+            f"{name}_ad AS (SELECT {f} AS v, COUNT(*) AS k FROM {c} "
+            f"WHERE _valid_to_seq IS NULL AND NOT _deleted AND {f} IS NOT NULL GROUP BY {f})",
+            f"{name}_hit AS (SELECT c.v, COUNT(*) AS k FROM {cur} AS c SEMI JOIN "
+            f"(SELECT v FROM {name}_rm UNION ALL SELECT v FROM {name}_ad) AS x ON c.v = x.v GROUP BY c.v)",
+            f"{name}_gone AS (SELECT r.v FROM {name}_rm AS r ANTI JOIN {name}_hit AS h ON r.v = h.v)",
+            f"{name}_came AS (SELECT a.v FROM (SELECT a.v, a.k FROM {name}_ad AS a ANTI JOIN {name}_rm AS r "
+            f"ON a.v = r.v) AS a JOIN {name}_hit AS h ON a.v = h.v WHERE h.k = a.k)",
+        ]
+    else:
+        empty = f"SELECT {f} AS v FROM src_{spec.name} WHERE FALSE"
+        ctes += [f"{name}_gone AS ({empty})", f"{name}_came AS ({empty})"]
+    arrived = "0"
+    if tchange is not None and unknown:
+        newv = f"arrived_{target}__{target_field}"  # shared by every reference to the same field
+        ctes += [
+            f"{newv}_tnew AS (SELECT DISTINCT {tf} AS v FROM src_{target} "
+            f"WHERE _seq >= {int(tchange.since)} AND {tf} IS NOT NULL)",
+            f"{newv}_told AS (SELECT DISTINCT o.{tf} AS v FROM src_{target} AS o SEMI JOIN {newv}_tnew AS n "
+            f"ON o.{tf} = n.v WHERE o._seq < {int(tchange.since)})",
+            f"{newv} AS (SELECT n.v FROM {newv}_tnew AS n ANTI JOIN {newv}_told AS o ON n.v = o.v)",
+        ]
+        arrived = (
+            f"(SELECT COUNT(*) FROM (SELECT DISTINCT c.v FROM {cur} AS c SEMI JOIN {newv} AS n "
+            f"ON c.v = n.v) AS x ANTI JOIN {name}_came AS m ON x.v = m.v)"
+        )
+    if own is None:  # no value left or came: only arrivals can change what is found
+        return (
+            ctes,
+            f"SELECT 0 AS {q(f'{spec.name}__r_{field}')}, {arrived} AS {q(f'{spec.name}__f_{field}')}",
+        )
+    found_gone = (
+        f"(SELECT COUNT(*) FROM (SELECT DISTINCT t.{tf} AS v FROM ({'SELECT * FROM ' + t_old}) AS t "
+        f"SEMI JOIN {name}_gone AS g ON t.{tf} = g.v) AS x)"
+    )
+    found_came = (
+        f"(SELECT COUNT(*) FROM (SELECT DISTINCT t.{tf} AS v FROM src_{target} AS t "
+        f"SEMI JOIN {name}_came AS g ON t.{tf} = g.v) AS x)"
+    )
+    values = f"(SELECT COUNT(*) FROM {name}_came) - (SELECT COUNT(*) FROM {name}_gone)"
+    select = (
+        f"SELECT {values} AS {q(f'{spec.name}__r_{field}')}, "
+        f"{found_came} - {found_gone} + {arrived} AS {q(f'{spec.name}__f_{field}')}"
+    )
+    return ctes, select
 
 
 def _pct(x: object) -> str:

@@ -23,7 +23,7 @@ import json
 import os
 import re
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +57,14 @@ def _check_table(table: str) -> str:
 def _parts(directory: Path) -> list[Path]:
     """A table's data files in name order (Spark's and DuckDB's part files; not hidden files)."""
     return sorted(p for p in directory.glob("*.parquet") if not p.name.startswith((".", "_")))
+
+
+def _link(source: Path, target: Path) -> None:
+    """Hard-link a part file (copy it where the file system cannot link)."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -137,6 +145,10 @@ class Warehouse:
         if run is None and self.current() is None:
             return []
         return sorted(p.name for p in self._run_dir(run).iterdir() if p.is_dir())
+
+    def parts(self, table: str, run: str | None = None) -> list[Path]:
+        """The part files of ``table`` in the current (or given) run, in name order."""
+        return _parts(self.table_path(table, run))
 
     def read(self, table: str, run: str | None = None) -> pa.Table:
         """A whole table as Arrow, with canonical column types (for tests and small tables)."""
@@ -233,11 +245,38 @@ class Run:
         target.mkdir()
         for item in sorted(source.iterdir()):
             if item.is_file():
-                try:
-                    os.link(item, target / item.name)
-                except OSError:
-                    shutil.copy2(item, target / item.name)
+                _link(item, target / item.name)
         return target
+
+    def link(self, table: str, files: Iterable[Path]) -> Path:
+        """Some part files of an earlier run's ``table``, unchanged, hard-linked into this run's table
+        (copied where links fail); the table's directory is created if needed. A table whose parts are
+        written once and rewritten one by one (a feed's history) carries the parts it keeps this way."""
+        target = self._table_dir(table)
+        target.mkdir(exist_ok=True)
+        for item in files:
+            if (target / item.name).exists():
+                raise FileExistsError(f"{table}/{item.name} is already in run {self.id}")
+            _link(item, target / item.name)
+        return target
+
+    def adopt(self, table: str, source: Path, prefix: str) -> list[Path]:
+        """Hard-link (copy where links fail) the part files an engine wrote into the directory ``source``
+        into this run's ``table`` (created if needed) as ``<prefix>-<run id>-NNNN.parquet``, so that the
+        name says what a part holds and which run wrote it. ``source`` is left as it is (a scratch
+        directory the caller removes, and may read until then)."""
+        if not re.fullmatch(r"[a-z]+", prefix):
+            raise ValueError(f"a part prefix is lower-case letters, not {prefix!r}")
+        target = self._table_dir(table)
+        target.mkdir(exist_ok=True)
+        n = len(list(target.glob(f"{prefix}-{self.id}-*.parquet")))
+        adopted = []
+        for item in _parts(source):
+            path = target / f"{prefix}-{self.id}-{n:04d}.parquet"
+            _link(item, path)
+            adopted.append(path)
+            n += 1
+        return adopted
 
     def append(self, table: str) -> Path:
         """The path of one more part file of an append-only table (carried first if needed)."""
