@@ -98,6 +98,24 @@ def test_carry_hard_links_and_leaves_the_previous_run_untouched(tmp_path: Path) 
     assert wh.read("families", first).num_rows == 1 and wh.read("families").num_rows == 2
 
 
+def test_a_stage_reads_its_own_tables_first_and_carries_the_rest(tmp_path: Path) -> None:
+    wh = Warehouse(tmp_path)
+    first = wh.begin()
+    with pytest.raises(KeyError, match="'people'"):
+        first.input_path("people")
+    first.abort()
+    base = committed(wh, {"people": PEOPLE, "families": pa.table({"family_id": [10]})})
+    run = wh.begin()
+    assert run.input_path("families") == wh.table_path("families", base)
+    write(run.new_table("families") / "part-0.parquet", pa.table({"family_id": [10, 20]}))
+    assert run.input_path("families") == run.path / "families"
+    run.carry_rest()
+    run.commit({})
+    assert wh.tables() == ["families", "people"]
+    assert wh.read("families").num_rows == 2
+    assert wh.read("people").to_pylist() == wh.read("people", base).to_pylist()
+
+
 def test_link_and_adopt_build_a_table_part_by_part(tmp_path: Path) -> None:
     """A table rewritten part by part (a feed's history): some parts hard-linked from the previous run,
     new ones adopted from an engine's output directory under names that say what they hold."""

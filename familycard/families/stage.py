@@ -93,14 +93,12 @@ def run_families(
     views: list[str] = []
     try:
         for name in INPUTS:
-            engine.register_parquet(name, _input_path(warehouse, current, name))
+            engine.register_parquet(name, current.input_path(name))
             views.append(name)
         period = check_period(as_of) if as_of else _latest(engine)
         report = _build(warehouse, engine, current, period, key, scratch, views)
         if own:
-            for name in warehouse.tables(current.base) if current.base else []:
-                if name not in current.tables():
-                    current.carry(name)
+            current.carry_rest()
             current.commit({"stage": "families", "engine": engine.name, "as_of": period})
     except BaseException:
         if own:
@@ -112,15 +110,6 @@ def run_families(
         shutil.rmtree(scratch, ignore_errors=True)
     report.seconds = round(time.perf_counter() - t0, 2)
     return report
-
-
-def _input_path(warehouse: Warehouse, run: Run, name: str) -> Path:
-    own = run.path / name
-    if own.is_dir():
-        return own
-    if run.base is None:
-        raise KeyError(f"the family stage needs the table {name!r}, and the warehouse is empty")
-    return warehouse.table_path(name, run.base)
 
 
 def _latest(engine: Engine) -> str:

@@ -257,8 +257,7 @@ def run_identity(
         built = _build(engine, staging, model, registry, id_key, decided, report, tick, views)
         tick("write", 3, 4)
         _write(engine, run, built, report, views)
-        for table in sorted(present - set(OUTPUT_TABLES)):
-            run.carry(table)
+        run.carry_rest()
         run.commit(
             {
                 "stage": "identity",

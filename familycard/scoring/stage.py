@@ -82,7 +82,7 @@ def run_assessment(
     views: list[str] = []
     try:
         for name in (*BASE_INPUTS, *(f"src_{f}" for f in FEEDS_READ)):
-            engine.register_parquet(name, _input_path(warehouse, current, name))
+            engine.register_parquet(name, current.input_path(name))
             views.append(name)
         engine.register_arrow("ind_settlements", settlements_table())
         views.append("ind_settlements")
@@ -92,9 +92,7 @@ def run_assessment(
         period = str(got)
         report = _assess(engine, current, meth, period, scratch, views, progress)
         if own:
-            for name in warehouse.tables(current.base) if current.base else []:
-                if name not in current.tables():
-                    current.carry(name)
+            current.carry_rest()
             current.commit(
                 {"stage": "assessment", "engine": engine.name, "as_of": period, "methodology": _meta(meth)}
             )
@@ -192,12 +190,3 @@ def _assess(
         by_level={str(k): int(v) for k, v in by_level.items()},
         targeted=int(targeted or 0),
     )
-
-
-def _input_path(warehouse: Warehouse, run: Run, name: str) -> Path:
-    own = run.path / name
-    if own.is_dir():
-        return own
-    if run.base is None:
-        raise KeyError(f"the assessment needs the table {name!r}, and the warehouse is empty")
-    return warehouse.table_path(name, run.base)

@@ -293,6 +293,24 @@ class Run:
         """Tables written or carried so far."""
         return sorted(p.name for p in self.path.iterdir() if p.is_dir())
 
+    def input_path(self, table: str) -> Path:
+        """Where a stage reads ``table``: this run's own if it has written it, else its base run's."""
+        own = self._table_dir(table)
+        if own.is_dir():
+            return own
+        if self.base is None:
+            raise KeyError(f"run {self.id} needs the table {table!r}, and the warehouse is empty")
+        return self.warehouse.table_path(table, self.base)
+
+    def carry_rest(self) -> None:
+        """Carry every table of the base run that this run has not written (before a stage commits)."""
+        if self.base is None:
+            return
+        written = set(self.tables())
+        for table in self.warehouse.tables(self.base):
+            if table not in written:
+                self.carry(table)
+
     def commit(self, meta: dict[str, Any] | None = None) -> None:
         """Write ``run.json`` and make this run current. ``meta`` adds the caller's notes (e.g. the
         engine); its keys must not be one of ``run, base, started, finished, tables``."""
