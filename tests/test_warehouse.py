@@ -7,6 +7,7 @@ import json
 import os
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -261,3 +262,23 @@ def test_pipeline_runs_on_each_engine(engine: Engine, tmp_path: Path) -> None:
     assert wh.tables() == ["ages", "people"]
     assert wh.read("ages").to_pylist() == [{"id": 1, "age": 25}, {"id": 2, "age": 40}]
     assert wh.meta()["tables"]["ages"]["rows"] == 2
+
+
+def test_a_stage_scope_commits_its_own_run_and_aborts_on_failure(tmp_path: Path) -> None:
+    from familycard.store.scope import stage_scope
+
+    wh = Warehouse(tmp_path)
+    base = committed(wh, {"people": PEOPLE})
+    with open_engine("duckdb", temp_dir=tmp_path / "engine") as eng:
+        with pytest.raises(RuntimeError), stage_scope(wh, eng, None, "probe") as scope:
+            scope.scratch.mkdir(parents=True)
+            eng.register_arrow("probe_view", PEOPLE)
+            scope.views.append("probe_view")
+            raise RuntimeError("the stage failed")
+        assert wh.current() == base and not scope.scratch.exists()
+        with pytest.raises(duckdb.CatalogException):
+            eng.fetch("SELECT * FROM probe_view")
+        with stage_scope(wh, eng, None, "probe") as scope:
+            write(scope.run.new_table("families") / "part-0.parquet", pa.table({"family_id": [1]}))
+            scope.finish({"stage": "probe"})
+    assert wh.current() != base and wh.tables() == ["families", "people"]

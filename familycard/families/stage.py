@@ -28,6 +28,7 @@ import pyarrow as pa
 from familycard.families import evidence, households, ids, members
 from familycard.families.asof import check_period, period_end
 from familycard.store.engine import Engine
+from familycard.store.scope import stage_scope
 from familycard.store.warehouse import Run, Warehouse
 
 FEEDS_READ = (
@@ -86,28 +87,14 @@ def run_families(
     ``FAMILYCARD_FAMILY_ID_KEY`` environment variable, else the default key).
     """
     t0 = time.perf_counter()
-    own = run is None
-    current = run or warehouse.begin()
     key = id_key or os.environ.get(ID_KEY_ENV) or DEFAULT_ID_KEY
-    scratch = warehouse.data / "tmp" / f"families-{current.id}"
-    views: list[str] = []
-    try:
+    with stage_scope(warehouse, engine, run, "families") as scope:
         for name in INPUTS:
-            engine.register_parquet(name, current.input_path(name))
-            views.append(name)
+            engine.register_parquet(name, scope.run.input_path(name))
+            scope.views.append(name)
         period = check_period(as_of) if as_of else _latest(engine)
-        report = _build(warehouse, engine, current, period, key, scratch, views)
-        if own:
-            current.carry_rest()
-            current.commit({"stage": "families", "engine": engine.name, "as_of": period})
-    except BaseException:
-        if own:
-            current.abort()
-        raise
-    finally:
-        for view in views:
-            engine.drop(view)
-        shutil.rmtree(scratch, ignore_errors=True)
+        report = _build(warehouse, engine, scope.run, period, key, scope.scratch, scope.views)
+        scope.finish({"stage": "families", "engine": engine.name, "as_of": period})
     report.seconds = round(time.perf_counter() - t0, 2)
     return report
 

@@ -15,7 +15,6 @@ Every step is SQL on the chosen engine, so DuckDB and Spark give the same tables
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from familycard.indicators import compute, facts
 from familycard.indicators.methodology import Methodology, load_methodology
 from familycard.scoring import levels
 from familycard.store.engine import Engine
+from familycard.store.scope import stage_scope
 from familycard.store.warehouse import Run, Warehouse
 
 BASE_INPUTS = ("persons", "person_links", "families", "family_members")
@@ -76,34 +76,20 @@ def run_assessment(
     without, the stage starts a run on the current snapshot, carries the other tables and commits."""
     t0 = time.perf_counter()
     meth = load_methodology(methodology) if isinstance(methodology, str) else methodology
-    own = run is None
-    current = run or warehouse.begin()
-    scratch = warehouse.data / "tmp" / f"assess-{current.id}"
-    views: list[str] = []
-    try:
+    with stage_scope(warehouse, engine, run, "assess") as scope:
         for name in (*BASE_INPUTS, *(f"src_{f}" for f in FEEDS_READ)):
-            engine.register_parquet(name, current.input_path(name))
-            views.append(name)
+            engine.register_parquet(name, scope.run.input_path(name))
+            scope.views.append(name)
         engine.register_arrow("ind_settlements", settlements_table())
-        views.append("ind_settlements")
+        scope.views.append("ind_settlements")
         got = engine.fetch("SELECT MAX(as_of) AS p FROM families").column("p")[0].as_py()
         if got is None:
             raise ValueError("there are no families to assess: run the family stage first")
         period = str(got)
-        report = _assess(engine, current, meth, period, scratch, views, progress)
-        if own:
-            current.carry_rest()
-            current.commit(
-                {"stage": "assessment", "engine": engine.name, "as_of": period, "methodology": _meta(meth)}
-            )
-    except BaseException:
-        if own:
-            current.abort()
-        raise
-    finally:
-        for view in views:
-            engine.drop(view)
-        shutil.rmtree(scratch, ignore_errors=True)
+        report = _assess(engine, scope.run, meth, period, scope.scratch, scope.views, progress)
+        scope.finish(
+            {"stage": "assessment", "engine": engine.name, "as_of": period, "methodology": _meta(meth)}
+        )
     report.seconds = round(time.perf_counter() - t0, 2)
     return report
 
