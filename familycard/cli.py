@@ -4,7 +4,9 @@
 - ``familycard run``, ``quality``, ``quarantine``, ``export``: the pipeline (:mod:`familycard.cli_pipeline`);
 - ``familycard explain``, ``familycard methodology list|diff``: the assessment
   (:mod:`familycard.cli_scoring`);
-- ``familycard eval``: scores a run against the synthetic nation it came from (:mod:`familycard.eval_cli`).
+- ``familycard eval``: scores a run against the synthetic nation it came from (:mod:`familycard.eval_cli`);
+- ``familycard serve``, ``audit verify``, ``accounts add``, ``keys rotate``, ``store upgrade``: the web
+  platform (:mod:`familycard.cli_web`).
 
 User errors print a one-line message and exit with code 2, never a Python traceback.
 """
@@ -16,7 +18,7 @@ from typing import Annotated
 
 import typer
 
-from familycard import cli_pipeline, cli_scoring, eval_cli
+from familycard import cli_pipeline, cli_scoring, cli_web, eval_cli
 from familycard.synth import commands as synth_commands
 
 app = typer.Typer(
@@ -59,3 +61,4 @@ synth_commands.register(app)
 cli_pipeline.register(app)
 cli_scoring.register(app)
 eval_cli.register(app)
+cli_web.register(app)

@@ -252,12 +252,16 @@ def demo(
     families: Annotated[int, typer.Option(min=1, help="Number of families in the demo nation.")] = 2_000,
     seed: Annotated[int, typer.Option(help="Random seed of the demo nation.")] = 0,
     months: Annotated[int, typer.Option(help="Number of simulated months (1-120).")] = 12,
+    serve: Annotated[bool, typer.Option(help="End by serving the web app (stop it with Ctrl-C).")] = True,
+    port: Annotated[int, typer.Option(help="Port of the web app.")] = 8000,
 ) -> None:
-    """Generate a small synthetic nation, run the pipeline on it, and show what came out.
+    """Generate a small synthetic nation, run the pipeline on it, show what came out, and serve the web app.
 
     Prints the generator's summary and the calibration report (tolerances are set for 20,000 families, so
     a small nation may miss some figures by chance), then ingests the agency extracts into the warehouse
-    OUT/data (replaced) and prints each feed's quality, and says where everything is.
+    OUT/data (replaced) and prints each feed's quality and one family's explanation. Then it creates
+    one demo account per role (fresh random passwords, printed) and serves the web app at
+    http://127.0.0.1:PORT/ until stopped.
     """
     cfg = _config(families, seed, months, DEFAULTS.start.strftime("%Y-%m"), DEFAULTS.chunk_families, 1.0)
     summary, seconds = _generate(cfg, out, show_progress=True)
@@ -279,6 +283,9 @@ def demo(
     console.print(Text("Feed quality", style="bold"))
     cli_pipeline.quality(data=data)
     _show_an_explanation(data, console)
+    from familycard import cli_web
+
+    cli_web.demo_platform(data, console, serve=serve, port=port)
 
 
 def _show_an_explanation(data: Path, console: Console) -> None:

@@ -1,0 +1,1 @@
+"""Outreach: the SMS outbox and its gateways (offers, consents and payments come with later stages)."""

@@ -1,0 +1,95 @@
+"""Pages: Jinja2 templates rendered in the request's language; errors in one shape for pages and API."""
+
+from __future__ import annotations
+
+import hashlib
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.exceptions import HTTPException
+
+from familycard.web.i18n import LANG_NAMES, LANGS, gettext, translations
+
+TEMPLATES = Path(__file__).with_name("templates")
+STATIC = Path(__file__).with_name("static")
+CODES = {
+    400: "bad_request",
+    401: "sign_in",
+    403: "forbidden",
+    404: "not_found",
+    405: "method",
+    409: "conflict",
+    422: "invalid",
+    429: "too_many",
+    503: "unavailable",
+}
+
+
+def tr(lang: str, message: str) -> str:
+    """``message`` in ``lang`` (the catalogue's translation; English as written)."""
+    return gettext(lang, message)
+
+
+@cache
+def static_version(name: str) -> str:
+    """A static file's URL with its content hash, so browsers re-fetch exactly when it changes."""
+    digest = hashlib.sha256((STATIC / name).read_bytes()).hexdigest()[:10]
+    return f"/static/{name}?v={digest}"
+
+
+@cache
+def environment(lang: str) -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(["html"]),
+        extensions=["jinja2.ext.i18n"],
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.install_gettext_translations(translations(lang), newstyle=True)  # type: ignore[attr-defined]
+    env.globals.update(static=static_version, LANGS=LANGS, LANG_NAMES=LANG_NAMES)
+    return env
+
+
+def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+    lang = getattr(request.state, "lang", "kk")
+    viewer = getattr(request.state, "viewer", None)
+    here = request.url.path + (("?" + request.url.query) if request.url.query else "")
+    html = (
+        environment(lang)
+        .get_template(template)
+        .render(lang=lang, viewer=viewer, path=request.url.path, here=here, request=request, **context)
+    )
+    return HTMLResponse(html, status_code=status)
+
+
+def wants_json(request: Request) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+def error_response(request: Request, status: int, message: str) -> Response:
+    code = CODES.get(status, "error")
+    if wants_json(request):
+        return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+    if status == 401:
+        return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+    lang = getattr(request.state, "lang", None) or "kk"
+    request.state.lang = lang
+    return render(request, "error.html", status=status, code=code, message=message)
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    return error_response(request, exc.status_code, str(exc.detail))
+
+
+async def validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    first = exc.errors()[0] if exc.errors() else {}
+    where = ".".join(str(x) for x in first.get("loc", ()))
+    return error_response(request, 422, f"{where}: {first.get('msg', 'invalid')}")
