@@ -61,7 +61,9 @@ def serve(
         app = create_app(settings_for(data))
     except StoreError as exc:
         raise _fail(str(exc)) from None
-    _out().print(f"familycard: http://{host}:{port}/  (API: http://{host}:{port}/api/openapi.json)")
+    _out().print(
+        f"familycard: http://{host}:{port}/  (API: http://{host}:{port}/api/openapi.json)", soft_wrap=True
+    )
     uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=False, server_header=False)
 
 

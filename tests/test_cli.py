@@ -190,7 +190,7 @@ def test_report_of_missing_output(tmp_path: Path) -> None:
 
 def test_demo(tmp_path: Path) -> None:
     out = tmp_path / "demo"
-    result = invoke("demo", "--out", str(out), "--families", "300")
+    result = invoke("demo", "--out", str(out), "--families", "300", "--no-serve")
     assert result.exit_code == 0, result.output
     assert (out / "sources" / "manifest.json").is_file()
     assert (out / "truth" / "run.json").is_file()

@@ -6,13 +6,14 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from familycard.settings import Settings
 from familycard.web.context import AppContext
 from familycard.web.render import STATIC, error_response, http_error, validation_error
 from familycard.web.snapshot import NoSnapshot
-from familycard.web.views import admin, auth, citizen, families, home, overview, records
+from familycard.web.views import admin, auth, citizen, families, home, oidc, overview, records
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
@@ -70,13 +71,35 @@ def create_app(settings: Settings | None = None, context: AppContext | None = No
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)
 
-    async def no_snapshot(request: Request, exc: Exception) -> object:
+    async def no_snapshot(request: Request, exc: Exception) -> Response:
         return error_response(request, 503, str(exc))
 
     app.add_exception_handler(NoSnapshot, no_snapshot)
-    for module in (home, auth, overview, families, records, admin, citizen):
+    for module in (home, auth, overview, families, records, admin, citizen, oidc):
         app.include_router(module.pages)
         app.include_router(module.api)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(SecurityHeaders, https=ctx.settings.cookie_secure)
     return app
+
+
+def route_table(app: FastAPI) -> list[tuple[str, str, bool]]:
+    """Every (method, path, in the OpenAPI) the app answers, walking included routers.
+
+    Recent FastAPI versions keep included routers as nested objects rather than flattening them into
+    ``app.routes``; tests and docs enumerate endpoints through this function instead.
+    """
+    from fastapi.routing import APIRoute
+
+    out: list[tuple[str, str, bool]] = []
+
+    def walk(routes: list[object]) -> None:
+        for route in routes:
+            inner = getattr(route, "original_router", None)
+            if inner is not None:
+                walk(list(inner.routes))
+            elif isinstance(route, APIRoute):
+                out.extend((m, route.path, route.include_in_schema) for m in sorted(route.methods - {"HEAD"}))
+
+    walk(list(app.routes))
+    return sorted(set(out))
