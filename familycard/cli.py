@@ -62,3 +62,7 @@ cli_pipeline.register(app)
 cli_scoring.register(app)
 eval_cli.register(app)
 cli_web.register(app)
+
+
+if __name__ == "__main__":  # python -m familycard.cli
+    app()

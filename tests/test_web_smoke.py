@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from web_support import Nation, sign_in, web_app, web_nation  # noqa: F401
+from web_support import Nation, make_app, sign_in, web_app, web_nation  # noqa: F401
 
 from familycard.security.audit import verify
+from familycard.store.warehouse import Warehouse
+
+pytestmark = pytest.mark.xdist_group("web")
 
 
 def test_a_social_worker_walks_through(web_app: FastAPI, web_nation: Nation) -> None:
@@ -21,7 +35,9 @@ def test_a_social_worker_walks_through(web_app: FastAPI, web_nation: Nation) -> 
     assert plain["level"] == full["level"]
     assert len(full["deprivations"]) == len(plain["deprivations"]) + plain["withheld_indicators"]
     who = c.post(
-        f"/api/v1/families/{pseudonym}/identity", json={"purpose": "case_work"}, headers={"X-CSRF-Token": csrf}
+        f"/api/v1/families/{pseudonym}/identity",
+        json={"purpose": "case_work"},
+        headers={"X-CSRF-Token": csrf},
     )
     assert who.status_code == 200
     assert all(m["iin"] for m in who.json()["members"] if m["iin"] is not None)
@@ -29,3 +45,63 @@ def test_a_social_worker_walks_through(web_app: FastAPI, web_nation: Nation) -> 
         assert c.get(page).status_code == 200, page
     result = verify(web_app.state.ctx.store)
     assert result.ok and result.rows >= 5
+
+
+def test_a_running_pipeline_never_changes_what_the_web_reads(web_nation: Nation, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    shutil.copytree(web_nation.data, data)
+    app = make_app(Nation(data, web_nation.kato, web_nation.family_id, web_nation.other_kato), tmp_path)
+    c = TestClient(app)
+    before = c.get("/healthz").json()["snapshot"]
+    wh = Warehouse(data)
+    run = wh.begin()
+    run.carry_rest()  # a run in progress: every table carried, not yet committed
+    assert c.get("/healthz").json()["snapshot"] == before
+    sign_in(c, "analyst")
+    assert c.get("/api/v1/overview").json()["snapshot"] == before
+    run.commit()
+    assert c.get("/healthz").json()["snapshot"] == before  # committed but not published: still the old one
+    wh.publish()
+    assert c.get("/healthz").json()["snapshot"] == run.id != before
+    assert c.get("/api/v1/overview").json()["snapshot"] == run.id
+    app.state.ctx.store.close()
+
+
+def test_serve_starts_the_web_app(web_nation: Nation, tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {
+        **os.environ,
+        "FAMILYCARD_STORE_URL": f"sqlite:///{tmp_path / 'op.sqlite3'}",
+        "FAMILYCARD_SECRETS_DIR": str(tmp_path / "secrets"),
+    }
+    cmd = [
+        sys.executable,
+        "-m",
+        "familycard.cli",
+        "serve",
+        "--data",
+        str(web_nation.data),
+        "--port",
+        str(port),
+    ]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
+                    health = json.loads(r.read())
+                    headers = r.headers
+                break
+            except OSError:
+                assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+                assert time.monotonic() < deadline, "the server did not answer within 60 s"
+                time.sleep(0.3)
+        assert health["status"] == "ok" and health["store"] == "sqlite"
+        assert "frame-ancestors 'none'" in headers["content-security-policy"]
+        assert headers["x-content-type-options"] == "nosniff"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)

@@ -50,8 +50,10 @@ def web_nation(tmp_path_factory: pytest.TempPathFactory) -> Nation:
     root = tmp_path_factory.mktemp("web-nation")
     generate(SynthConfig(families=150, seed=5, months=3), root / "nation", workers=1)
     run_pipeline(root / "nation" / "sources", root / "data")
-    scores = Warehouse(root / "data").read("family_scores").sort_by(
-        [("score", "descending"), ("family_id", "ascending")]
+    scores = (
+        Warehouse(root / "data")
+        .read("family_scores")
+        .sort_by([("score", "descending"), ("family_id", "ascending")])
     )
     kato = str(scores.column("kato")[0])
     others = [str(k) for k in scores.column("kato").to_pylist() if str(k)[:2] != kato[:2]]
@@ -100,7 +102,9 @@ def citizen_sign_in(client: TestClient, app: FastAPI, iin: str) -> None:
     messages = app.state.ctx.sms.messages()
     code = re.search(r"\b(\d{6})\b", messages[-1]["text"])
     assert code is not None
-    r = client.post("/citizen/login", data={"iin": iin, "code": code.group(1), "pre": pre}, follow_redirects=False)
+    r = client.post(
+        "/citizen/login", data={"iin": iin, "code": code.group(1), "pre": pre}, follow_redirects=False
+    )
     assert r.status_code == 303, r.text
 
 
