@@ -105,3 +105,19 @@ def test_serve_starts_the_web_app(web_nation: Nation, tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+@pytest.mark.parametrize(
+    ("target", "safe"),
+    [
+        ("/families", "/families"),
+        ("//evil.example", "/"),
+        ("/\\evil.example", "/"),
+        ("https://x.example", "/"),
+        (None, "/"),
+    ],
+)
+def test_redirects_after_sign_in_stay_on_this_site(target: str | None, safe: str) -> None:
+    from familycard.web.views.auth import _safe_next
+
+    assert _safe_next(target) == safe

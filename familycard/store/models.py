@@ -134,3 +134,20 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     seq: Mapped[int] = mapped_column(Integer)
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class OidcRequest(Base):
+    """A sign-in sent to an OpenID provider and not yet back: its state (hashed), PKCE verifier, nonce.
+
+    Single use (the callback deletes it) and short-lived (ten minutes); ``audience`` is staff or citizen.
+    """
+
+    __tablename__ = "oidc_requests"
+    __table_args__ = (Index("ix_oidc_requests_created", "created_at"),)
+
+    state_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    audience: Mapped[str] = mapped_column(String(8))  # staff | citizen
+    code_verifier: Mapped[str] = mapped_column(String(128))
+    nonce: Mapped[str] = mapped_column(String(64))
+    next_url: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))

@@ -99,7 +99,8 @@ def route_table(app: FastAPI) -> list[tuple[str, str, bool]]:
             if inner is not None:
                 walk(list(inner.routes))
             elif isinstance(route, APIRoute):
-                out.extend((m, route.path, route.include_in_schema) for m in sorted(route.methods - {"HEAD"}))
+                methods = (route.methods or set()) - {"HEAD"}
+                out.extend((m, route.path, route.include_in_schema) for m in sorted(methods))
 
     walk(list(app.routes))
     return sorted(set(out))

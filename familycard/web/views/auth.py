@@ -61,7 +61,9 @@ def _check_pre(request: Request, sent: str) -> None:
 
 
 def _safe_next(target: str | None) -> str:
-    return target if target and target.startswith("/") and not target.startswith("//") else "/"
+    # Only a path on this site: not "//host" nor "/\\host" (browsers read both as another host).
+    ok = target and target.startswith("/") and not target.startswith(("//", "/\\")) and "\\" not in target
+    return target if ok and target else "/"
 
 
 def _set_session(ctx: AppContext, response: Response, token: str) -> None:
@@ -80,7 +82,13 @@ def _set_session(ctx: AppContext, response: Response, token: str) -> None:
 def login_form(request: Request, ctx: Ctx, lang: Lang, next: str = "/") -> Response:
     token = _pre_token(request)
     page = render(
-        request, "login.html", pre=token, next=_safe_next(next), error=None, title=tr(lang, "Sign in")
+        request,
+        "login.html",
+        pre=token,
+        next=_safe_next(next),
+        error=None,
+        title=tr(lang, "Sign in"),
+        oidc=ctx.settings.staff_oidc is not None,
     )
     return _with_pre(ctx, page, token)
 
@@ -133,6 +141,7 @@ def login(
             next=_safe_next(next),
             error=tr(lang, REFUSALS[refused.reason]),
             title=tr(lang, "Sign in"),
+            oidc=ctx.settings.staff_oidc is not None,
         )
         return page
     response = RedirectResponse(_safe_next(next), status_code=303)
@@ -179,8 +188,15 @@ def api_session(ctx: Ctx, viewer: Viewer) -> SessionInfo:
 # --- citizens --------------------------------------------------------------------------------------
 
 
+def _no_demo_codes(ctx: AppContext) -> bool:
+    """In production citizens sign in only through the state identity provider (no one-time codes)."""
+    return ctx.settings.environment == "production"
+
+
 @pages.get("/citizen/login", response_class=HTMLResponse, include_in_schema=False)
 def citizen_form(request: Request, ctx: Ctx, lang: Lang) -> Response:
+    if _no_demo_codes(ctx):
+        return RedirectResponse("/citizen/login/oidc", status_code=303)
     token = _pre_token(request)
     page = render(
         request,
@@ -190,6 +206,7 @@ def citizen_form(request: Request, ctx: Ctx, lang: Lang) -> Response:
         iin="",
         error=None,
         title=tr(lang, "Sign in to your family card"),
+        oidc=ctx.settings.citizen_oidc is not None,
     )
     return _with_pre(ctx, page, token)
 
@@ -203,6 +220,8 @@ def citizen_code(
     pre: Annotated[str, Form(max_length=64)],
 ) -> Response:
     """Send a code if the IIN is known and has a mobile number; the answer is the same either way."""
+    if _no_demo_codes(ctx):
+        raise HTTPException(404, "not found")
     _check_pre(request, pre)
     iin = iin.strip()
     title = tr(lang, "Sign in to your family card")
@@ -251,6 +270,8 @@ def citizen_login(
     code: Annotated[str, Form(max_length=10)],
     pre: Annotated[str, Form(max_length=64)],
 ) -> Response:
+    if _no_demo_codes(ctx):
+        raise HTTPException(404, "not found")
     _check_pre(request, pre)
     title = tr(lang, "Sign in to your family card")
     token = None
