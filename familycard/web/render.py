@@ -65,7 +65,10 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
         .get_template(template)
         .render(lang=lang, viewer=viewer, path=request.url.path, here=here, request=request, **context)
     )
-    return HTMLResponse(html, status_code=status)
+    response = HTMLResponse(html, status_code=status)
+    if request.query_params.get("lang") in LANGS:  # a language chosen by link is remembered
+        response.set_cookie("fc_lang", lang, samesite="lax", max_age=365 * 86400)
+    return response
 
 
 def wants_json(request: Request) -> bool:
@@ -78,9 +81,10 @@ def error_response(request: Request, status: int, message: str) -> Response:
         return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
     if status == 401:
         return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
-    lang = getattr(request.state, "lang", None) or "kk"
-    request.state.lang = lang
-    return render(request, "error.html", status=status, code=code, message=message)
+    from familycard.web.deps import get_lang  # the error may come before the language was chosen
+
+    lang = getattr(request.state, "lang", None) or get_lang(request)
+    return render(request, "error.html", status=status, code=code, message=message, title=tr(lang, "Error"))
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
