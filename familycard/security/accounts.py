@@ -30,6 +30,16 @@ def _aware(moment: dt.datetime) -> dt.datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
+def _has_control(text: str) -> bool:
+    """True when ``text`` holds a control character (a NUL cannot even be stored in PostgreSQL)."""
+    return any(ord(ch) < 32 or 127 <= ord(ch) < 160 for ch in text)
+
+
+def _printable(text: str) -> str:
+    """``text`` without control characters, as a sign-in attempt records the name that was typed."""
+    return "".join(ch for ch in text if not _has_control(ch))
+
+
 class LoginRefused(Exception):
     """Sign-in refused; ``reason`` is one of ``invalid``, ``locked``, ``rate``."""
 
@@ -56,6 +66,8 @@ def create_account(
         raise PolicyError(f"a {role} account needs the support measure it decides on")
     if not username or not username.replace(".", "").replace("-", "").replace("_", "").isalnum():
         raise ValueError(f"a user name is letters, digits, '.', '-' or '_', not {username!r}")
+    if _has_control(display_name) or _has_control(measure or ""):
+        raise ValueError("a display name or a measure cannot hold control characters")
     if session.scalar(select(Account).where(Account.username == username)) is not None:
         raise ValueError(f"the user name {username!r} is taken")
     if password is not None:
@@ -91,13 +103,22 @@ def authenticate(session: Session, settings: Settings, username: str, password: 
     """The account whose password this is; :class:`LoginRefused` otherwise (every attempt recorded)."""
     if _rate_limited(session, settings, client, "staff"):
         session.add(
-            LoginAttempt(at=utc_now(), client=client, username=username[:64], kind="staff", success=False)
+            LoginAttempt(
+                at=utc_now(), client=client, username=_printable(username)[:64], kind="staff", success=False
+            )
         )
         raise LoginRefused("rate")
-    account = session.scalar(select(Account).where(Account.username == username))
+    # A name with a control character is nobody's (and PostgreSQL refuses a NUL even in a query).
+    account = (
+        None
+        if _has_control(username)
+        else session.scalar(select(Account).where(Account.username == username))
+    )
     now = utc_now()
     ok = verify_password(account.password_hash if account else None, password)
-    session.add(LoginAttempt(at=now, client=client, username=username[:64], kind="staff", success=ok))
+    session.add(
+        LoginAttempt(at=now, client=client, username=_printable(username)[:64], kind="staff", success=ok)
+    )
     if account is None or not account.active:
         raise LoginRefused("invalid")
     if account.locked_until is not None and _aware(account.locked_until) > now:

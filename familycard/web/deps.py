@@ -19,6 +19,18 @@ from familycard.security.audit import Access
 from familycard.store.models import Account
 from familycard.web.context import AppContext
 from familycard.web.i18n import negotiate
+from familycard.web.models import ErrorBody
+
+# The errors every signed-in JSON endpoint may answer, all in one shape (``render.error_response``), so
+# the OpenAPI document says what a client really receives (422 included: not FastAPI's default body).
+API_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "The request body cannot be read"},
+    401: {"model": ErrorBody, "description": "Not signed in"},
+    403: {"model": ErrorBody, "description": "The role, purpose or CSRF token does not allow this"},
+    404: {"model": ErrorBody, "description": "Nothing of this name in the caller's territory"},
+    422: {"model": ErrorBody, "description": "A parameter or the body is invalid"},
+    503: {"model": ErrorBody, "description": "No snapshot is published yet"},
+}
 
 COOKIE = "fc_session"
 SECURE_COOKIE = "__Host-fc_session"

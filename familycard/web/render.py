@@ -35,6 +35,11 @@ def tr(lang: str, message: str) -> str:
     return gettext(lang, message)
 
 
+def N_(message: str) -> str:  # gettext's conventional name, known to the extractor
+    """Mark ``message`` for translation where it is written; :func:`tr` translates it where it is shown."""
+    return message
+
+
 @cache
 def static_version(name: str) -> str:
     """A static file's URL with its content hash, so browsers re-fetch exactly when it changes."""
@@ -84,7 +89,8 @@ def error_response(request: Request, status: int, message: str) -> Response:
     from familycard.web.deps import get_lang  # the error may come before the language was chosen
 
     lang = getattr(request.state, "lang", None) or get_lang(request)
-    return render(request, "error.html", status=status, code=code, message=message, title=tr(lang, "Error"))
+    shown = tr(lang, message)  # messages marked with N_ where they are raised have translations
+    return render(request, "error.html", status=status, code=code, message=shown, title=tr(lang, "Error"))
 
 
 async def http_error(request: Request, exc: Exception) -> Response:

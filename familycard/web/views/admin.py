@@ -14,12 +14,12 @@ from familycard.security.passwords import WeakPassword
 from familycard.security.policy import PolicyError
 from familycard.store.models import Account
 from familycard.web.context import AppContext
-from familycard.web.deps import Csrf, Ctx, Lang, Principal, staff
+from familycard.web.deps import API_ERRORS, Csrf, Ctx, Lang, Principal, staff
 from familycard.web.models import AccountIn, AccountList, AccountOut, KeyList, KeyVersion
 from familycard.web.render import render, tr
 
 pages = APIRouter()
-api = APIRouter(prefix="/api/v1", tags=["administration"])
+api = APIRouter(prefix="/api/v1", tags=["administration"], responses=API_ERRORS)
 Managing = Annotated[Principal, Depends(staff("manage_accounts"))]
 Rotating = Annotated[Principal, Depends(staff("rotate_keys"))]
 

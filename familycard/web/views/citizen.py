@@ -14,13 +14,13 @@ from sqlalchemy import select
 from familycard.security import audit
 from familycard.store.models import AuditEvent
 from familycard.web.context import AppContext
-from familycard.web.deps import Citizen, Ctx, Lang, Principal
+from familycard.web.deps import API_ERRORS, Citizen, Ctx, Lang, Principal
 from familycard.web.models import AccessSeen, MyCard
 from familycard.web.render import render, tr
 from familycard.web.views.families import build_card
 
 pages = APIRouter()
-api = APIRouter(prefix="/api/v1", tags=["citizen"])
+api = APIRouter(prefix="/api/v1", tags=["citizen"], responses=API_ERRORS)
 
 
 def my_card(ctx: AppContext, viewer: Principal, lang: str) -> MyCard:
@@ -32,14 +32,16 @@ def my_card(ctx: AppContext, viewer: Principal, lang: str) -> MyCard:
     fid = str(got[0]) if got else None
     card = build_card(ctx, fid, "", frozenset(), lang, None) if fid and ctx.snapshot.family(fid, "") else None
     with ctx.store.transaction() as db:
-        seen = []
+        seen: list[AuditEvent] = []
         if fid:
-            seen = db.scalars(
-                select(AuditEvent)
-                .where(AuditEvent.subject_family == fid, AuditEvent.role != "citizen")
-                .order_by(AuditEvent.seq.desc())
-                .limit(50)
-            ).all()
+            seen = list(
+                db.scalars(
+                    select(AuditEvent)
+                    .where(AuditEvent.subject_family == fid, AuditEvent.role != "citizen")
+                    .order_by(AuditEvent.seq.desc())
+                    .limit(50)
+                ).all()
+            )
         audit.record(
             db,
             viewer.access(

@@ -18,7 +18,16 @@ from familycard.scoring.explain import ROLES, NotFound, explain_family
 from familycard.security import audit
 from familycard.security.pseudonyms import UnknownPseudonym
 from familycard.web.context import AppContext, area_name
-from familycard.web.deps import Csrf, Ctx, DeclaredPurpose, Lang, Principal, declared_purpose, staff
+from familycard.web.deps import (
+    API_ERRORS,
+    Csrf,
+    Ctx,
+    DeclaredPurpose,
+    Lang,
+    Principal,
+    declared_purpose,
+    staff,
+)
 from familycard.web.models import (
     FamilyCard,
     FamilyList,
@@ -34,7 +43,7 @@ from familycard.web.models import (
 from familycard.web.render import render, tr
 
 pages = APIRouter()
-api = APIRouter(prefix="/api/v1", tags=["families"])
+api = APIRouter(prefix="/api/v1", tags=["families"], responses=API_ERRORS)
 Viewing = Annotated[Principal, Depends(staff("view_families"))]
 Reidentifying = Annotated[Principal, Depends(staff("reidentify"))]
 LEVELS = ("A", "B", "C", "D", "E", "1", "2", "3", "4", "5", "6")
@@ -110,7 +119,9 @@ def build_card(
     sit_cats = ctx.policy.situation_categories(meth)
     members = ctx.snapshot.members(fid)
     by_person = {m["person_id"]: m for m in members}
-    shown, withheld, hidden = [], set(), 0
+    shown: list[IndicatorShown] = []
+    withheld: set[str] = set()
+    hidden = 0
     for d in ex.deprivations:
         cats = ind_cats.get(d.indicator, frozenset())
         if not cats <= readable:

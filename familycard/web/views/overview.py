@@ -8,12 +8,12 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
 from familycard.web.context import AppContext, area_name
-from familycard.web.deps import Ctx, Lang, Principal, staff
+from familycard.web.deps import API_ERRORS, Ctx, Lang, Principal, staff
 from familycard.web.models import AreaLevels, FeedQuality, LevelCount, Overview, QualityReport
 from familycard.web.render import render, tr
 
 pages = APIRouter()
-api = APIRouter(prefix="/api/v1", tags=["aggregates"])
+api = APIRouter(prefix="/api/v1", tags=["aggregates"], responses=API_ERRORS)
 Aggregates = Annotated[Principal, Depends(staff("view_aggregates"))]
 Quality = Annotated[Principal, Depends(staff("view_quality"))]
 NEXT_DIGITS = {0: 2, 2: 4, 4: 6, 6: 9, 9: 9}
@@ -63,7 +63,7 @@ def quality(ctx: AppContext) -> QualityReport:
     rows = ctx.snapshot.quality()
     return QualityReport(
         snapshot=ctx.snapshot.run(),
-        feeds=[FeedQuality(**{k: r.get(k) for k in FeedQuality.model_fields}) for r in rows],
+        feeds=[FeedQuality.model_validate({k: r.get(k) for k in FeedQuality.model_fields}) for r in rows],
     )
 
 

@@ -12,14 +12,17 @@ from familycard.security import audit
 from familycard.security.pseudonyms import UnknownPseudonym
 from familycard.store.models import AuditEvent
 from familycard.web.context import AppContext
-from familycard.web.deps import Ctx, Lang, Principal, staff
+from familycard.web.deps import API_ERRORS, Ctx, Lang, Principal, staff
 from familycard.web.models import AuditCheck, AuditPage, AuditRow
 from familycard.web.render import render, tr
 
 pages = APIRouter()
-api = APIRouter(prefix="/api/v1", tags=["audit"])
+api = APIRouter(prefix="/api/v1", tags=["audit"], responses=API_ERRORS)
 Auditing = Annotated[Principal, Depends(staff("view_audit"))]
-FamilyQ = Annotated[str | None, Query(max_length=40, description="Only accesses to this family (pseudonym)")]
+FamilyQ = Annotated[
+    str | None,
+    Query(max_length=40, pattern="^[A-Za-z0-9-]*$", description="Only accesses to this family (pseudonym)"),
+]
 OffsetQ = Annotated[int, Query(ge=0, le=100_000_000)]
 
 
