@@ -18,7 +18,7 @@ from familycard.security.accounts import find_session
 from familycard.security.audit import Access
 from familycard.store.models import Account
 from familycard.web.context import AppContext
-from familycard.web.i18n import negotiate
+from familycard.web.i18n import N_, negotiate
 from familycard.web.models import ErrorBody
 
 # The errors every signed-in JSON endpoint may answer, all in one shape (``render.error_response``), so
@@ -135,7 +135,7 @@ def staff(permission: str) -> Callable[..., Principal]:
         if viewer is None:
             raise SignInRequired()
         if viewer.kind != "staff" or permission not in viewer.permissions:
-            raise HTTPException(403, "your role does not allow this")
+            raise HTTPException(403, N_("your role does not allow this"))
         return viewer
 
     dependency.__name__ = f"staff_{permission}"
@@ -146,7 +146,7 @@ def get_citizen(viewer: Viewer) -> Principal:
     if viewer is None:
         raise SignInRequired()
     if viewer.kind != "citizen":
-        raise HTTPException(403, "this page is for citizens signed in to their own card")
+        raise HTTPException(403, N_("this page is for citizens signed in to their own card"))
     return viewer
 
 
@@ -163,7 +163,7 @@ async def check_csrf(request: Request, viewer: Viewer) -> None:
     ):
         sent = str((await request.form()).get("csrf") or "")
     if not sent or sent != viewer.csrf:
-        raise HTTPException(403, "missing or wrong CSRF token: reload the page and try again")
+        raise HTTPException(403, N_("missing or wrong CSRF token: reload the page and try again"))
 
 
 Csrf = Depends(check_csrf)

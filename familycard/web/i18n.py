@@ -26,6 +26,11 @@ LOCALE = Path(__file__).with_name("locale")
 LANG_NAMES = {"kk": "Қазақша", "ru": "Русский", "en": "English"}
 
 
+def N_(message: str) -> str:  # gettext's conventional name, known to the extractor
+    """Mark ``message`` for translation where it is written; :func:`tr` translates it where it is shown."""
+    return message
+
+
 @cache
 def translations(lang: str) -> NullTranslations:
     """The compiled catalogue of ``lang`` (English: the messages as written)."""

@@ -13,7 +13,9 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.exceptions import HTTPException
 
-from familycard.web.i18n import LANG_NAMES, LANGS, gettext, translations
+from familycard.web.i18n import LANG_NAMES, LANGS, N_, gettext, translations
+
+__all__ = ["N_", "render", "tr"]
 
 TEMPLATES = Path(__file__).with_name("templates")
 STATIC = Path(__file__).with_name("static")
@@ -33,11 +35,6 @@ CODES = {
 def tr(lang: str, message: str) -> str:
     """``message`` in ``lang`` (the catalogue's translation; English as written)."""
     return gettext(lang, message)
-
-
-def N_(message: str) -> str:  # gettext's conventional name, known to the extractor
-    """Mark ``message`` for translation where it is written; :func:`tr` translates it where it is shown."""
-    return message
 
 
 @cache

@@ -71,6 +71,7 @@ class Snapshot:
         self.keys = keys
         self.warehouse = Warehouse(data)
         self._lock = threading.Lock()
+        self._views: tuple[str, duckdb.DuckDBPyConnection] | None = None
 
     def run(self) -> str:
         run = self.warehouse.published() or self.warehouse.current()
@@ -78,19 +79,31 @@ class Snapshot:
             raise NoSnapshot(f"no assessed families published in {self.data}: run `familycard run` first")
         return run
 
-    @contextmanager
-    def connect(self) -> Iterator[tuple[duckdb.DuckDBPyConnection, str]]:
-        run = self.run()
-        con = duckdb.connect(":memory:", config={"threads": 1})
-        try:
+    def _catalogue(self, run: str) -> duckdb.DuckDBPyConnection:
+        """One in-memory connection per published run, holding a view per table (built once)."""
+        with self._lock:
+            if self._views is not None and self._views[0] == run:
+                return self._views[1]
+            con = duckdb.connect(":memory:", config={"threads": 1})
             have = set(self.warehouse.tables(run))
             for name in TABLES:
                 if name in have:
                     path = self.warehouse.table_path(name, run)
                     con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{path}/*.parquet')")
-            yield con, run
+            # An earlier run's connection is left to the garbage collector: requests may still hold its
+            # cursors, which must finish on the snapshot they started with.
+            self._views = (run, con)
+        return con
+
+    @contextmanager
+    def connect(self) -> Iterator[tuple[duckdb.DuckDBPyConnection, str]]:
+        """A cursor over the published run's views (a cursor per call: safe across threads)."""
+        run = self.run()
+        cur = self._catalogue(run).cursor()
+        try:
+            yield cur, run
         finally:
-            con.close()
+            cur.close()
 
     # --- pseudonyms ---------------------------------------------------------------------------------
 

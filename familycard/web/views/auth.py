@@ -29,16 +29,22 @@ from familycard.web.context import AppContext
 from familycard.web.deps import LANG_COOKIE, Csrf, Ctx, Lang, Viewer, cookie_name
 from familycard.web.i18n import LANGS
 from familycard.web.models import SessionInfo
-from familycard.web.render import render, tr
+from familycard.web.render import N_, render, tr
 
 pages = APIRouter()
 api = APIRouter(prefix="/api/v1", tags=["session"])
 PRE = "fc_pre"
 REFUSALS = {
-    "invalid": "The user name or password is wrong.",
-    "locked": "Too many failed attempts: the account is locked for a while.",
-    "rate": "Too many attempts from this device: wait a minute.",
+    "invalid": N_("The user name or password is wrong."),
+    "locked": N_("Too many failed attempts: the account is locked for a while."),
+    "rate": N_("Too many attempts from this device: wait a minute."),
 }
+
+
+def refusal(lang: str, reason: str) -> str:
+    """Why sign-in was refused, in ``lang``."""
+    message = REFUSALS[reason]
+    return tr(lang, message)
 
 
 def client_of(request: Request) -> str:
@@ -57,7 +63,7 @@ def _with_pre(ctx: AppContext, response: Response, token: str) -> Response:
 def _check_pre(request: Request, sent: str) -> None:
     cookie = request.cookies.get(PRE)
     if not cookie or not secrets.compare_digest(cookie, sent or ""):
-        raise HTTPException(403, "the form expired: reload the page and try again")
+        raise HTTPException(403, N_("the form expired: reload the page and try again"))
 
 
 def _safe_next(target: str | None) -> str:
@@ -139,7 +145,7 @@ def login(
             status=status,
             pre=pre,
             next=_safe_next(next),
-            error=tr(lang, REFUSALS[refused.reason]),
+            error=refusal(lang, refused.reason),
             title=tr(lang, "Sign in"),
             oidc=ctx.settings.staff_oidc is not None,
         )
@@ -221,7 +227,7 @@ def citizen_code(
 ) -> Response:
     """Send a code if the IIN is known and has a mobile number; the answer is the same either way."""
     if _no_demo_codes(ctx):
-        raise HTTPException(404, "not found")
+        raise HTTPException(404, N_("not found"))
     _check_pre(request, pre)
     iin = iin.strip()
     title = tr(lang, "Sign in to your family card")
@@ -254,7 +260,7 @@ def citizen_code(
             pre=pre,
             step="iin",
             iin="",
-            error=tr(lang, REFUSALS["rate"]),
+            error=refusal(lang, "rate"),
             title=title,
         )
     deliver_pending(ctx.store, ctx.sms)
@@ -271,7 +277,7 @@ def citizen_login(
     pre: Annotated[str, Form(max_length=64)],
 ) -> Response:
     if _no_demo_codes(ctx):
-        raise HTTPException(404, "not found")
+        raise HTTPException(404, N_("not found"))
     _check_pre(request, pre)
     title = tr(lang, "Sign in to your family card")
     token = None
@@ -303,7 +309,7 @@ def citizen_login(
             pre=pre,
             step="code",
             iin=iin,
-            error=tr(lang, REFUSALS["rate"]),
+            error=refusal(lang, "rate"),
             title=title,
         )
     if token is None:

@@ -16,7 +16,7 @@ from familycard.store.models import AuditEvent
 from familycard.web.context import AppContext
 from familycard.web.deps import API_ERRORS, Citizen, Ctx, Lang, Principal
 from familycard.web.models import AccessSeen, MyCard
-from familycard.web.render import render, tr
+from familycard.web.render import N_, render, tr
 from familycard.web.views.families import build_card
 
 pages = APIRouter()
@@ -58,7 +58,7 @@ def my_card(ctx: AppContext, viewer: Principal, lang: str) -> MyCard:
         ]
     if card is None:
         if fid is None and not person:
-            raise HTTPException(404, "no card")
+            raise HTTPException(404, N_("no card"))
         return MyCard(
             snapshot=run,
             level=None,

@@ -40,7 +40,7 @@ from familycard.web.models import (
     SituationShown,
     SourceRef,
 )
-from familycard.web.render import render, tr
+from familycard.web.render import N_, render, tr
 
 pages = APIRouter()
 api = APIRouter(prefix="/api/v1", tags=["families"], responses=API_ERRORS)
@@ -99,9 +99,9 @@ def _family_id(ctx: AppContext, viewer: Principal, pseudonym: str) -> str:
     try:
         fid = ctx.snapshot.resolve("family", pseudonym)
     except UnknownPseudonym:
-        raise HTTPException(404, "no such family") from None
+        raise HTTPException(404, N_("no such family")) from None
     if ctx.snapshot.family(fid, viewer.territory) is None:
-        raise HTTPException(404, "no such family")
+        raise HTTPException(404, N_("no such family"))
     return fid
 
 
@@ -113,7 +113,7 @@ def build_card(
     try:
         ex = explain_family(ctx.settings.data, fid, lang)
     except NotFound:
-        raise HTTPException(404, "no such family") from None
+        raise HTTPException(404, N_("no such family")) from None
     meth = load_methodology(ex.methodology["id"])
     ind_cats = ctx.policy.indicator_categories(meth)
     sit_cats = ctx.policy.situation_categories(meth)
@@ -210,7 +210,7 @@ def family_card(
 
 def reidentify(ctx: AppContext, viewer: Principal, pseudonym: str, purpose: str | None) -> Identity:
     if purpose is None or not ctx.policy.can_reidentify(viewer.role, purpose):
-        raise HTTPException(403, "re-identification needs a declared purpose that allows it")
+        raise HTTPException(403, N_("re-identification needs a declared purpose that allows it"))
     fid = _family_id(ctx, viewer, pseudonym)
     people = ctx.snapshot.identities(fid)
     with ctx.store.transaction() as db:

@@ -125,7 +125,9 @@ def citizen_start(request: Request, ctx: Ctx, lang: Lang) -> Response:
 
 def _claim(claims: dict[str, Any], name: str) -> str:
     value = claims.get(name)
-    return value if isinstance(value, str) else ""
+    if not isinstance(value, str) or len(value) > 200 or any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        return ""  # not a usable subject (control characters cannot be stored, e.g. NUL in PostgreSQL)
+    return value
 
 
 def _staff_session(
