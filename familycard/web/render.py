@@ -37,6 +37,21 @@ def tr(lang: str, message: str) -> str:
     return gettext(lang, message)
 
 
+# Codes shown on pages, with their names (translated where shown).
+LABELS = {
+    "sex": {"F": N_("female"), "M": N_("male")},
+    "domain": {
+        "economic": N_("economic conditions"),
+        "employment": N_("employment"),
+        "housing": N_("housing"),
+        "health": N_("health and disability"),
+        "education": N_("education"),
+        "social": N_("social conditions and safety"),
+        "gender": N_("gender"),
+    },
+}
+
+
 @cache
 def static_version(name: str) -> str:
     """A static file's URL with its content hash, so browsers re-fetch exactly when it changes."""
@@ -54,7 +69,12 @@ def environment(lang: str) -> Environment:
         lstrip_blocks=True,
     )
     env.install_gettext_translations(translations(lang), newstyle=True)  # type: ignore[attr-defined]
-    env.globals.update(static=static_version, LANGS=LANGS, LANG_NAMES=LANG_NAMES)
+
+    def label(kind: str, code: str | None) -> str:
+        names = LABELS.get(kind, {})
+        return gettext(lang, names[code]) if code in names else (code or "—")
+
+    env.globals.update(static=static_version, LANGS=LANGS, LANG_NAMES=LANG_NAMES, label=label)
     return env
 
 

@@ -208,7 +208,9 @@ def family_card(
     return card
 
 
-def reidentify(ctx: AppContext, viewer: Principal, pseudonym: str, purpose: str | None) -> Identity:
+def reidentify(
+    ctx: AppContext, viewer: Principal, pseudonym: str, purpose: str | None, lang: str = "en"
+) -> Identity:
     if purpose is None or not ctx.policy.can_reidentify(viewer.role, purpose):
         raise HTTPException(403, N_("re-identification needs a declared purpose that allows it"))
     fid = _family_id(ctx, viewer, pseudonym)
@@ -232,7 +234,7 @@ def reidentify(ctx: AppContext, viewer: Principal, pseudonym: str, purpose: str 
         members=[
             PersonIdentity(
                 pseudonym=ctx.snapshot.pseudonym("person", p["person_id"]),
-                role=p["role"],
+                role=role_name(p["role"], lang),
                 iin=p["iin"],
                 surname=p["surname"],
                 given_name=p["given_name"],
@@ -300,10 +302,10 @@ def page_family(
 
 
 @api.post("/families/{pseudonym}/identity", response_model=Identity, dependencies=[Csrf])
-def api_identity(ctx: Ctx, viewer: Reidentifying, body: PurposeIn, pseudonym: str) -> Identity:
+def api_identity(ctx: Ctx, viewer: Reidentifying, lang: Lang, body: PurposeIn, pseudonym: str) -> Identity:
     """Re-identify a family's members (IIN, names, phones). Needs a purpose that allows it; audited."""
     purpose = declared_purpose(ctx, viewer, body.purpose)
-    return reidentify(ctx, viewer, pseudonym, purpose)
+    return reidentify(ctx, viewer, pseudonym, purpose, lang)
 
 
 @pages.post(
@@ -321,7 +323,7 @@ def page_identity(
     purpose: Annotated[str, Form(max_length=40)],
 ) -> HTMLResponse:
     checked = declared_purpose(ctx, viewer, purpose)
-    ident = reidentify(ctx, viewer, pseudonym, checked)
+    ident = reidentify(ctx, viewer, pseudonym, checked, lang)
     return render(
         request,
         "identity.html",

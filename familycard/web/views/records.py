@@ -104,5 +104,12 @@ def page_audit(
     data = audit_page(ctx, viewer, family, offset)
     result = check(ctx, viewer) if verify else None
     return render(
-        request, "audit.html", data=data, family=family or "", result=result, title=tr(lang, "Audit log")
+        request,
+        "audit.html",
+        data=data,
+        family=family or "",
+        result=result,
+        roles={r.id: r.name[lang] for r in ctx.policy.roles.values()},
+        purposes={p.id: p.name[lang] for p in ctx.policy.purposes.values()},
+        title=tr(lang, "Audit log"),
     )
