@@ -227,6 +227,17 @@ def export(
     if table not in wh.tables():
         raise _fail(f"no table {table!r} in the warehouse; tables: {', '.join(sorted(wh.tables()))}")
     rows = wh.read(table)
+    from familycard.cli_web import audit_operator
+
+    audit_operator(
+        data,
+        "warehouse.export",
+        object_type="table",
+        object_id=table,
+        rows=rows.num_rows,
+        snapshot=wh.current(),
+        file=str(out),
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "parquet":
         pq.write_table(rows, out)

@@ -40,6 +40,9 @@ def explain(
         ex = explain_family(data, family, lang)
     except (FileNotFoundError, NotFound, MethodologyError) as exc:
         raise _fail(str(exc)) from None
+    from familycard.cli_web import audit_operator
+
+    audit_operator(data, "family.explain", object_type="family", object_id=family, family=family, lang=lang)
     if as_json:
         typer.echo(json.dumps(ex.as_dict(), ensure_ascii=False, indent=1))
     else:

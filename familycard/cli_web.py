@@ -231,3 +231,31 @@ def demo_platform(data: Path, console: Console, *, serve: bool, port: int) -> No
         console.print()
         serve_fn = globals()["serve"]
         serve_fn(data=data, host="127.0.0.1", port=port)
+
+
+def audit_operator(data: Path, action: str, *, object_type: str, object_id: str, **detail: object) -> None:
+    """Record in the audit log that an operator read personal data from the command line.
+
+    Commands such as ``export`` and ``explain`` read the warehouse directly; they are audited like the
+    web (actor ``cli:<os user>``, role ``operator``), in DATA's operational store."""
+    from familycard.security.audit import Access, record
+
+    store = _store(data)
+    try:
+        with store.transaction() as db:
+            record(
+                db,
+                Access(
+                    actor=f"cli:{getpass.getuser()}",
+                    role="operator",
+                    territory="",
+                    purpose="",
+                    action=action,
+                    object_type=object_type,
+                    object_id=object_id,
+                    subject_family=str(detail.pop("family", "")),
+                    detail=dict(detail),
+                ),
+            )
+    finally:
+        store.close()

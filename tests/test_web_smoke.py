@@ -121,3 +121,35 @@ def test_redirects_after_sign_in_stay_on_this_site(target: str | None, safe: str
     from familycard.web.views.auth import _safe_next
 
     assert _safe_next(target) == safe
+
+
+def test_command_line_reads_of_personal_data_are_audited(web_nation: Nation, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from familycard.cli import app as cli
+    from familycard.security.audit import verify as verify_chain
+    from familycard.settings import Settings
+    from familycard.store.models import AuditEvent
+    from familycard.store.operational import open_store
+
+    data = tmp_path / "data"
+    shutil.copytree(web_nation.data, data)
+    runner = CliRunner()
+    out = tmp_path / "members.csv"
+    assert (
+        runner.invoke(cli, ["explain", "--data", str(data), "--family", web_nation.family_id]).exit_code == 0
+    )
+    args = ["export", "--data", str(data), "--table", "family_members", "--format", "csv", "--out", str(out)]
+    assert runner.invoke(cli, args).exit_code == 0
+    store = open_store(Settings(data=data).store)
+    with store.transaction() as db:
+        rows = [
+            (e.action, e.role, e.object_id, e.subject_family)
+            for e in db.query(AuditEvent).order_by(AuditEvent.seq)
+        ]
+    assert rows == [
+        ("family.explain", "operator", web_nation.family_id, web_nation.family_id),
+        ("warehouse.export", "operator", "family_members", ""),
+    ]
+    assert verify_chain(store).ok
+    store.close()
