@@ -32,7 +32,7 @@ from web_support import Nation, citizen_sign_in, make_app, sign_in, web_app, web
 
 from familycard.web.i18n import LANGS, LOCALE
 
-pytestmark = pytest.mark.xdist_group("web")
+pytestmark = pytest.mark.xdist_group("i18n")
 
 ROOT = Path(__file__).resolve().parents[1]
 WEB = ROOT / "familycard" / "web"

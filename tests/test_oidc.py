@@ -44,7 +44,7 @@ from familycard.store.models import Account, AuditEvent, OidcRequest
 from familycard.web.app import create_app
 from familycard.web.views.oidc import BIND
 
-pytestmark = pytest.mark.xdist_group("web")
+pytestmark = pytest.mark.xdist_group("oidc")
 
 STAFF_CLIENT, STAFF_SECRET = "familycard-staff", "a staff client secret 7"
 CITIZEN_CLIENT = "familycard-citizen"  # a public client: PKCE only

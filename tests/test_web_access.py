@@ -33,7 +33,7 @@ from familycard.security.policy import load_policy
 from familycard.store.models import Account
 from familycard.store.warehouse import Warehouse
 
-pytestmark = pytest.mark.xdist_group("web")
+pytestmark = pytest.mark.xdist_group("web_access")
 
 POLICY_FILE = Path(familycard.security.policy.__file__).with_name("policy.toml")
 POLICY = tomllib.loads(POLICY_FILE.read_text(encoding="utf-8"))

@@ -31,7 +31,7 @@ from schemathesis.specs.openapi.checks import (
 )
 from web_support import Nation, citizen_sign_in, make_app, sign_in, web_nation  # noqa: F401
 
-pytestmark = pytest.mark.xdist_group("web")
+pytestmark = pytest.mark.xdist_group("web_api_fuzz")
 
 # Examples per operation and principal: 8 keeps the module well under a minute; raise it to hunt.
 EXAMPLES = int(os.environ.get("FAMILYCARD_FUZZ_EXAMPLES", "8"))

@@ -35,7 +35,7 @@ axe_sync = pytest.importorskip("axe_playwright_python.sync_playwright")
 CHROMIUM = "/usr/bin/chromium"  # Debian's (Playwright's own browser download is not used)
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.xdist_group("web"),
+    pytest.mark.xdist_group("web_browser"),
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"needs Chromium at {CHROMIUM}"),
 ]
 CHROMIUM_ARGS = [

@@ -32,7 +32,7 @@ from familycard.security.pseudonyms import KeyRing
 from familycard.store.models import AuditEvent
 from familycard.store.warehouse import Warehouse
 
-pytestmark = pytest.mark.xdist_group("web")
+pytestmark = pytest.mark.xdist_group("web_privacy")
 
 # Field names that identify a person, wherever they appear in an answer.
 IDENTIFYING = re.compile(

@@ -20,7 +20,7 @@ from web_support import Nation, make_app, sign_in, web_app, web_nation  # noqa: 
 from familycard.security.audit import verify
 from familycard.store.warehouse import Warehouse
 
-pytestmark = pytest.mark.xdist_group("web")
+pytestmark = pytest.mark.xdist_group("web_smoke")
 
 
 def test_a_social_worker_walks_through(web_app: FastAPI, web_nation: Nation) -> None:
