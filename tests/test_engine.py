@@ -230,6 +230,7 @@ def pair(tmp_path_factory: pytest.TempPathFactory, spark_dir: Path) -> Iterator[
 
 
 @pytest.mark.spark
+@pytest.mark.xdist_group("spark")
 @pytest.mark.parametrize(("name", "query"), QUERIES, ids=[name for name, _ in QUERIES])
 def test_same_result(pair: tuple[Engine, Engine], name: str, query: str) -> None:
     duck, spark = pair
@@ -240,6 +241,7 @@ def test_same_result(pair: tuple[Engine, Engine], name: str, query: str) -> None
 
 
 @pytest.mark.spark
+@pytest.mark.xdist_group("spark")
 def test_tables_written_by_one_engine_read_the_same_by_the_other(
     pair: tuple[Engine, Engine], tmp_path: Path
 ) -> None:

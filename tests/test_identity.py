@@ -8,6 +8,7 @@ import datetime as dt
 import doctest
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -26,6 +27,9 @@ from familycard.store.engine import Engine, open_engine
 from familycard.store.warehouse import Warehouse, content_digest
 from familycard.synth.config import SynthConfig
 from familycard.synth.generate import generate
+
+if TYPE_CHECKING:
+    from conftest import SparkRun
 
 # Seed 3 gives two dozen children of migrants born abroad (no IIN) within 600 families.
 NATION = SynthConfig(families=600, seed=3, months=3)
@@ -391,7 +395,9 @@ def test_model_estimation_is_deterministic(tiny: tuple[Path, str], tmp_path: Pat
     assert all(lv["m_probability"] >= 1e-6 for lv in levels if not lv.get("is_null_level"))
 
 
+@pytest.mark.parametrize("engine", ["duckdb"], indirect=True)
 def test_engines_give_identical_person_links(tiny: tuple[Path, str], engine: Engine, tmp_path: Path) -> None:
+    """The stage run again on DuckDB gives the same links (on Spark: below)."""
     data, expected = tiny
     wh = Warehouse(_copy(data, tmp_path))
     report = run_identity(wh, engine)
@@ -399,3 +405,24 @@ def test_engines_give_identical_person_links(tiny: tuple[Path, str], engine: Eng
     assert report.mentions == links.num_rows
     assert content_digest(links) == expected
     assert pc.all(pc.is_valid(links["person_id"])).as_py()
+
+
+@pytest.mark.spark
+@pytest.mark.xdist_group("spark")
+def test_engines_give_identical_person_links_on_spark(
+    assessed: tuple[Path, Path], spark_pipeline: SparkRun
+) -> None:
+    """Identity on Spark links every mention as on DuckDB: the nation's pipeline on Spark (conftest, shared
+    with the other stages' parity tests) against the same pipeline on DuckDB, from the same inputs."""
+    _, data = assessed
+    report = spark_pipeline.report.identity
+    assert report is not None
+    wh, reference = Warehouse(spark_pipeline.data), Warehouse(data)
+    for spec in load_catalogue():  # the stage's inputs
+        table = f"src_{spec.name}"
+        assert content_digest(wh.read(table)) == content_digest(reference.read(table)), table
+    links = wh.read("person_links")
+    assert report.mentions == links.num_rows > 0
+    assert content_digest(links) == content_digest(reference.read("person_links"))
+    assert pc.all(pc.is_valid(links["person_id"])).as_py()
+    assert content_digest(wh.read("persons")) == content_digest(reference.read("persons"))

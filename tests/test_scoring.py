@@ -7,6 +7,7 @@ import json
 import re
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 import pyarrow.parquet as pq
@@ -15,27 +16,20 @@ from typer.testing import CliRunner
 
 from familycard.cli import app
 from familycard.indicators.methodology import MethodologyError, load_methodology, substitute
-from familycard.pipeline import run_pipeline
 from familycard.scoring.diff import methodology_diff
 from familycard.scoring.evaluate import evaluate_targeting
 from familycard.scoring.explain import explain_family, render
-from familycard.scoring.stage import OUTPUTS, run_assessment
+from familycard.scoring.stage import BASE_INPUTS, FEEDS_READ, OUTPUTS, run_assessment
 from familycard.store.engine import Engine
 from familycard.store.warehouse import Warehouse, content_digest
-from familycard.synth.config import SynthConfig
-from familycard.synth.generate import generate
+
+if TYPE_CHECKING:
+    from conftest import SparkRun
 
 METHODOLOGY = Path(__file__).resolve().parents[1] / "methodology" / "wellbeing"
 
 
-@pytest.fixture(scope="module")
-def assessed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """A small nation (800 families, 13 months) run through the whole pipeline on DuckDB."""
-    root = tmp_path_factory.mktemp("assessed")
-    generate(SynthConfig(families=800, seed=21, months=13), root / "nation", workers=1)
-    report = run_pipeline(root / "nation" / "sources", root / "data")
-    assert report.assessment is not None
-    return root / "nation", root / "data"
+# ``assessed`` (conftest): a small nation (800 families, 13 months) through the whole pipeline on DuckDB.
 
 
 def _sql(data: Path, table: str) -> str:
@@ -336,8 +330,9 @@ def test_cli_explain_diff_list_and_eval(assessed: tuple[Path, Path]) -> None:
 # ------------------------------------------------------------------------------------------- engines
 
 
+@pytest.mark.parametrize("engine", ["duckdb"], indirect=True)
 def test_engines_assess_identically(assessed: tuple[Path, Path], engine: Engine, tmp_path: Path) -> None:
-    """The stage on Spark writes the same tables as on DuckDB from the same snapshot."""
+    """The stage run again on DuckDB from the same snapshot writes the same tables (on Spark: below)."""
     _, data = assessed
     copy = tmp_path / "data"
     shutil.copytree(data, copy)
@@ -348,5 +343,28 @@ def test_engines_assess_identically(assessed: tuple[Path, Path], engine: Engine,
     for table in OUTPUTS:
         mine = wh.read(table)
         reference = Warehouse(data).read(table, base)
+        assert mine.num_rows == reference.num_rows, table
+        assert content_digest(mine) == content_digest(reference), table
+
+
+@pytest.mark.spark
+@pytest.mark.xdist_group("spark")
+def test_engines_assess_identically_on_spark(assessed: tuple[Path, Path], spark_pipeline: SparkRun) -> None:
+    """The stage on Spark writes the same tables as on DuckDB from the same snapshot: the nation's
+    pipeline on Spark (conftest, shared with the other stages' parity tests) built the same inputs
+    (test_ingest.py::test_duckdb_and_spark_build_identical_tables checks every table), and its
+    assessment the same outputs."""
+    _, data = assessed
+    report = spark_pipeline.report.assessment
+    assert report is not None
+    assert report.families > 700
+    wh = Warehouse(spark_pipeline.data)
+    for table in (*BASE_INPUTS, *(f"src_{feed}" for feed in FEEDS_READ)):  # the stage's inputs
+        mine, reference = wh.read(table), Warehouse(data).read(table)
+        keep = [c for c in reference.column_names if c != "run"]
+        assert content_digest(mine.select(keep)) == content_digest(reference.select(keep)), table
+    for table in OUTPUTS:
+        mine = wh.read(table)
+        reference = Warehouse(data).read(table, Warehouse(data).published())
         assert mine.num_rows == reference.num_rows, table
         assert content_digest(mine) == content_digest(reference), table
