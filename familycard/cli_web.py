@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import getpass
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from familycard.settings import Settings
+
+if TYPE_CHECKING:
+    from familycard.security.audit import Access
+    from familycard.store.operational import OperationalStore
 
 audit_app = typer.Typer(help="The audit log of accesses to personal data.", no_args_is_help=True)
 accounts_app = typer.Typer(help="Staff accounts.", no_args_is_help=True)
@@ -37,13 +41,25 @@ def settings_for(data: Path) -> Settings:
         raise _fail(str(exc)) from None
 
 
-def _store(data: Path):
+def _store(data: Path) -> OperationalStore:
     from familycard.store.operational import StoreError, open_store
 
     try:
         return open_store(settings_for(data).store)
     except StoreError as exc:
         raise _fail(str(exc)) from None
+
+
+def cli_access(
+    role: str, action: str, object_type: str, object_id: str, family: str = "", **detail: object
+) -> Access:
+    """The audit record of the person at this terminal doing ``action`` (actor ``cli:<os user>``)."""
+    from familycard.security.audit import Access as Record
+
+    return Record(
+        actor=f"cli:{getpass.getuser()}", role=role, territory="", purpose="", action=action,
+        object_type=object_type, object_id=object_id, subject_family=family, detail=dict(detail),
+    )  # fmt: skip
 
 
 def serve(
@@ -91,7 +107,7 @@ def accounts_add(
 ) -> None:
     """Create a staff account; the password is asked for (never given on the command line)."""
     from familycard.security.accounts import create_account
-    from familycard.security.audit import Access, record
+    from familycard.security.audit import record
     from familycard.security.passwords import WeakPassword
     from familycard.security.policy import PolicyError
 
@@ -108,18 +124,7 @@ def accounts_add(
                 measure=measure,
                 password=password,
             )
-            record(
-                db,
-                Access(
-                    actor=f"cli:{getpass.getuser()}",
-                    role="administrator",
-                    territory="",
-                    purpose="",
-                    action="account.create",
-                    object_type="account",
-                    object_id=username,
-                ),
-            )
+            record(db, cli_access("administrator", "account.create", "account", username))
     except (PolicyError, WeakPassword, ValueError) as exc:
         raise _fail(str(exc)) from None
     _out().print(f"account {username} ({role}, territory {territory or 'national'}) created")
@@ -133,7 +138,7 @@ def keys_rotate(
     ] = False,
 ) -> None:
     """Start a new pseudonym key version."""
-    from familycard.security.audit import Access, record
+    from familycard.security.audit import record
     from familycard.security.pseudonyms import KeyRing
 
     settings = settings_for(data)
@@ -141,18 +146,7 @@ def keys_rotate(
     store = _store(data)
     with store.transaction() as db:
         version = ring.rotate(retire_older_than=ring.current + 1 if retire_older else None)
-        record(
-            db,
-            Access(
-                actor=f"cli:{getpass.getuser()}",
-                role="administrator",
-                territory="",
-                purpose="",
-                action="keys.rotate",
-                object_type="pseudonym_key",
-                object_id=str(version),
-            ),
-        )
+        record(db, cli_access("administrator", "keys.rotate", "pseudonym_key", str(version)))
     _out().print(f"pseudonym key version {version} is now current")
 
 
@@ -238,24 +232,12 @@ def audit_operator(data: Path, action: str, *, object_type: str, object_id: str,
 
     Commands such as ``export`` and ``explain`` read the warehouse directly; they are audited like the
     web (actor ``cli:<os user>``, role ``operator``), in DATA's operational store."""
-    from familycard.security.audit import Access, record
+    from familycard.security.audit import record
 
     store = _store(data)
     try:
         with store.transaction() as db:
-            record(
-                db,
-                Access(
-                    actor=f"cli:{getpass.getuser()}",
-                    role="operator",
-                    territory="",
-                    purpose="",
-                    action=action,
-                    object_type=object_type,
-                    object_id=object_id,
-                    subject_family=str(detail.pop("family", "")),
-                    detail=dict(detail),
-                ),
-            )
+            family = str(detail.pop("family", ""))
+            record(db, cli_access("operator", action, object_type, object_id, family=family, **detail))
     finally:
         store.close()

@@ -38,6 +38,12 @@ TABLES = (
 )
 
 
+_PHONES = """FROM person_links AS l
+    JOIN src_mobile_numbers AS n ON CAST(n._key AS VARCHAR) = CAST(l.record_key AS VARCHAR)
+    WHERE l.feed = 'mobile_numbers' AND NOT n._deleted AND n._valid_to_seq IS NULL"""
+"""The mobile numbers currently registered, by linked person (add ``AND l.person_id = …``)."""
+
+
 class NoSnapshot(LookupError):
     """Nothing has been published yet."""
 
@@ -144,6 +150,17 @@ class Snapshot:
 
     # --- reads --------------------------------------------------------------------------------------
 
+    _FAMILY_ROW = """SELECT s.family_id, s.level, s.score, s.kato, s.rural, f.size, f.adults, f.minors,
+            s.targeted, s.uncertain_members
+        FROM family_scores AS s JOIN families AS f USING (family_id)"""
+
+    @staticmethod
+    def _family_row(r: tuple[Any, ...]) -> FamilyRow:
+        return FamilyRow(
+            str(r[0]), str(r[1]), float(r[2]), str(r[3]), bool(r[4]),
+            int(r[5]), int(r[6]), int(r[7]), bool(r[8]), int(r[9] or 0),
+        )  # fmt: skip
+
     def families(
         self, territory: str, *, level: str | None = None, limit: int = 50, offset: int = 0
     ) -> tuple[int, list[FamilyRow]]:
@@ -156,52 +173,19 @@ class Snapshot:
         with self.connect() as (con, _run):
             total = con.execute(f"SELECT COUNT(*) FROM family_scores AS s WHERE {where}", params).fetchone()
             rows = con.execute(
-                f"""SELECT s.family_id, s.level, s.score, s.kato, s.rural, f.size, f.adults, f.minors,
-                        s.targeted, s.uncertain_members
-                    FROM family_scores AS s JOIN families AS f USING (family_id)
-                    WHERE {where} ORDER BY s.score DESC, s.family_id LIMIT ? OFFSET ?""",
+                f"{self._FAMILY_ROW} WHERE {where} ORDER BY s.score DESC, s.family_id LIMIT ? OFFSET ?",
                 [*params, limit, offset],
             ).fetchall()
-        return int(total[0] if total else 0), [
-            FamilyRow(
-                str(r[0]),
-                str(r[1]),
-                float(r[2]),
-                str(r[3]),
-                bool(r[4]),
-                int(r[5]),
-                int(r[6]),
-                int(r[7]),
-                bool(r[8]),
-                int(r[9] or 0),
-            )
-            for r in rows
-        ]
+        return int(total[0] if total else 0), [self._family_row(r) for r in rows]
 
     def family(self, family_id: str, territory: str) -> FamilyRow | None:
         """One family, if it lies in ``territory``."""
         with self.connect() as (con, _run):
             r = con.execute(
-                f"""SELECT s.family_id, s.level, s.score, s.kato, s.rural, f.size, f.adults, f.minors,
-                        s.targeted, s.uncertain_members
-                    FROM family_scores AS s JOIN families AS f USING (family_id)
-                    WHERE s.family_id = ? AND {scope_clause("s.kato", territory)}""",
+                f"{self._FAMILY_ROW} WHERE s.family_id = ? AND {scope_clause('s.kato', territory)}",
                 [family_id],
             ).fetchone()
-        if r is None:
-            return None
-        return FamilyRow(
-            str(r[0]),
-            str(r[1]),
-            float(r[2]),
-            str(r[3]),
-            bool(r[4]),
-            int(r[5]),
-            int(r[6]),
-            int(r[7]),
-            bool(r[8]),
-            int(r[9] or 0),
-        )
+        return None if r is None else self._family_row(r)
 
     def members(self, family_id: str) -> list[dict[str, Any]]:
         """Members by role, with age and sex (no identifiers)."""
@@ -242,10 +226,7 @@ class Snapshot:
                 r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()
             }
             phones = (
-                """(SELECT list(DISTINCT n.phone ORDER BY n.phone) FROM person_links AS l
-                     JOIN src_mobile_numbers AS n ON CAST(n._key AS VARCHAR) = CAST(l.record_key AS VARCHAR)
-                    WHERE l.feed = 'mobile_numbers' AND l.person_id = m.person_id
-                      AND NOT n._deleted AND n._valid_to_seq IS NULL)"""
+                f"(SELECT list(DISTINCT n.phone ORDER BY n.phone) {_PHONES} AND l.person_id = m.person_id)"
                 if has_phones
                 else "[]"
             )
@@ -284,11 +265,8 @@ class Snapshot:
                 "SELECT family_id FROM family_members WHERE person_id = ? LIMIT 1", [person]
             ).fetchone()
             phone = con.execute(
-                """SELECT n.phone FROM person_links AS l JOIN src_mobile_numbers AS n
-                     ON CAST(n._key AS VARCHAR) = CAST(l.record_key AS VARCHAR)
-                   WHERE l.feed = 'mobile_numbers' AND l.person_id = ? AND NOT n._deleted
-                     AND n._valid_to_seq IS NULL
-                   ORDER BY n.activation_date DESC NULLS LAST LIMIT 1""",
+                f"SELECT n.phone {_PHONES} AND l.person_id = ? "
+                "ORDER BY n.activation_date DESC NULLS LAST LIMIT 1",
                 [person],
             ).fetchone()
         return person, (str(fam[0]) if fam else None), (str(phone[0]) if phone else None)

@@ -12,6 +12,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
 
 from familycard.identity.iin import is_valid
 from familycard.outreach.sms import deliver_pending
@@ -217,6 +218,35 @@ def citizen_form(request: Request, ctx: Ctx, lang: Lang) -> Response:
     return _with_pre(ctx, page, token)
 
 
+def citizen_session(db: Session, ctx: AppContext, person: str, method: str) -> str:
+    """Start a citizen's session (and audit it); its token."""
+    token = start_session(db, ctx.settings, person_id=person).token
+    audit.record(
+        db,
+        Access(
+            actor="citizen", role="citizen", territory="", purpose="own_card", action="session.start",
+            subject_person=person, detail={"method": method},
+        ),
+    )  # fmt: skip
+    return token
+
+
+def _citizen_page(
+    request: Request,
+    lang: str,
+    pre: str,
+    step: str,
+    iin: str = "",
+    error: str | None = None,
+    status: int = 200,
+) -> HTMLResponse:
+    """The citizen's sign-in form at ``step`` (``iin`` or ``code``), with an error if any."""
+    title = tr(lang, "Sign in to your family card")
+    return render(
+        request, "citizen_login.html", status=status, pre=pre, step=step, iin=iin, error=error, title=title
+    )
+
+
 @pages.post("/citizen/code", response_class=HTMLResponse, include_in_schema=False)
 def citizen_code(
     request: Request,
@@ -230,18 +260,9 @@ def citizen_code(
         raise HTTPException(404, N_("not found"))
     _check_pre(request, pre)
     iin = iin.strip()
-    title = tr(lang, "Sign in to your family card")
     if not is_valid(iin):
-        return render(
-            request,
-            "citizen_login.html",
-            status=422,
-            pre=pre,
-            step="iin",
-            iin="",
-            error=tr(lang, "This is not a valid IIN: check the 12 digits."),
-            title=title,
-        )
+        error = tr(lang, "This is not a valid IIN: check the 12 digits.")
+        return _citizen_page(request, lang, pre, "iin", error=error, status=422)
     try:
         with ctx.store.transaction() as db:
             note_citizen_attempt(db, ctx.settings, client_of(request), success=False)
@@ -253,18 +274,9 @@ def citizen_code(
                 text = tr(lang, "Family card: your sign-in code is {code}. Do not tell it to anyone.")
                 issue_code(db, ctx.settings, ctx.otp_key, person, phone, text)
     except LoginRefused:
-        return render(
-            request,
-            "citizen_login.html",
-            status=429,
-            pre=pre,
-            step="iin",
-            iin="",
-            error=refusal(lang, "rate"),
-            title=title,
-        )
+        return _citizen_page(request, lang, pre, "iin", error=refusal(lang, "rate"), status=429)
     deliver_pending(ctx.store, ctx.sms)
-    return render(request, "citizen_login.html", pre=pre, step="code", iin=iin, error=None, title=title)
+    return _citizen_page(request, lang, pre, "code", iin)
 
 
 @pages.post("/citizen/login", include_in_schema=False)
@@ -279,7 +291,6 @@ def citizen_login(
     if _no_demo_codes(ctx):
         raise HTTPException(404, N_("not found"))
     _check_pre(request, pre)
-    title = tr(lang, "Sign in to your family card")
     token = None
     try:
         with ctx.store.transaction() as db:
@@ -289,40 +300,12 @@ def citizen_login(
             except LookupError:
                 person = ""
             if person and check_code(db, ctx.settings, ctx.otp_key, person, code):
-                token = start_session(db, ctx.settings, person_id=person).token
-                audit.record(
-                    db,
-                    Access(
-                        actor="citizen",
-                        role="citizen",
-                        territory="",
-                        purpose="own_card",
-                        action="session.start",
-                        subject_person=person,
-                    ),
-                )
+                token = citizen_session(db, ctx, person, "one-time code")
     except LoginRefused:
-        return render(
-            request,
-            "citizen_login.html",
-            status=429,
-            pre=pre,
-            step="code",
-            iin=iin,
-            error=refusal(lang, "rate"),
-            title=title,
-        )
+        return _citizen_page(request, lang, pre, "code", iin, error=refusal(lang, "rate"), status=429)
     if token is None:
-        return render(
-            request,
-            "citizen_login.html",
-            status=401,
-            pre=pre,
-            step="code",
-            iin=iin,
-            error=tr(lang, "The code is wrong or has expired."),
-            title=title,
-        )
+        error = tr(lang, "The code is wrong or has expired.")
+        return _citizen_page(request, lang, pre, "code", iin, error=error, status=401)
     response = RedirectResponse("/me", status_code=303)
     _set_session(ctx, response, token)
     return response

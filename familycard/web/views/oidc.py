@@ -42,7 +42,7 @@ from familycard.store.models import Account, LoginAttempt
 from familycard.web.context import AppContext
 from familycard.web.deps import Ctx, Lang
 from familycard.web.render import tr
-from familycard.web.views.auth import _safe_next, _set_session, client_of
+from familycard.web.views.auth import _safe_next, _set_session, citizen_session, client_of
 
 log = logging.getLogger(__name__)
 
@@ -201,19 +201,7 @@ def _citizen_session(
         )
         token = None
         if person:
-            token = start_session(db, ctx.settings, person_id=person).token
-            audit.record(
-                db,
-                Access(
-                    actor="citizen",
-                    role="citizen",
-                    territory="",
-                    purpose="own_card",
-                    action="session.start",
-                    subject_person=person,
-                    detail={"method": "oidc"},
-                ),
-            )
+            token = citizen_session(db, ctx, person, "oidc")
     if token is None:
         raise HTTPException(403, tr(lang, "There is no family card for this IIN."))
     return token
