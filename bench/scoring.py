@@ -63,6 +63,9 @@ def replicate(source: Path, out: Path, copies: int) -> tuple[int, int]:
         )
         con.execute(f"COPY ({query}) TO '{target}' (FORMAT parquet, PER_THREAD_OUTPUT true)")
         rows += int(con.execute(f"SELECT COUNT(*) FROM read_parquet('{target}/*.parquet')").fetchone()[0])
+    for table in ("deliveries", "quality"):  # one row per file or feed: the same for every copy
+        if table in src.tables(run_id):
+            run.link(table, src.parts(table, run_id))
     families = int(con.execute(f"SELECT COUNT(*) FROM '{run.path / 'families'}/*.parquet'").fetchone()[0])
     run.commit({"stage": "bench-replica", "copies": copies, "source": str(source)})
     return families, rows
