@@ -172,8 +172,12 @@ class Snapshot:
             params.append(level)
         with self.connect() as (con, _run):
             total = con.execute(f"SELECT COUNT(*) FROM family_scores AS s WHERE {where}", params).fetchone()
+            # The page first, then its 50 families' sizes: joining all families first costs 6x at 6 M.
             rows = con.execute(
-                f"{self._FAMILY_ROW} WHERE {where} ORDER BY s.score DESC, s.family_id LIMIT ? OFFSET ?",
+                f"""WITH s AS (SELECT * FROM family_scores AS s WHERE {where}
+                        ORDER BY s.score DESC, s.family_id LIMIT ? OFFSET ?)
+                    {self._FAMILY_ROW.replace("FROM family_scores AS s", "FROM s")}
+                    ORDER BY s.score DESC, s.family_id""",
                 [*params, limit, offset],
             ).fetchall()
         return int(total[0] if total else 0), [self._family_row(r) for r in rows]
