@@ -4,6 +4,7 @@ overrides ``FAMILYCARD_DATA``)."""
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -80,6 +81,15 @@ def serve(
     _out().print(
         f"familycard: http://{host}:{port}/  (API: http://{host}:{port}/api/openapi.json)", soft_wrap=True
     )
+    import threading
+
+    from familycard.web.snapshot import NoSnapshot
+
+    def warm() -> None:  # pseudonym maps take a minute at national size: not on the first request
+        with contextlib.suppress(NoSnapshot):
+            app.state.ctx.snapshot.warm()
+
+    threading.Thread(target=warm, name="warm-pseudonyms", daemon=True).start()
     uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=False, server_header=False)
 
 

@@ -153,3 +153,16 @@ def test_command_line_reads_of_personal_data_are_audited(web_nation: Nation, tmp
     ]
     assert verify_chain(store).ok
     store.close()
+
+
+def test_the_pseudonym_map_holds_every_family_and_person(web_app: FastAPI, web_nation: Nation) -> None:
+    import pyarrow.parquet as pq
+
+    snapshot = web_app.state.ctx.snapshot
+    snapshot.warm()
+    wh = Warehouse(web_nation.data)
+    for kind, table, column in (("family", "families", "family_id"), ("person", "persons", "person_id")):
+        mapped = pq.read_table(snapshot.pseudonym_map(kind, snapshot.keys.current)).to_pylist()
+        ids = [str(x) for x in wh.read(table, snapshot.run()).column(column).to_pylist()]
+        assert sorted(r["id"] for r in mapped) == sorted(ids)
+        assert all(r["pseudonym"] == snapshot.pseudonym(kind, r["id"]) for r in mapped)

@@ -124,14 +124,23 @@ class Snapshot:
             if not path.exists():
                 table = "families" if kind == "family" else "persons"
                 column = "family_id" if kind == "family" else "person_id"
-                ids = pq.read_table(self.warehouse.table_path(table, run), columns=[column]).column(0)
-                values = [str(v) for v in ids.to_pylist()]
-                pseud = [self.keys.pseudonym(kind, v, version) for v in values]
                 path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
                 tmp = path.with_suffix(".tmp")
-                pq.write_table(pa.table({"id": values, "pseudonym": pseud}), tmp)
+                schema = pa.schema([("id", pa.string()), ("pseudonym", pa.string())])
+                # In batches: at national size (20 M persons) whole lists of ids would cost gigabytes.
+                with pq.ParquetWriter(tmp, schema) as out:
+                    for part in self.warehouse.parts(table, run):
+                        for batch in pq.ParquetFile(part).iter_batches(batch_size=200_000, columns=[column]):
+                            values = [str(v) for v in batch.column(0).to_pylist()]
+                            pseud = [self.keys.pseudonym(kind, v, version) for v in values]
+                            out.write_table(pa.table({"id": values, "pseudonym": pseud}, schema=schema))
                 tmp.replace(path)
         return path
+
+    def warm(self) -> None:
+        """Build the current key's pseudonym maps now (a server calls this at start, in the background)."""
+        for kind in ("family", "person"):
+            self.pseudonym_map(kind, self.keys.current)
 
     def resolve(self, kind: str, pseudonym: str) -> str:
         """The internal id behind a pseudonym of this snapshot (:class:`UnknownPseudonym` if none)."""
