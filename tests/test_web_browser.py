@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import axe_playwright_python.sync_playwright as axe_sync
+import playwright.sync_api as playwright_sync
 import pytest
 import uvicorn
 from fastapi import FastAPI
@@ -29,14 +31,10 @@ from web_support import PASSWORD, Nation, make_app, web_nation  # noqa: F401
 from familycard.web.i18n import LANGS
 from familycard.web.render import tr
 
-playwright_sync = pytest.importorskip("playwright.sync_api")
-axe_sync = pytest.importorskip("axe_playwright_python.sync_playwright")
-
 CHROMIUM = "/usr/bin/chromium"  # Debian's (Playwright's own browser download is not used)
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.xdist_group("web_browser"),
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"needs Chromium at {CHROMIUM}"),
 ]
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -103,6 +101,9 @@ def site(served: tuple[str, FastAPI], web_nation: Nation) -> Iterator[Site]:
     """One Chromium for the module, over the served app."""
     url, app = served
     with playwright_sync.sync_playwright() as pw:
+        assert Path(CHROMIUM).exists(), (
+            f"no Chromium at {CHROMIUM}: install Debian's chromium (./run test does)"
+        )
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             yield Site(url, app, web_nation, browser, axe_sync.Axe())
