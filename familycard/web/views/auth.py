@@ -26,6 +26,7 @@ from familycard.security.accounts import (
 )
 from familycard.security.audit import Access
 from familycard.security.otp import check_code, issue_code
+from familycard.store.models import Account
 from familycard.web.context import AppContext
 from familycard.web.deps import LANG_COOKIE, Csrf, Ctx, Lang, Viewer, cookie_name
 from familycard.web.i18n import LANGS
@@ -109,20 +110,10 @@ def _staff_login(ctx: AppContext, request: Request, username: str, password: str
         except LoginRefused as exc:
             refused = exc
         else:
-            new = start_session(db, ctx.settings, account_id=account.id)
-            audit.record(
-                db,
-                Access(
-                    actor=account.username,
-                    role=account.role,
-                    territory=account.territory,
-                    purpose="",
-                    action="session.start",
-                ),
-            )
+            token = staff_session(db, ctx, account, "password")
     if refused is not None:
         raise refused
-    return new.token
+    return token
 
 
 @pages.post("/login", include_in_schema=False)
@@ -216,6 +207,19 @@ def citizen_form(request: Request, ctx: Ctx, lang: Lang) -> Response:
         oidc=ctx.settings.citizen_oidc is not None,
     )
     return _with_pre(ctx, page, token)
+
+
+def staff_session(db: Session, ctx: AppContext, account: Account, method: str) -> str:
+    """Start a staff member's session (and audit it); its token."""
+    token = start_session(db, ctx.settings, account_id=account.id).token
+    audit.record(
+        db,
+        Access(
+            actor=account.username, role=account.role, territory=account.territory, purpose="",
+            action="session.start", detail={"method": method},
+        ),
+    )  # fmt: skip
+    return token
 
 
 def citizen_session(db: Session, ctx: AppContext, person: str, method: str) -> str:

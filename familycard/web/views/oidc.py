@@ -25,9 +25,6 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 
 from familycard.identity.iin import is_valid
-from familycard.security import audit
-from familycard.security.accounts import start_session
-from familycard.security.audit import Access
 from familycard.security.oidc import (
     PENDING_MINUTES,
     OidcClient,
@@ -42,7 +39,7 @@ from familycard.store.models import Account, LoginAttempt
 from familycard.web.context import AppContext
 from familycard.web.deps import Ctx, Lang
 from familycard.web.render import tr
-from familycard.web.views.auth import _safe_next, _set_session, citizen_session, client_of
+from familycard.web.views.auth import _safe_next, _set_session, citizen_session, client_of, staff_session
 
 log = logging.getLogger(__name__)
 
@@ -151,18 +148,7 @@ def _staff_session(
             )
         )
         if account is not None:
-            token = start_session(db, ctx.settings, account_id=account.id).token
-            audit.record(
-                db,
-                Access(
-                    actor=account.username,
-                    role=account.role,
-                    territory=account.territory,
-                    purpose="",
-                    action="session.start",
-                    detail={"method": "oidc"},
-                ),
-            )
+            token = staff_session(db, ctx, account, "oidc")
     if token is None:
         log.warning(
             "OIDC staff sign-in refused: no active account for %s %r", provider.subject_claim, subject
