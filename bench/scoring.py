@@ -9,7 +9,10 @@ same distribution of facts. Usage:
     .venv/bin/familycard run --sources /tmp/val/nation/sources --data /tmp/val/data
     .venv/bin/python bench/scoring.py --data /tmp/val/data --copies 300 --out /tmp/scoring-bench
 
-It prints one JSON line: families, persons, input rows, seconds and peak RSS of the stage alone.
+It prints one JSON line: families, persons, input rows, seconds and peak RSS of the stage alone, and
+``steps``: the rows and seconds of every table the stage materialises (summed over its buckets), which is
+where the time goes. ``--reuse`` assesses the replica already at ``--out`` again; ``--bucket`` sets the
+families assessed together (``BUCKET_FAMILIES``).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import json
 import shutil
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import duckdb
@@ -27,8 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ingest import measured
 
 from familycard.pipeline import MEMORY_LIMIT
-from familycard.scoring.stage import BASE_INPUTS, FEEDS_READ, run_assessment
-from familycard.store.engine import open_engine
+from familycard.scoring.stage import BASE_INPUTS, BUCKET_FAMILIES, FEEDS_READ, run_assessment
+from familycard.store.engine import Engine, open_engine
 from familycard.store.warehouse import Warehouse
 
 SUFFIXED = {
@@ -61,7 +65,13 @@ def replicate(source: Path, out: Path, copies: int) -> tuple[int, int]:
             f"SELECT * EXCLUDE (k) REPLACE ({replace}) FROM read_parquet({files}) "
             f"CROSS JOIN range({copies}) AS r(k)"
         )
-        con.execute(f"COPY ({query}) TO '{target}' (FORMAT parquet, PER_THREAD_OUTPUT true)")
+        if table == "person_links":  # one file per feed, in feed order, as the identity stage sorts them
+            feeds = con.execute(f"SELECT DISTINCT feed FROM read_parquet({files}) ORDER BY feed").fetchall()
+            for i, (feed,) in enumerate(feeds):
+                part = target / f"part-{i:03d}.parquet"
+                con.execute(f"COPY ({query} WHERE feed = '{feed}') TO '{part}' (FORMAT parquet)")
+        else:
+            con.execute(f"COPY ({query}) TO '{target}' (FORMAT parquet, PER_THREAD_OUTPUT true)")
         rows += int(con.execute(f"SELECT COUNT(*) FROM read_parquet('{target}/*.parquet')").fetchone()[0])
     for table in ("deliveries", "quality"):  # one row per file or feed: the same for every copy
         if table in src.tables(run_id):
@@ -71,22 +81,59 @@ def replicate(source: Path, out: Path, copies: int) -> tuple[int, int]:
     return families, rows
 
 
+def replica_size(out: Path) -> tuple[int, int]:
+    """(families, input rows) of the replica at ``out``."""
+    wh = Warehouse(out)
+    run_id = wh.current()
+    con = duckdb.connect()
+    rows = 0
+    for table in (*BASE_INPUTS, *(f"src_{f}" for f in FEEDS_READ)):
+        rows += int(
+            con.execute(f"SELECT COUNT(*) FROM '{wh.table_path(table, run_id)}/*.parquet'").fetchone()[0]
+        )
+    families = int(
+        con.execute(f"SELECT COUNT(*) FROM '{wh.table_path('families', run_id)}/*.parquet'").fetchone()[0]
+    )
+    return families, rows
+
+
+def timed(engine: Engine, steps: list[tuple[str, int, float]]) -> None:
+    """Record (table, rows, seconds) of every table the engine materialises (where the time goes)."""
+    inner = engine.materialize
+
+    def materialize(name: str, query: str, path: Path, *, order_by: Sequence[str] = ()) -> int:
+        t = time.perf_counter()
+        rows = inner(name, query, path, order_by=order_by)
+        steps.append((name, rows, time.perf_counter() - t))
+        return rows
+
+    engine.materialize = materialize  # type: ignore[method-assign]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", type=Path, required=True, help="an assessed warehouse (the nation to copy)")
     ap.add_argument("--copies", type=int, default=300)
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--engine", default="duckdb")
+    ap.add_argument("--bucket", type=int, default=BUCKET_FAMILIES, help="families assessed together")
+    ap.add_argument("--reuse", action="store_true", help="assess the replica already at --out again")
     args = ap.parse_args()
     t0 = time.perf_counter()
-    families, rows = replicate(args.data, args.out, args.copies)
+    if args.reuse:
+        families, rows = replica_size(args.out)
+    else:
+        families, rows = replicate(args.data, args.out, args.copies)
     built = time.perf_counter() - t0
     (args.out / "tmp").mkdir(exist_ok=True)
     wh = Warehouse(args.out)
 
+    steps: list[tuple[str, int, float]] = []
+
     def stage() -> object:
         with open_engine(args.engine, temp_dir=args.out / "tmp", memory_limit=MEMORY_LIMIT) as eng:
-            return run_assessment(wh, eng)
+            timed(eng, steps)
+            return run_assessment(wh, eng, bucket_families=args.bucket)
 
     report, seconds, peak = measured(stage)
     print(
@@ -100,6 +147,14 @@ def main() -> None:
                 "peak_rss_gib": round(peak / 2**30, 2),
                 "persons": wh.read("person_facts").num_rows if args.copies <= 10 else None,
                 "report": {k: v for k, v in vars(report).items() if k != "run"},
+                "buckets": sum(1 for name, _, _ in steps if name == "ind_members"),
+                "steps": {
+                    name: [
+                        sum(r for n, r, _ in steps if n == name),
+                        round(sum(t for n, _, t in steps if n == name), 2),
+                    ]
+                    for name in dict.fromkeys(name for name, _, _ in steps)
+                },
             },
             default=str,
         )

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import duckdb
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
@@ -19,7 +20,7 @@ from familycard.indicators.methodology import MethodologyError, load_methodology
 from familycard.scoring.diff import methodology_diff
 from familycard.scoring.evaluate import evaluate_targeting
 from familycard.scoring.explain import explain_family, render
-from familycard.scoring.stage import BASE_INPUTS, FEEDS_READ, OUTPUTS, run_assessment
+from familycard.scoring.stage import BASE_INPUTS, FEEDS_READ, OUTPUTS, family_buckets, run_assessment
 from familycard.store.engine import Engine
 from familycard.store.warehouse import Warehouse, content_digest
 
@@ -345,6 +346,44 @@ def test_engines_assess_identically(assessed: tuple[Path, Path], engine: Engine,
         reference = Warehouse(data).read(table, base)
         assert mine.num_rows == reference.num_rows, table
         assert content_digest(mine) == content_digest(reference), table
+
+
+@pytest.mark.parametrize("engine", ["duckdb"], indirect=True)
+def test_assessment_in_buckets_writes_the_same_tables(
+    assessed: tuple[Path, Path], engine: Engine, tmp_path: Path
+) -> None:
+    """Families assessed a few hundred at a time (as a nation is, a million at a time) give the same
+    tables, in the same order, as all at once: the buckets' parts follow each other in family order."""
+    _, data = assessed
+    copy = tmp_path / "data"
+    shutil.copytree(data, copy)
+    wh = Warehouse(copy)
+    base = wh.published()
+    # and the feeds with more than 2,000 links selected bucket by bucket too
+    report = run_assessment(wh, engine, bucket_families=150, selection_rows=2000)
+    assert report.families > 700
+    assert len(wh.parts("family_scores")) >= 5  # one part (at least) per bucket
+    for table in OUTPUTS:
+        mine = wh.read(table)
+        reference = Warehouse(data).read(table, base)
+        assert mine.num_rows == reference.num_rows, table
+        assert mine.equals(reference), table  # same rows in the same order
+
+
+@pytest.mark.parametrize("engine", ["duckdb"], indirect=True)
+@pytest.mark.parametrize("size", [1, 2, 3, 1000])
+def test_family_buckets_cover_every_family_once(engine: Engine, size: int) -> None:
+    """Every family (ids with quotes and shared prefixes too) falls in exactly one bucket."""
+    ids = ["f'1", "f'10", "f2", "a", "zz", "f1", "m-0007", "m-0070", "b''x"]
+    engine.register_arrow("all_families", pa.table({"family_id": ids}))
+    conds = family_buckets(engine, size)
+    assert len(conds) == (1 if size >= len(ids) else -(-len(ids) // size))
+    seen: list[str] = []
+    for cond in conds:
+        got = engine.fetch(f"SELECT family_id FROM all_families WHERE {cond}").column("family_id").to_pylist()
+        assert len(got) <= size + 1
+        seen += got
+    assert sorted(seen) == sorted(ids)
 
 
 @pytest.mark.spark

@@ -24,6 +24,7 @@ All SQL here is DuckDB's dialect, run through :mod:`familycard.store.engine`, so
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from familycard.families.asof import date_literal, previous_period, valid_at
@@ -830,30 +831,36 @@ class Window:
         return sql
 
 
-def selection_sql(sel: Selection, window: Window) -> str:
-    """``ind_sel_<name>``: the selection's records of family members, with the person they name, the
-    record key and the delivery period (the provenance of every fact computed from them)."""
+def selection_sql(sel: Selection, window: Window, *, members: str = "ind_members") -> str:
+    """``ind_sel_<name>``: the selection's records of family members (of the table ``members``), with the
+    person they name, their family and its bucket, the record key and the delivery period (the provenance
+    of every fact computed from them)."""
     where = sel.where.replace("{valid}", valid_at("x", window.period)).replace("{date}", sel.date or "")
     cols = ", ".join(f"x.{c}" for c in sel.columns)
     return window.fill(
         f"""
-        SELECT l.person_id, '{sel.feed}' AS feed, x._key AS record_key, x._period AS delivery_period, {cols}
+        SELECT l.person_id, mm.family_id, mm.bucket, '{sel.feed}' AS feed, x._key AS record_key,
+            x._period AS delivery_period, {cols}
         FROM src_{sel.feed} AS x
         JOIN person_links AS l ON l.feed = '{sel.feed}' AND l.role = '{sel.role}' AND l.record_key = x._key
-        JOIN ind_members AS mm ON mm.person_id = l.person_id
+        JOIN {members} AS mm ON mm.person_id = l.person_id
         WHERE {where}
         """
     )
 
 
-def members_sql(window: Window) -> str:
-    """``ind_members``: every family member with sex, age, role and whether the placement is uncertain."""
+def members_sql(window: Window, buckets: Sequence[str] = ("TRUE",)) -> str:
+    """``ind_members``: every family member with sex, age, role, whether the placement is uncertain, and
+    the number of the first of ``buckets`` (conditions on ``family_id``) its family is in."""
     end = date_literal(window.end)
+    bucket = " ".join(f"WHEN {cond} THEN {b}" for b, cond in enumerate(buckets))
     return f"""
-        SELECT fm.family_id, fm.person_id, fm.role, COALESCE(fm.uncertain, FALSE) AS uncertain,
-            CASE WHEN p.sex IN ('M', 'М') THEN 'M' WHEN p.sex IN ('F', 'Ж') THEN 'F' END AS sex,
-            CASE WHEN p.birth_date IS NULL THEN NULL ELSE DATE_SUB('year', p.birth_date, {end}) END AS age
-        FROM family_members AS fm JOIN persons AS p ON p.person_id = fm.person_id
+        SELECT m.*, CAST(CASE {bucket} ELSE {len(buckets)} END AS BIGINT) AS bucket FROM (
+            SELECT fm.family_id, fm.person_id, fm.role, COALESCE(fm.uncertain, FALSE) AS uncertain,
+                CASE WHEN p.sex IN ('M', 'М') THEN 'M' WHEN p.sex IN ('F', 'Ж') THEN 'F' END AS sex,
+                CASE WHEN p.birth_date IS NULL THEN NULL ELSE DATE_SUB('year', p.birth_date, {end}) END AS age
+            FROM family_members AS fm JOIN persons AS p ON p.person_id = fm.person_id
+        ) AS m
     """
 
 

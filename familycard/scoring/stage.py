@@ -15,12 +15,15 @@ Every step is SQL on the chosen engine, so DuckDB and Spark give the same tables
 
 from __future__ import annotations
 
+import functools
+import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from familycard.families.asof import period_end
 from familycard.geo.territory import build_territory
@@ -63,6 +66,20 @@ def settlements_table() -> pa.Table:
     return t.select(["kato", "rural"])
 
 
+BUCKETED = ("families", "family_members")
+"""Inputs read one bucket at a time (registered whole as ``all_<name>``)."""
+BUCKET_FAMILIES = 1_000_000
+"""Families assessed together: the stage works through the families in buckets of consecutive family ids
+of about this size, so that its joins and aggregates hold one bucket at a time (memory bounded at any
+nation size) and each bucket's output is a part of every table, in family order."""
+
+
+SELECTION_ROWS = 15_000_000
+"""A selection whose feed links more records than this to its role is selected bucket by bucket (the
+members of one family bucket at a time), so that its join holds a bucket's records, not the nation's
+(run_assessment's ``selection_rows``)."""
+
+
 def run_assessment(
     warehouse: Warehouse,
     engine: Engine,
@@ -70,6 +87,8 @@ def run_assessment(
     methodology: Methodology | str = "v1",
     run: Run | None = None,
     progress: Callable[[str, int, int], None] | None = None,
+    bucket_families: int = BUCKET_FAMILIES,
+    selection_rows: int = SELECTION_ROWS,
 ) -> AssessmentReport:
     """Assess every family of the warehouse's current families with ``methodology`` and write the
     stage's tables. With ``run`` (a run in progress) the tables go into it and nothing is committed;
@@ -78,20 +97,41 @@ def run_assessment(
     meth = load_methodology(methodology) if isinstance(methodology, str) else methodology
     with stage_scope(warehouse, engine, run, "assess") as scope:
         for name in (*BASE_INPUTS, *(f"src_{f}" for f in FEEDS_READ)):
-            engine.register_parquet(name, scope.run.input_path(name))
-            scope.views.append(name)
+            view = f"all_{name}" if name in BUCKETED else name
+            engine.register_parquet(view, scope.run.input_path(name))
+            scope.views.append(view)
         engine.register_arrow("ind_settlements", settlements_table())
-        scope.views.append("ind_settlements")
-        got = engine.fetch("SELECT MAX(as_of) AS p FROM families").column("p")[0].as_py()
+        engine.register_arrow("ind_source_map", compute.source_map(meth))
+        scope.views += ["ind_settlements", "ind_source_map"]
+        got = engine.fetch("SELECT MAX(as_of) AS p FROM all_families").column("p")[0].as_py()
         if got is None:
             raise ValueError("there are no families to assess: run the family stage first")
         period = str(got)
-        report = _assess(engine, scope.run, meth, period, scope.scratch, scope.views, progress)
+        buckets = family_buckets(engine, bucket_families)
+        sizes = (buckets, selection_rows)
+        report = _assess(engine, scope.run, meth, period, sizes, scope.scratch, scope.views, progress)
         scope.finish(
             {"stage": "assessment", "engine": engine.name, "as_of": period, "methodology": _meta(meth)}
         )
     report.seconds = round(time.perf_counter() - t0, 2)
     return report
+
+
+def family_buckets(engine: Engine, size: int) -> list[str]:
+    """SQL conditions on ``family_id`` that split ``all_families`` into ranges of consecutive ids of
+    about ``size`` families each (``["TRUE"]`` when one bucket holds them all)."""
+    ids = engine.fetch("SELECT family_id FROM all_families WHERE family_id IS NOT NULL").column("family_id")
+    k = -(-len(ids) // max(size, 1))
+    if k <= 1:
+        return ["TRUE"]
+    order = pc.sort_indices(ids)
+    picks = pa.array([order[len(ids) * i // k].as_py() for i in range(1, k)], pa.int64())
+    bounds = sorted(set(ids.take(picks).to_pylist()))
+    quoted = ["'" + b.replace("'", "''") + "'" for b in bounds]
+    conds = [f"family_id < {quoted[0]}"]
+    conds += [f"family_id >= {lo} AND family_id < {hi}" for lo, hi in itertools.pairwise(quoted)]
+    conds.append(f"family_id >= {quoted[-1]}")
+    return conds
 
 
 def _meta(meth: Methodology) -> dict[str, str]:
@@ -104,14 +144,45 @@ def _meta(meth: Methodology) -> dict[str, str]:
     }
 
 
-def compute_facts(engine: Engine, period: str, make: Callable[[str, str], int]) -> None:
-    """Materialise ``ind_members``, the selections and ``person_facts``/``family_facts`` (through
-    ``make(name, sql)``) over the registered inputs."""
+def select_records(
+    engine: Engine,
+    period: str,
+    buckets: list[str],
+    selection_rows: int,
+    make: Callable[[str, str], int],
+    make_parts: Callable[[str, list[str]], int],
+) -> None:
+    """Materialise ``ind_members`` and the selections over the registered inputs: through ``make(name,
+    sql)``, or, for the selections of feeds with more than ``selection_rows`` links when there are several
+    buckets, through ``make_parts(name, sqls)``, one query per bucket of ``buckets``."""
     window = facts.Window(period, period_end(period))
-    make("ind_members", facts.members_sql(window))
+    make("ind_members", facts.members_sql(window, buckets))
+    links: dict[tuple[str, str], int] = {}
+    if len(buckets) > 1:
+        got = engine.fetch("SELECT feed, role, COUNT(*) AS n FROM person_links GROUP BY feed, role")
+        columns = (got.column(c).to_pylist() for c in ("feed", "role", "n"))
+        links = {(f, r): n for f, r, n in zip(*columns, strict=True)}
     for sel in facts.SELECTIONS:
-        make(f"ind_sel_{sel.name}", facts.selection_sql(sel, window))
-    make("person_facts", facts.person_facts_sql(window))
+        name = f"ind_sel_{sel.name}"
+        if links.get((sel.feed, sel.role), 0) <= selection_rows:
+            make(name, facts.selection_sql(sel, window))
+            continue
+        queries = []
+        for b in range(len(buckets)):
+            members = f"ind_members_{b:04d}"
+            engine.register_query(members, f"SELECT * FROM ind_members WHERE bucket = {b}")
+            queries.append(facts.selection_sql(sel, window, members=members))
+        make_parts(name, queries)
+        for b in range(len(buckets)):
+            engine.drop(f"ind_members_{b:04d}")
+
+
+def gather(parts: list[Path], target: Path) -> None:
+    """Move the part files of ``parts`` (directories, in order) into the table directory ``target``, their
+    names prefixed by their position, so that the table's files in name order follow ``parts``."""
+    for b, d in enumerate(parts):
+        for f in sorted(d.glob("*.parquet")):
+            f.rename(target / f"b{b:04d}-{f.name}")
 
 
 def compute_levels(meth: Methodology, make: Callable[[str, str], int]) -> None:
@@ -121,57 +192,92 @@ def compute_levels(meth: Methodology, make: Callable[[str, str], int]) -> None:
     make("family_scores", levels.scores_sql(meth))
 
 
+ORDER = {
+    "person_facts": ["family_id", "person_id"],
+    "family_facts": ["family_id"],
+    "family_indicators": ["family_id"],
+    "family_scores": ["family_id"],
+    "indicator_sources": ["family_id", "indicator", "feed", "record_key", "person_id"],
+    "family_situations": ["family_id", "situation"],
+}
+"""The order each output is written in (family first, so that the buckets' parts follow each other)."""
+
+
 def _assess(
     engine: Engine,
     run: Run,
     meth: Methodology,
     period: str,
+    sizes: tuple[list[str], int],
     scratch: Path,
     views: list[str],
     progress: Callable[[str, int, int], None] | None,
 ) -> AssessmentReport:
-    kept = {"person_facts", "family_facts", "family_indicators", "family_scores"}
-    order = {
-        "person_facts": ["family_id", "person_id"],
-        "family_facts": ["family_id"],
-        "family_indicators": ["family_id"],
-        "family_scores": ["family_id"],
-        "indicator_sources": ["family_id", "indicator", "feed", "record_key", "person_id"],
-        "family_situations": ["family_id", "situation"],
-    }
-    steps = ["facts", "indicators", "scores", "sources"]
-
-    def make(name: str, sql: str) -> int:
-        views.append(name)
-        target = run.new_table(name) if name in kept or name in OUTPUTS else scratch / name
-        return engine.materialize(name, sql, target, order_by=order.get(name, ()))
-
-    def step(n: int) -> None:
-        if progress:
-            progress(f"assessment: {steps[n]}", n, len(steps))
-
-    step(0)
-    compute_facts(engine, period, make)
+    buckets, selection_rows = sizes
+    window = facts.Window(period, period_end(period))
     pension_age = int(meth.parameters.get("pension_age", 63))
-    n_families = make(
-        "family_facts", facts.family_facts_sql(facts.Window(period, period_end(period)), pension_age)
-    )
-    step(1)
-    compute_levels(meth, make)
-    step(2)
-    make("family_situations", levels.situations_sql(meth))
-    step(3)
-    engine.register_arrow("ind_source_map", compute.source_map(meth))
-    views.append("ind_source_map")
-    make("indicator_sources", compute.sources_sql(meth))
+    parts: dict[str, list[Path]] = {name: [] for name in OUTPUTS}
+
+    def make(name: str, sql: str, here: Path = scratch / "all", order: Sequence[str] | None = None) -> int:
+        views.append(name)
+        target = here / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        rows = engine.materialize(name, sql, target, order_by=ORDER.get(name, ()) if order is None else order)
+        if name in parts:
+            parts[name].append(target)
+        return rows
+
+    def make_parts(name: str, queries: list[str]) -> int:
+        pieces = [scratch / "parts" / f"{b:04d}" / name for b in range(len(queries))]
+        rows = 0
+        for piece, sql in zip(pieces, queries, strict=True):
+            rows += make(name, sql, piece.parent, order=())
+        target = scratch / "all" / name
+        target.mkdir(parents=True)
+        gather(pieces, target)
+        engine.register_parquet(name, target)
+        return rows
+
+    # the members and the selections of all families: one pass over each feed's history
+    if progress:
+        progress("assessment: records", 0, len(buckets) + 1)
+    engine.register_query("families", "SELECT * FROM all_families")
+    engine.register_query("family_members", "SELECT * FROM all_family_members")
+    views += ["families", "family_members"]
+    # (in bucket order, so that a bucket's rows are a few row groups that the bucket's reads pick out)
+    by_bucket = functools.partial(make, order=("bucket",) if len(buckets) > 1 else ())
+    select_records(engine, period, buckets, selection_rows, by_bucket, make_parts)
+    whole = ["ind_members", *(f"ind_sel_{sel.name}" for sel in facts.SELECTIONS)]
+    for name in whole:
+        engine.register_parquet(f"all_{name}", scratch / "all" / name)
+        views.append(f"all_{name}")
+    # then facts, indicators, scores and sources bucket by bucket
+    for b, cond in enumerate(buckets):
+        if progress:
+            progress(f"assessment: families {b + 1} of {len(buckets)}", b + 1, len(buckets) + 1)
+        engine.register_query("families", f"SELECT * FROM all_families WHERE {cond}")
+        for name in whole:
+            engine.register_query(name, f"SELECT * FROM all_{name} WHERE bucket = {b}")
+        here = scratch / f"bucket-{b:04d}"
+        make("person_facts", facts.person_facts_sql(window), here)
+        make("family_facts", facts.family_facts_sql(window, pension_age), here)
+        compute_levels(meth, functools.partial(make, here=here))
+        make("family_situations", levels.situations_sql(meth), here)
+        make("ind_masks", compute.masks_sql(meth), here)
+        make("indicator_sources", compute.sources_sql(meth), here)
+    for name, dirs in parts.items():
+        target = run.new_table(name)
+        gather(dirs, target)
+        engine.register_parquet(name, target)
     got = engine.fetch("SELECT level, COUNT(*) AS n FROM family_scores GROUP BY level ORDER BY level")
     by_level = dict(zip(got.column("level").to_pylist(), got.column("n").to_pylist(), strict=True))
     targeted = engine.fetch("SELECT COUNT(*) AS n FROM family_scores WHERE targeted").column("n")[0].as_py()
+    n_families = engine.fetch("SELECT COUNT(*) AS n FROM family_facts").column("n")[0].as_py()
     return AssessmentReport(
         run=run.id,
         as_of=period,
         methodology=meth.id,
-        families=n_families,
+        families=int(n_families or 0),
         indicators=len(meth.indicators),
         by_level={str(k): int(v) for k, v in by_level.items()},
         targeted=int(targeted or 0),

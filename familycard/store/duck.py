@@ -101,6 +101,13 @@ class DuckDBEngine(Engine):
             f"CREATE VIEW {check_name(name)} AS SELECT * FROM read_parquet({files}, union_by_name = true)"
         )
 
+    def register_query(self, name: str, query: str) -> None:
+        """Make ``name`` a view over ``query``."""
+        self.drop(name)
+        query = _strip(query)
+        check_portable(query)
+        self._con.execute(f"CREATE VIEW {check_name(name)} AS {query}")
+
     def materialize(self, name: str, query: str, path: Path, *, order_by: Sequence[str] = ()) -> int:
         """Write the result of ``query`` to ``path/part-0.parquet``, register ``name`` over it."""
         check_name(name)

@@ -141,6 +141,10 @@ class Engine(ABC):
         """Make ``name`` a view over a table directory (all ``*.parquet`` files in it)."""
 
     @abstractmethod
+    def register_query(self, name: str, query: str) -> None:
+        """Make ``name`` a view over ``query`` (evaluated each time the view is read)."""
+
+    @abstractmethod
     def materialize(self, name: str, query: str, path: Path, *, order_by: Sequence[str] = ()) -> int:
         """Run ``query``, write the result as Parquet into the new, empty directory ``path``, register
         ``name`` as a view over it and return the row count.

@@ -174,6 +174,10 @@ class SparkEngine(Engine):
         """Make ``name`` a view over a table directory (all ``*.parquet`` files in it)."""
         self._view(check_name(name), self._spark.read.parquet(str(path)))
 
+    def register_query(self, name: str, query: str) -> None:
+        """Make ``name`` a view over ``query``."""
+        self._view(check_name(name), self._spark.sql(to_spark(query.strip().rstrip(";"))))
+
     def materialize(self, name: str, query: str, path: Path, *, order_by: Sequence[str] = ()) -> int:
         """Write the result of ``query`` as part files into ``path``, register ``name`` over them."""
         check_name(name)
