@@ -267,6 +267,13 @@ def test_query_and_cookie_come_before_the_browser(app: FastAPI) -> None:
     assert page_lang(c.get("/login", params={"lang": "ru"}, headers=browser).text) == "ru"
 
 
+AGENCY = {
+    "kk": "Денсаулық сақтау министрлігі",
+    "ru": "Министерство здравоохранения",
+    "en": "Ministry of Health",
+}
+
+
 @pytest.mark.parametrize("lang", LANGS)
 def test_staff_pages_render_in_each_language(web_app: FastAPI, web_nation: Nation, lang: str) -> None:
     """Every staff page, and the error page, renders in the language (a stray % would break it)."""
@@ -290,6 +297,8 @@ def test_staff_pages_render_in_each_language(web_app: FastAPI, web_nation: Natio
             assert r.status_code == 200, (lang, username, path)
             assert page_lang(r.text) == lang, (lang, path)
             assert PHRASE[lang] in r.text, (lang, path)
+            if path == "/quality":  # names that come from data are shown in the language too
+                assert AGENCY[lang] in r.text, (lang, path)
         if username == "analyst":
             r = c.get("/families/fam-nonexistent")  # the error page
             assert r.status_code == 404

@@ -9,6 +9,8 @@ needs a Russian description.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from familycard.indicators import docs
@@ -48,9 +50,14 @@ def test_weights_are_between_1_and_4() -> None:
 def test_situations_are_named() -> None:
     assert len(METH.situations) >= 10
     for s in METH.situations:
-        assert s.legal_basis, s.id
         for lang in LANGS:
             assert s.name.get(lang).strip(), (s.id, lang)
+            assert s.legal_basis.get(lang).strip(), (s.id, lang)
+        # the same article cited in each language
+        article = re.search(r"art\. (\d+)", s.legal_basis.en)
+        assert article, s.id
+        assert f"ст. {article.group(1)}" in s.legal_basis.ru, s.id
+        assert f"{article.group(1)}-бап" in s.legal_basis.kk, s.id
     assert any(s.when is None for s in METH.situations), "unobservable situations are listed too"
 
 

@@ -8,7 +8,6 @@ uses the catalogue's Russian names and descriptions and :data:`FACT_RU` for the 
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import sqlglot
@@ -336,13 +335,6 @@ def _fact_description(fact: Fact, lang: str) -> str:
     return FACT_RU[(fact.unit, fact.name)] if lang == "ru" else fact.description
 
 
-def _legal_basis(basis: str, lang: str) -> str:
-    if lang != "ru":
-        return basis
-    m = re.search(r"art\.\s*(\d+)", basis)
-    return f"Социальный кодекс, ст. {m.group(1)}" if m else "Социальный кодекс"
-
-
 def _indicator_rows(meth: Methodology, domain: str, lang: str) -> list[str]:
     t = _T[lang]
     rows = [t["cols"], "|---|---|---|---|---|---|---|---|"]
@@ -402,7 +394,7 @@ def render(lang: str = "en", methodology: str = "v1") -> str:
     out += [f"## {t['situations']}", "", t["situations_intro"], "", t["sit_cols"], "|---|---|---|---|"]
     for s in meth.situations:
         when = _code(s.when) if s.when else t["unobservable"]
-        basis = _cell(_legal_basis(s.legal_basis, lang))
+        basis = _cell(s.legal_basis.get(lang))
         out.append(f"| `{s.id}` | {_cell(s.name.get(lang))} | {basis} | {when} |")
     return "\n".join(out) + "\n"
 

@@ -134,7 +134,7 @@ class Situation:
 
     id: str
     name: Text
-    legal_basis: str
+    legal_basis: Text
     when: str | None
     indicators: frozenset[str]
 
@@ -385,7 +385,7 @@ def _situation(d: dict[str, Any], path: Path, n: int, ids: set[str]) -> Situatio
     return Situation(
         id=sid,
         name=_text(d.get("name"), path, f"{sid}.name"),
-        legal_basis=str(d.get("legal_basis", "")),
+        legal_basis=_text(d.get("legal_basis"), path, f"{sid}.legal_basis"),
         when=str(when) if when else None,
         indicators=frozenset(used),
     )

@@ -249,7 +249,7 @@ def explain_family(data: Path, family_id: str, lang: str = "en") -> Explanation:
     nxt = meth.levels[rank + 1] if rank + 1 < len(meth.levels) else None
     floor = meth.floors[int(s["floor"])].reason.get(lang) if s.get("floor") is not None else None
     sit_names = {x.id: x.name.get(lang) for x in meth.situations}
-    sit_basis = {x.id: x.legal_basis for x in meth.situations}
+    sit_basis = {x.id: x.legal_basis.get(lang) for x in meth.situations}
     return Explanation(
         family_id=family_id,
         as_of=as_of,
