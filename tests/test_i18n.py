@@ -30,7 +30,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from web_support import Nation, citizen_sign_in, make_app, sign_in, web_app, web_nation  # noqa: F401
 
+from familycard.sources.catalogue import load_catalogue
 from familycard.web.i18n import LANGS, LOCALE
+from familycard.web.render import LABELS
 
 pytestmark = pytest.mark.xdist_group("i18n")
 
@@ -333,3 +335,10 @@ def test_citizen_is_served_in_their_language(
     assert r.status_code == 200
     assert page_lang(r.text) == lang
     assert f"<h1>{title}</h1>" in r.text
+
+
+def test_every_agency_of_the_catalogue_has_a_translated_name() -> None:
+    """The quality page names each feed's agency in the page's language: every agency the source
+    catalogue names is a label (and so, by the tests above, in the Kazakh and Russian catalogues)."""
+    agencies = {feed.agency for feed in load_catalogue()}
+    assert agencies and not agencies - set(LABELS["agency"]), sorted(agencies - set(LABELS["agency"]))

@@ -108,8 +108,9 @@ def run_assessment(
             raise ValueError("there are no families to assess: run the family stage first")
         period = str(got)
         buckets = family_buckets(engine, bucket_families)
-        sizes = (buckets, selection_rows)
-        report = _assess(engine, scope.run, meth, period, sizes, scope.scratch, scope.views, progress)
+        report = _assess(
+            engine, scope.run, meth, period, buckets, selection_rows, scope.scratch, scope.views, progress
+        )
         scope.finish(
             {"stage": "assessment", "engine": engine.name, "as_of": period, "methodology": _meta(meth)}
         )
@@ -208,12 +209,12 @@ def _assess(
     run: Run,
     meth: Methodology,
     period: str,
-    sizes: tuple[list[str], int],
+    buckets: list[str],
+    selection_rows: int,
     scratch: Path,
     views: list[str],
     progress: Callable[[str, int, int], None] | None,
 ) -> AssessmentReport:
-    buckets, selection_rows = sizes
     window = facts.Window(period, period_end(period))
     pension_age = int(meth.parameters.get("pension_age", 63))
     parts: dict[str, list[Path]] = {name: [] for name in OUTPUTS}
@@ -238,7 +239,7 @@ def _assess(
         engine.register_parquet(name, target)
         return rows
 
-    # the members and the selections of all families: one pass over each feed's history
+    # the members and the selections of all families (one query per selection over its feed's history)
     if progress:
         progress("assessment: records", 0, len(buckets) + 1)
     engine.register_query("families", "SELECT * FROM all_families")

@@ -51,23 +51,26 @@ LABELS = {
     },
     # the agencies as the source catalogue names them (familycard/sources/feeds/*.toml)
     "agency": {
-        "Committee on Legal Statistics": N_("Committee on Legal Statistics"),
-        "Credit bureau and enforcement registry": N_("Credit bureau and enforcement registry"),
-        "Local executive bodies (akimats)": N_("Local executive bodies (akimats)"),
-        "Ministry of Agriculture": N_("Ministry of Agriculture"),
-        "Ministry of Education (NOBD)": N_("Ministry of Education (NOBD)"),
-        "Ministry of Health": N_("Ministry of Health"),
-        "Ministry of Internal Affairs (migration service)": N_("Ministry of Internal Affairs (migration service)"),
-        "Ministry of Internal Affairs": N_("Ministry of Internal Affairs"),
-        "Ministry of Justice (real-estate register)": N_("Ministry of Justice (real-estate register)"),
-        "Ministry of Justice": N_("Ministry of Justice"),
-        "Ministry of Labour (ESUTD)": N_("Ministry of Labour (ESUTD)"),
-        "Ministry of Labour (Enbek)": N_("Ministry of Labour (Enbek)"),
-        "Ministry of Labour (medical and social expertise)": N_("Ministry of Labour (medical and social expertise)"),
-        "Mobile operators": N_("Mobile operators"),
-        "State Centre for Pension Payments": N_("State Centre for Pension Payments"),
-        "State Revenue Committee": N_("State Revenue Committee"),
-        "Unified Accumulative Pension Fund": N_("Unified Accumulative Pension Fund"),
+        name: name
+        for name in (
+            N_("Committee on Legal Statistics"),
+            N_("Credit bureau and enforcement registry"),
+            N_("Local executive bodies (akimats)"),
+            N_("Ministry of Agriculture"),
+            N_("Ministry of Education (NOBD)"),
+            N_("Ministry of Health"),
+            N_("Ministry of Internal Affairs (migration service)"),
+            N_("Ministry of Internal Affairs"),
+            N_("Ministry of Justice (real-estate register)"),
+            N_("Ministry of Justice"),
+            N_("Ministry of Labour (ESUTD)"),
+            N_("Ministry of Labour (Enbek)"),
+            N_("Ministry of Labour (medical and social expertise)"),
+            N_("Mobile operators"),
+            N_("State Centre for Pension Payments"),
+            N_("State Revenue Committee"),
+            N_("Unified Accumulative Pension Fund"),
+        )
     },
 }
 
