@@ -72,11 +72,11 @@ def replicate(source: Path, out: Path, copies: int) -> tuple[int, int]:
                 con.execute(f"COPY ({query} WHERE feed = '{feed}') TO '{part}' (FORMAT parquet)")
         else:
             con.execute(f"COPY ({query}) TO '{target}' (FORMAT parquet, PER_THREAD_OUTPUT true)")
-        rows += int(con.execute(f"SELECT COUNT(*) FROM read_parquet('{target}/*.parquet')").fetchone()[0])
+        rows += _rows(con, target)
     for table in ("deliveries", "quality"):  # one row per file or feed: the same for every copy
         if table in src.tables(run_id):
             run.link(table, src.parts(table, run_id))
-    families = int(con.execute(f"SELECT COUNT(*) FROM '{run.path / 'families'}/*.parquet'").fetchone()[0])
+    families = _rows(con, run.path / "families")
     run.commit({"stage": "bench-replica", "copies": copies, "source": str(source)})
     return families, rows
 
@@ -86,15 +86,16 @@ def replica_size(out: Path) -> tuple[int, int]:
     wh = Warehouse(out)
     run_id = wh.current()
     con = duckdb.connect()
-    rows = 0
-    for table in (*BASE_INPUTS, *(f"src_{f}" for f in FEEDS_READ)):
-        rows += int(
-            con.execute(f"SELECT COUNT(*) FROM '{wh.table_path(table, run_id)}/*.parquet'").fetchone()[0]
-        )
-    families = int(
-        con.execute(f"SELECT COUNT(*) FROM '{wh.table_path('families', run_id)}/*.parquet'").fetchone()[0]
+    rows = sum(
+        _rows(con, wh.table_path(t, run_id)) for t in (*BASE_INPUTS, *(f"src_{f}" for f in FEEDS_READ))
     )
-    return families, rows
+    return _rows(con, wh.table_path("families", run_id)), rows
+
+
+def _rows(con: duckdb.DuckDBPyConnection, table: Path) -> int:
+    """The rows of the table directory ``table``."""
+    row = con.execute(f"SELECT COUNT(*) FROM read_parquet('{table}/*.parquet')").fetchone()
+    return int(row[0]) if row else 0
 
 
 def timed(engine: Engine, steps: list[tuple[str, int, float]]) -> None:
@@ -147,7 +148,7 @@ def main() -> None:
                 "peak_rss_gib": round(peak / 2**30, 2),
                 "persons": wh.read("person_facts").num_rows if args.copies <= 10 else None,
                 "report": {k: v for k, v in vars(report).items() if k != "run"},
-                "buckets": sum(1 for name, _, _ in steps if name == "ind_members"),
+                "buckets": sum(1 for name, _, _ in steps if name == "family_scores"),  # one per bucket
                 "steps": {
                     name: [
                         sum(r for n, r, _ in steps if n == name),
