@@ -16,6 +16,8 @@ import pytest
 from typer.testing import CliRunner
 
 from familycard.cli import app
+from familycard.families.asof import period_end
+from familycard.indicators import facts
 from familycard.indicators.methodology import MethodologyError, load_methodology, substitute
 from familycard.scoring.diff import methodology_diff
 from familycard.scoring.evaluate import evaluate_targeting
@@ -368,6 +370,36 @@ def test_assessment_in_buckets_writes_the_same_tables(
         reference = Warehouse(data).read(table, base)
         assert mine.num_rows == reference.num_rows, table
         assert mine.equals(reference), table  # same rows in the same order
+
+
+@pytest.mark.parametrize("engine", ["duckdb"], indirect=True)
+def test_grouped_selections_select_what_each_selection_selects(
+    assessed: tuple[Path, Path], engine: Engine
+) -> None:
+    """A feed read by several selections is joined once for all of them (a group); each selection's view
+    over the group holds exactly the rows the selection's own query selects."""
+    _, data = assessed
+    wh = Warehouse(data)
+    for name in (*BASE_INPUTS, *(f"src_{f}" for f in FEEDS_READ)):
+        engine.register_parquet(name, wh.table_path(name))
+    period = str(engine.fetch("SELECT MAX(as_of) AS p FROM families").column("p")[0].as_py())
+    window = facts.Window(period, period_end(period))
+    engine.register_query("ind_members", facts.members_sql(window))
+    groups = [g for g in facts.selection_groups() if len(g.selections) > 1]
+    assert {g.feed for g in groups} >= {"health", "debts", "police", "civil_acts", "social_payments"}
+    assert sorted(s.name for g in facts.selection_groups() for s in g.selections) == sorted(facts.SELECTION)
+    checked = 0
+    for group in groups:
+        engine.register_query(group.table, group.sql(window))
+        for name, view in group.views().items():
+            sel = facts.SELECTION[name.removeprefix("ind_sel_")]
+            mine = engine.fetch(view)
+            alone = engine.fetch(facts.selection_sql(sel, window))
+            assert mine.schema == alone.schema, name
+            keys = [(c, "ascending") for c in ("person_id", "record_key")]
+            assert mine.sort_by(keys).equals(alone.sort_by(keys)), name
+            checked += mine.num_rows
+    assert checked > 1000
 
 
 @pytest.mark.parametrize("engine", ["duckdb"], indirect=True)

@@ -835,18 +835,78 @@ def selection_sql(sel: Selection, window: Window, *, members: str = "ind_members
     """``ind_sel_<name>``: the selection's records of family members (of the table ``members``), with the
     person they name, their family and its bucket, the record key and the delivery period (the provenance
     of every fact computed from them)."""
-    where = sel.where.replace("{valid}", valid_at("x", window.period)).replace("{date}", sel.date or "")
     cols = ", ".join(f"x.{c}" for c in sel.columns)
-    return window.fill(
-        f"""
+    return f"""
         SELECT l.person_id, mm.family_id, mm.bucket, '{sel.feed}' AS feed, x._key AS record_key,
             x._period AS delivery_period, {cols}
         FROM src_{sel.feed} AS x
         JOIN person_links AS l ON l.feed = '{sel.feed}' AND l.role = '{sel.role}' AND l.record_key = x._key
         JOIN {members} AS mm ON mm.person_id = l.person_id
-        WHERE {where}
+        WHERE {_where(sel, window)}
         """
+
+
+def _where(sel: Selection, window: Window) -> str:
+    """The selection's condition on its feed's history rows (alias ``x``) as of ``window``."""
+    return window.fill(
+        sel.where.replace("{valid}", valid_at("x", window.period)).replace("{date}", sel.date or "")
     )
+
+
+@dataclass(frozen=True)
+class Group:
+    """The selections that link the same feed's records through the same role: they are selected by one
+    join of the feed's history to its links and the members (``ind_grp_<feed>_<role>``, each row flagged
+    ``_in_<selection>`` for the selections it belongs to), so that a feed read by several selections is
+    joined once; a group of one selection is the selection itself."""
+
+    feed: str
+    role: str
+    selections: tuple[Selection, ...]
+
+    @property
+    def table(self) -> str:
+        return (
+            f"ind_sel_{self.selections[0].name}"
+            if len(self.selections) == 1
+            else f"ind_grp_{self.feed}_{self.role}"
+        )
+
+    def sql(self, window: Window, *, members: str = "ind_members") -> str:
+        """The group's records (the selection's query for a group of one)."""
+        if len(self.selections) == 1:
+            return selection_sql(self.selections[0], window, members=members)
+        columns = dict.fromkeys(c for sel in self.selections for c in sel.columns)
+        flags = [f"({_where(sel, window)}) AS _in_{sel.name}" for sel in self.selections]
+        either = " OR ".join(f"({_where(sel, window)})" for sel in self.selections)
+        return f"""
+        SELECT l.person_id, mm.family_id, mm.bucket, x._key AS record_key, x._period AS delivery_period,
+            {", ".join(f"x.{c}" for c in columns)}, {", ".join(flags)}
+        FROM src_{self.feed} AS x
+        JOIN person_links AS l ON l.feed = '{self.feed}' AND l.role = '{self.role}' AND l.record_key = x._key
+        JOIN {members} AS mm ON mm.person_id = l.person_id
+        WHERE {either}
+        """
+
+    def views(self) -> dict[str, str]:
+        """``ind_sel_<name>`` of each selection of a group of several, as a query over the group's table."""
+        if len(self.selections) == 1:
+            return {}
+        return {
+            f"ind_sel_{sel.name}": (
+                f"SELECT person_id, family_id, bucket, '{sel.feed}' AS feed, record_key, delivery_period, "
+                f"{', '.join(sel.columns)} FROM {self.table} WHERE _in_{sel.name}"
+            )
+            for sel in self.selections
+        }
+
+
+def selection_groups() -> list[Group]:
+    """The selections grouped by feed and role, in the order of their first selection."""
+    groups: dict[tuple[str, str], list[Selection]] = {}
+    for sel in SELECTIONS:
+        groups.setdefault((sel.feed, sel.role), []).append(sel)
+    return [Group(feed, role, tuple(sels)) for (feed, role), sels in groups.items()]
 
 
 def members_sql(window: Window, buckets: Sequence[str] = ("TRUE",)) -> str:

@@ -152,10 +152,11 @@ def select_records(
     selection_rows: int,
     make: Callable[[str, str], int],
     make_parts: Callable[[str, list[str]], int],
-) -> None:
-    """Materialise ``ind_members`` and the selections over the registered inputs: through ``make(name,
-    sql)``, or, for the selections of feeds with more than ``selection_rows`` links when there are several
-    buckets, through ``make_parts(name, sqls)``, one query per bucket of ``buckets``."""
+) -> list[facts.Group]:
+    """Materialise ``ind_members`` and the selections' groups (:class:`facts.Group`) over the registered
+    inputs: through ``make(name, sql)``, or, for the groups of feeds with more than ``selection_rows``
+    links when there are several buckets, through ``make_parts(name, sqls)``, one query per bucket of
+    ``buckets``. Returns the groups; each group's table is named by ``Group.table``."""
     window = facts.Window(period, period_end(period))
     make("ind_members", facts.members_sql(window, buckets))
     links: dict[tuple[str, str], int] = {}
@@ -163,19 +164,20 @@ def select_records(
         got = engine.fetch("SELECT feed, role, COUNT(*) AS n FROM person_links GROUP BY feed, role")
         columns = (got.column(c).to_pylist() for c in ("feed", "role", "n"))
         links = {(f, r): n for f, r, n in zip(*columns, strict=True)}
-    for sel in facts.SELECTIONS:
-        name = f"ind_sel_{sel.name}"
-        if links.get((sel.feed, sel.role), 0) <= selection_rows:
-            make(name, facts.selection_sql(sel, window))
+    groups = facts.selection_groups()
+    for group in groups:
+        if links.get((group.feed, group.role), 0) <= selection_rows:
+            make(group.table, group.sql(window))
             continue
         queries = []
         for b in range(len(buckets)):
             members = f"ind_members_{b:04d}"
             engine.register_query(members, f"SELECT * FROM ind_members WHERE bucket = {b}")
-            queries.append(facts.selection_sql(sel, window, members=members))
-        make_parts(name, queries)
+            queries.append(group.sql(window, members=members))
+        make_parts(group.table, queries)
         for b in range(len(buckets)):
             engine.drop(f"ind_members_{b:04d}")
+    return groups
 
 
 def gather(parts: list[Path], target: Path) -> None:
@@ -247,11 +249,13 @@ def _assess(
     views += ["families", "family_members"]
     # (in bucket order, so that a bucket's rows are a few row groups that the bucket's reads pick out)
     by_bucket = functools.partial(make, order=("bucket",) if len(buckets) > 1 else ())
-    select_records(engine, period, buckets, selection_rows, by_bucket, make_parts)
-    whole = ["ind_members", *(f"ind_sel_{sel.name}" for sel in facts.SELECTIONS)]
+    groups = select_records(engine, period, buckets, selection_rows, by_bucket, make_parts)
+    whole = ["ind_members", *(g.table for g in groups)]
     for name in whole:
         engine.register_parquet(f"all_{name}", scratch / "all" / name)
         views.append(f"all_{name}")
+    selected = {name: sql for g in groups for name, sql in g.views().items()}
+    views += list(selected)
     # then facts, indicators, scores and sources bucket by bucket
     for b, cond in enumerate(buckets):
         if progress:
@@ -259,6 +263,8 @@ def _assess(
         engine.register_query("families", f"SELECT * FROM all_families WHERE {cond}")
         for name in whole:
             engine.register_query(name, f"SELECT * FROM all_{name} WHERE bucket = {b}")
+        for name, sql in selected.items():  # (after their group's, which a Spark view captures)
+            engine.register_query(name, sql)
         here = scratch / f"bucket-{b:04d}"
         make("person_facts", facts.person_facts_sql(window), here)
         make("family_facts", facts.family_facts_sql(window, pension_age), here)
