@@ -831,19 +831,36 @@ class Window:
         return sql
 
 
-def selection_sql(sel: Selection, window: Window, *, members: str = "ind_members") -> str:
+def selection_sql(
+    sel: Selection, window: Window, *, members: str = "ind_members", linked: str | None = None
+) -> str:
     """``ind_sel_<name>``: the selection's records of family members (of the table ``members``), with the
     person they name, their family and its bucket, the record key and the delivery period (the provenance
-    of every fact computed from them)."""
+    of every fact computed from them). With ``linked`` (a table of :func:`linked_sql`), the records are
+    those it links, instead of those ``person_links`` links to ``members``."""
     cols = ", ".join(f"x.{c}" for c in sel.columns)
     return f"""
-        SELECT l.person_id, mm.family_id, mm.bucket, '{sel.feed}' AS feed, x._key AS record_key,
+        SELECT l.person_id, l.family_id, l.bucket, '{sel.feed}' AS feed, x._key AS record_key,
             x._period AS delivery_period, {cols}
         FROM src_{sel.feed} AS x
-        JOIN person_links AS l ON l.feed = '{sel.feed}' AND l.role = '{sel.role}' AND l.record_key = x._key
-        JOIN {members} AS mm ON mm.person_id = l.person_id
+        JOIN {_linked(sel.feed, sel.role, members, linked)} AS l ON l.record_key = x._key
         WHERE {_where(sel, window)}
         """
+
+
+def linked_sql(feed: str, role: str, members: str) -> str:
+    """The records of ``feed`` that ``person_links`` links through ``role`` to the members of the table
+    ``members``: record key, person, family and bucket."""
+    return f"""
+        SELECT l.record_key, l.person_id, mm.family_id, mm.bucket
+        FROM person_links AS l JOIN {members} AS mm ON mm.person_id = l.person_id
+        WHERE l.feed = '{feed}' AND l.role = '{role}'
+        """
+
+
+def _linked(feed: str, role: str, members: str, linked: str | None) -> str:
+    """The table (or subquery) of the feed's linked records that a selection joins to."""
+    return linked if linked is not None else f"({linked_sql(feed, role, members)})"
 
 
 def _where(sel: Selection, window: Window) -> str:
@@ -872,19 +889,19 @@ class Group:
             else f"ind_grp_{self.feed}_{self.role}"
         )
 
-    def sql(self, window: Window, *, members: str = "ind_members") -> str:
-        """The group's records (the selection's query for a group of one)."""
+    def sql(self, window: Window, *, members: str = "ind_members", linked: str | None = None) -> str:
+        """The group's records (the selection's query for a group of one); ``linked`` as for
+        :func:`selection_sql`."""
         if len(self.selections) == 1:
-            return selection_sql(self.selections[0], window, members=members)
+            return selection_sql(self.selections[0], window, members=members, linked=linked)
         columns = dict.fromkeys(c for sel in self.selections for c in sel.columns)
         flags = [f"({_where(sel, window)}) AS _in_{sel.name}" for sel in self.selections]
         either = " OR ".join(f"({_where(sel, window)})" for sel in self.selections)
         return f"""
-        SELECT l.person_id, mm.family_id, mm.bucket, x._key AS record_key, x._period AS delivery_period,
+        SELECT l.person_id, l.family_id, l.bucket, x._key AS record_key, x._period AS delivery_period,
             {", ".join(f"x.{c}" for c in columns)}, {", ".join(flags)}
         FROM src_{self.feed} AS x
-        JOIN person_links AS l ON l.feed = '{self.feed}' AND l.role = '{self.role}' AND l.record_key = x._key
-        JOIN {members} AS mm ON mm.person_id = l.person_id
+        JOIN {_linked(self.feed, self.role, members, linked)} AS l ON l.record_key = x._key
         WHERE {either}
         """
 

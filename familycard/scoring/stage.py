@@ -151,12 +151,13 @@ def select_records(
     buckets: list[str],
     selection_rows: int,
     make: Callable[[str, str], int],
-    make_parts: Callable[[str, list[str]], int],
+    make_parts: Callable[[str, list[tuple[str, str]]], int],
 ) -> list[facts.Group]:
     """Materialise ``ind_members`` and the selections' groups (:class:`facts.Group`) over the registered
     inputs: through ``make(name, sql)``, or, for the groups of feeds with more than ``selection_rows``
-    links when there are several buckets, through ``make_parts(name, sqls)``, one query per bucket of
-    ``buckets``. Returns the groups; each group's table is named by ``Group.table``."""
+    links when there are several buckets, through ``make_parts(name, pieces)``, one piece per bucket of
+    ``buckets``: the query of the bucket's linked records (``ind_linked``, :func:`facts.linked_sql`) and
+    the group's query over them. Returns the groups; each group's table is named by ``Group.table``."""
     window = facts.Window(period, period_end(period))
     make("ind_members", facts.members_sql(window, buckets))
     links: dict[tuple[str, str], int] = {}
@@ -169,12 +170,13 @@ def select_records(
         if links.get((group.feed, group.role), 0) <= selection_rows:
             make(group.table, group.sql(window))
             continue
-        queries = []
+        pieces = []
         for b in range(len(buckets)):
             members = f"ind_members_{b:04d}"
             engine.register_query(members, f"SELECT * FROM ind_members WHERE bucket = {b}")
-            queries.append(group.sql(window, members=members))
-        make_parts(group.table, queries)
+            linked = facts.linked_sql(group.feed, group.role, members)
+            pieces.append((linked, group.sql(window, linked="ind_linked")))
+        make_parts(group.table, pieces)
         for b in range(len(buckets)):
             engine.drop(f"ind_members_{b:04d}")
     return groups
@@ -230,10 +232,12 @@ def _assess(
             parts[name].append(target)
         return rows
 
-    def make_parts(name: str, queries: list[str]) -> int:
+    def make_parts(name: str, queries: list[tuple[str, str]]) -> int:
+        # (the linked records first, so that the join to the feed holds a bucket's links, not the feed)
         pieces = [scratch / "parts" / f"{b:04d}" / name for b in range(len(queries))]
         rows = 0
-        for piece, sql in zip(pieces, queries, strict=True):
+        for piece, (linked, sql) in zip(pieces, queries, strict=True):
+            make("ind_linked", linked, piece.parent / f"{name}-linked", order=())
             rows += make(name, sql, piece.parent, order=())
         target = scratch / "all" / name
         target.mkdir(parents=True)
