@@ -350,26 +350,31 @@ def test_engines_assess_identically(assessed: tuple[Path, Path], engine: Engine,
         assert content_digest(mine) == content_digest(reference), table
 
 
-@pytest.mark.parametrize("engine", ["duckdb"], indirect=True)
 def test_assessment_in_buckets_writes_the_same_tables(
     assessed: tuple[Path, Path], engine: Engine, tmp_path: Path
 ) -> None:
     """Families assessed a few hundred at a time (as a nation is, a million at a time) give the same
-    tables, in the same order, as all at once: the buckets' parts follow each other in family order."""
+    tables, in the same order, as all at once: the buckets' parts follow each other in family order. On
+    Spark too (bucket by bucket, with the big feeds' linked records first), the same rows."""
     _, data = assessed
     copy = tmp_path / "data"
     shutil.copytree(data, copy)
     wh = Warehouse(copy)
     base = wh.published()
-    # and the feeds with more than 2,000 links selected bucket by bucket too
-    report = run_assessment(wh, engine, bucket_families=150, selection_rows=2000)
+    # and the feeds with more than 2,000 links selected bucket by bucket too (fewer buckets on Spark,
+    # whose every query has a fixed cost)
+    size = 400 if engine.name == "spark" else 150
+    report = run_assessment(wh, engine, bucket_families=size, selection_rows=2000)
     assert report.families > 700
-    assert len(wh.parts("family_scores")) >= 5  # one part (at least) per bucket
+    assert len(wh.parts("family_scores")) >= report.families // size  # one part (at least) per bucket
     for table in OUTPUTS:
         mine = wh.read(table)
         reference = Warehouse(data).read(table, base)
         assert mine.num_rows == reference.num_rows, table
-        assert mine.equals(reference), table  # same rows in the same order
+        if engine.name == "spark":
+            assert content_digest(mine) == content_digest(reference), table
+        else:
+            assert mine.equals(reference), table  # same rows in the same order
 
 
 @pytest.mark.parametrize("engine", ["duckdb"], indirect=True)
