@@ -831,21 +831,11 @@ class Window:
         return sql
 
 
-def selection_sql(
-    sel: Selection, window: Window, *, members: str = "ind_members", linked: str | None = None
-) -> str:
-    """``ind_sel_<name>``: the selection's records of family members (of the table ``members``), with the
-    person they name, their family and its bucket, the record key and the delivery period (the provenance
-    of every fact computed from them). With ``linked`` (a table of :func:`linked_sql`), the records are
-    those it links, instead of those ``person_links`` links to ``members``."""
-    cols = ", ".join(f"x.{c}" for c in sel.columns)
-    return f"""
-        SELECT l.person_id, l.family_id, l.bucket, '{sel.feed}' AS feed, x._key AS record_key,
-            x._period AS delivery_period, {cols}
-        FROM src_{sel.feed} AS x
-        JOIN {_linked(sel.feed, sel.role, members, linked)} AS l ON l.record_key = x._key
-        WHERE {_where(sel, window)}
-        """
+def selection_sql(sel: Selection, window: Window) -> str:
+    """``ind_sel_<name>``: the selection's records of family members (``ind_members``), with the person
+    they name, their family and its bucket, the record key and the delivery period (the provenance of
+    every fact computed from them)."""
+    return Group(sel.feed, sel.role, (sel,)).sql(window)
 
 
 def linked_sql(feed: str, role: str, members: str) -> str:
@@ -856,11 +846,6 @@ def linked_sql(feed: str, role: str, members: str) -> str:
         FROM person_links AS l JOIN {members} AS mm ON mm.person_id = l.person_id
         WHERE l.feed = '{feed}' AND l.role = '{role}'
         """
-
-
-def _linked(feed: str, role: str, members: str, linked: str | None) -> str:
-    """The table (or subquery) of the feed's linked records that a selection joins to."""
-    return linked if linked is not None else f"({linked_sql(feed, role, members)})"
 
 
 def _where(sel: Selection, window: Window) -> str:
@@ -875,7 +860,7 @@ class Group:
     """The selections that link the same feed's records through the same role: they are selected by one
     join of the feed's history to its links and the members (``ind_grp_<feed>_<role>``, each row flagged
     ``_in_<selection>`` for the selections it belongs to), so that a feed read by several selections is
-    joined once; a group of one selection is the selection itself."""
+    joined once; a group of one selection is the selection itself (``ind_sel_<name>``, no flag)."""
 
     feed: str
     role: str
@@ -883,25 +868,25 @@ class Group:
 
     @property
     def table(self) -> str:
-        return (
-            f"ind_sel_{self.selections[0].name}"
-            if len(self.selections) == 1
-            else f"ind_grp_{self.feed}_{self.role}"
-        )
-
-    def sql(self, window: Window, *, members: str = "ind_members", linked: str | None = None) -> str:
-        """The group's records (the selection's query for a group of one); ``linked`` as for
-        :func:`selection_sql`."""
         if len(self.selections) == 1:
-            return selection_sql(self.selections[0], window, members=members, linked=linked)
-        columns = dict.fromkeys(c for sel in self.selections for c in sel.columns)
-        flags = [f"({_where(sel, window)}) AS _in_{sel.name}" for sel in self.selections]
+            return f"ind_sel_{self.selections[0].name}"
+        return f"ind_grp_{self.feed}_{self.role}"
+
+    def sql(self, window: Window, *, linked: str | None = None) -> str:
+        """The group's records, of ``ind_members`` or, with ``linked`` (a table of :func:`linked_sql`),
+        of the records it links."""
+        source = linked if linked is not None else f"({linked_sql(self.feed, self.role, 'ind_members')})"
+        columns = dict.fromkeys(f"x.{c}" for sel in self.selections for c in sel.columns)
+        if len(self.selections) > 1:
+            columns.update(
+                dict.fromkeys(f"({_where(sel, window)}) AS _in_{sel.name}" for sel in self.selections)
+            )
         either = " OR ".join(f"({_where(sel, window)})" for sel in self.selections)
         return f"""
-        SELECT l.person_id, l.family_id, l.bucket, x._key AS record_key, x._period AS delivery_period,
-            {", ".join(f"x.{c}" for c in columns)}, {", ".join(flags)}
+        SELECT l.person_id, l.family_id, l.bucket, '{self.feed}' AS feed, x._key AS record_key,
+            x._period AS delivery_period, {", ".join(columns)}
         FROM src_{self.feed} AS x
-        JOIN {_linked(self.feed, self.role, members, linked)} AS l ON l.record_key = x._key
+        JOIN {source} AS l ON l.record_key = x._key
         WHERE {either}
         """
 
@@ -911,7 +896,7 @@ class Group:
             return {}
         return {
             f"ind_sel_{sel.name}": (
-                f"SELECT person_id, family_id, bucket, '{sel.feed}' AS feed, record_key, delivery_period, "
+                f"SELECT person_id, family_id, bucket, feed, record_key, delivery_period, "
                 f"{', '.join(sel.columns)} FROM {self.table} WHERE _in_{sel.name}"
             )
             for sel in self.selections
