@@ -838,13 +838,14 @@ def selection_sql(sel: Selection, window: Window) -> str:
     return Group(sel.feed, sel.role, (sel,)).sql(window)
 
 
-def linked_sql(feed: str, role: str, members: str) -> str:
-    """The records of ``feed`` that ``person_links`` links through ``role`` to the members of the table
-    ``members``: record key, person, family and bucket."""
+def linked_sql(feed: str, role: str, bucket: int | None = None) -> str:
+    """The records of ``feed`` that ``person_links`` links through ``role`` to the members of
+    ``ind_members`` (of one ``bucket``, if given): record key, person, family and bucket."""
+    of_bucket = "" if bucket is None else f" AND mm.bucket = {bucket}"
     return f"""
         SELECT l.record_key, l.person_id, mm.family_id, mm.bucket
-        FROM person_links AS l JOIN {members} AS mm ON mm.person_id = l.person_id
-        WHERE l.feed = '{feed}' AND l.role = '{role}'
+        FROM person_links AS l JOIN ind_members AS mm ON mm.person_id = l.person_id
+        WHERE l.feed = '{feed}' AND l.role = '{role}'{of_bucket}
         """
 
 
@@ -875,7 +876,7 @@ class Group:
     def sql(self, window: Window, *, linked: str | None = None) -> str:
         """The group's records, of ``ind_members`` or, with ``linked`` (a table of :func:`linked_sql`),
         of the records it links."""
-        source = linked if linked is not None else f"({linked_sql(self.feed, self.role, 'ind_members')})"
+        source = linked if linked is not None else f"({linked_sql(self.feed, self.role)})"
         columns = dict.fromkeys(f"x.{c}" for sel in self.selections for c in sel.columns)
         if len(self.selections) > 1:
             columns.update(

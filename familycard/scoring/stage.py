@@ -170,15 +170,9 @@ def select_records(
         if links.get((group.feed, group.role), 0) <= selection_rows:
             make(group.table, group.sql(window))
             continue
-        pieces = []
-        for b in range(len(buckets)):
-            members = f"ind_members_{b:04d}"
-            engine.register_query(members, f"SELECT * FROM ind_members WHERE bucket = {b}")
-            linked = facts.linked_sql(group.feed, group.role, members)
-            pieces.append((linked, group.sql(window, linked="ind_linked")))
+        over_linked = group.sql(window, linked="ind_linked")
+        pieces = [(facts.linked_sql(group.feed, group.role, b), over_linked) for b in range(len(buckets))]
         make_parts(group.table, pieces)
-        for b in range(len(buckets)):
-            engine.drop(f"ind_members_{b:04d}")
     return groups
 
 
@@ -232,16 +226,16 @@ def _assess(
             parts[name].append(target)
         return rows
 
-    def make_parts(name: str, queries: list[tuple[str, str]]) -> int:
+    def make_parts(name: str, pieces: list[tuple[str, str]]) -> int:
         # (the linked records first, so that the join to the feed holds a bucket's links, not the feed)
-        pieces = [scratch / "parts" / f"{b:04d}" / name for b in range(len(queries))]
+        dirs = [scratch / "parts" / f"{b:04d}" / name for b in range(len(pieces))]
         rows = 0
-        for piece, (linked, sql) in zip(pieces, queries, strict=True):
-            make("ind_linked", linked, piece.parent / f"{name}-linked", order=())
-            rows += make(name, sql, piece.parent, order=())
+        for d, (linked, sql) in zip(dirs, pieces, strict=True):
+            make("ind_linked", linked, d.parent / f"{name}-linked", order=())
+            rows += make(name, sql, d.parent, order=())
         target = scratch / "all" / name
         target.mkdir(parents=True)
-        gather(pieces, target)
+        gather(dirs, target)
         engine.register_parquet(name, target)
         return rows
 
