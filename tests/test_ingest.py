@@ -503,6 +503,59 @@ def test_a_monthly_change_leaves_closed_parts_untouched(tmp_path: Path) -> None:
     ]
 
 
+def test_closed_current_versions_are_listed_until_the_open_parts_are_compacted(tmp_path: Path) -> None:
+    """A run that closes a few current versions leaves the open parts as they are and lists the versions
+    it closed as superseded; readers see the history one run over every delivery builds. When the list
+    would exceed a fifth of the open rows, the open parts are rewritten into one and the list emptied."""
+    from familycard.sources.ingest import MAX_SUPERSEDED_SHARE
+    from familycard.store.engine import SUPERSEDED
+
+    assert MAX_SUPERSEDED_SHARE == 0.2  # (the figures below follow from it)
+    cat = _catalogue(tmp_path, "delta")
+    src, data = tmp_path / "src", tmp_path / "data"
+    h = "record_no;amount;op"
+    _deliver(src, "2025-01", "full", [f"r{i};{i};I" for i in range(10)], h)
+    _ingest(src, data, cat)
+    first = _parts(data)
+
+    def listed() -> list[tuple[str, int]]:
+        sup = Warehouse(data).table_path("src_people") / SUPERSEDED
+        files = sorted(sup.glob("*.parquet")) if sup.is_dir() else []
+        return sorted((r["_key"], r["_seq"]) for f in files for r in pq.read_table(f).to_pylist())
+
+    def same_as_one_run() -> None:
+        once = tmp_path / f"once-{len(list(tmp_path.iterdir()))}"
+        _ingest(src, once, cat)
+        expected = content_digest(Warehouse(once).read("src_people"))
+        assert content_digest(Warehouse(data).read("src_people")) == expected
+        with open_engine("duckdb") as eng:
+            eng.register_parquet("h", Warehouse(data).table_path("src_people"))
+            assert content_digest(eng.fetch("SELECT * FROM h")) == expected
+
+    _deliver(src, "2025-02", "delta", ["r1;11;U"], h)  # closes 1 of 10 current versions
+    _ingest(src, data, cat)
+    second = _parts(data)
+    assert {n: second[n] for n in first} == first  # the open part is kept, not rewritten
+    assert sorted(rows for n, (_, rows) in second.items() if n not in first) == [1, 1]  # closed, open
+    assert listed() == [("r1", 1)]
+    same_as_one_run()
+
+    _deliver(src, "2025-03", "delta", ["r2;12;U", "r10;10;I"], h)  # 2 of 12 open rows listed: kept
+    _ingest(src, data, cat)
+    third = _parts(data)
+    assert {n: third[n] for n in second} == second
+    assert listed() == [("r1", 1), ("r2", 1)]
+    same_as_one_run()
+
+    _deliver(src, "2025-04", "delta", ["r3;13;U"], h)  # 3 of 13: over a fifth, compacted
+    _ingest(src, data, cat)
+    fourth = _parts(data)
+    opened = [n for n in fourth if n.startswith("open-")]
+    assert len(opened) == 1 and fourth[opened[0]][1] == 11  # r0 … r10, current
+    assert listed() == []
+    same_as_one_run()
+
+
 def test_an_older_history_of_one_part_is_split_when_rewritten(tmp_path: Path) -> None:
     """A history written before parts were split (one file with every version) reads as before, and the
     first run that closes a current version moves its closed versions to a closed part."""

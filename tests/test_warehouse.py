@@ -153,6 +153,65 @@ def test_link_and_adopt_build_a_table_part_by_part(tmp_path: Path) -> None:
     assert wh.read("people", first).num_rows == 3
 
 
+HISTORY = pa.table(
+    {
+        "_key": ["a", "a", "b", "c", "c"],
+        "_seq": [1, 2, 1, 1, 3],
+        "amount": [1.0, 10.0, 2.0, 3.0, 30.0],
+        "_valid_to_seq": pa.array([2, None, None, 3, None], pa.int64()),
+    }
+)
+"""A history: a's first version closed (in a closed part), b current, c closed by a later run."""
+
+
+def test_superseded_rows_are_left_out_by_every_reader(engine: Engine, tmp_path: Path) -> None:
+    """A run that closes current versions without rewriting the part file that holds them lists them in
+    the table's ``_superseded`` directory: the engines' views and ``Warehouse.read`` leave out exactly
+    those current rows (their closed copies stay), a carried table keeps the list, and ``run.json``
+    counts the rows a reader sees."""
+    from familycard.store.engine import SUPERSEDED
+
+    wh = Warehouse(tmp_path / "data")
+    run = wh.begin()
+    current_c = pa.table(
+        {"_key": ["c"], "_seq": [1], "amount": [3.0], "_valid_to_seq": pa.array([None], pa.int64())}
+    )
+    pieces = [
+        ("closed", HISTORY.slice(0, 1)),  # a's first version
+        ("open", HISTORY.slice(1, 2)),  # a and b current
+        ("open", current_c),  # c's first version, current when written
+        ("closed", HISTORY.slice(3, 2)),  # the run that closed it: c's versions
+    ]
+    for i, (prefix, table) in enumerate(pieces):
+        out = tmp_path / f"scratch-{i}"
+        out.mkdir()
+        write(out / "part-0.parquet", table)
+        run.adopt("src_x", out, prefix)
+    out = tmp_path / "scratch-list"
+    out.mkdir()
+    write(out / "part-0.parquet", pa.table({"_key": ["c"], "_seq": [1]}))
+    with pytest.raises(ValueError, match="no subdirectory"):
+        run.adopt("src_x", out, "superseded", into="_other")
+    listed = run.adopt("src_x", out, "superseded", into=SUPERSEDED)
+    assert [p.parent.name for p in listed] == [SUPERSEDED]
+    run.commit({})
+    assert wh.meta()["tables"]["src_x"]["rows"] == 5
+    assert wh.meta()["tables"]["src_x"]["superseded"] == 1
+    assert content_digest(wh.read("src_x")) == content_digest(HISTORY)
+
+    engine.register_parquet("src_x", wh.table_path("src_x"))
+    got = engine.fetch("SELECT _key, _seq, amount, _valid_to_seq FROM src_x")
+    assert content_digest(got) == content_digest(HISTORY)
+
+    run = wh.begin()
+    run.carry("src_x")
+    run.commit({})
+    carried = wh.table_path("src_x") / SUPERSEDED
+    assert [p.name for p in carried.iterdir()] == [listed[0].name]
+    assert os.stat(carried / listed[0].name).st_ino == os.stat(listed[0]).st_ino
+    assert content_digest(wh.read("src_x")) == content_digest(HISTORY)
+
+
 def test_append_adds_a_part(tmp_path: Path) -> None:
     wh = Warehouse(tmp_path)
     run = wh.begin()

@@ -23,10 +23,13 @@ written once by the run that closed them and never rewritten; later runs hard-li
 part files (every other file: they hold the current versions, and ``open-*`` files written by this
 module hold nothing else). A run computes only what it changes (:func:`change_sql`: the new versions
 and the current versions of the keys it brings), appends the versions it closed as a new closed part,
-and writes its new current versions as a new open part. Only when it closes a current version are the
-open parts rewritten, without the versions it closed; older tables (a single ``part-*`` file holding
-every version) are read the same way, and their closed versions move to a closed part the first time
-their open part is rewritten. Readers see one table either way: every part file of the directory.
+and writes its new current versions as a new open part. The current versions it closes stay in their
+open parts, which are written once too: the run lists them (``_key``, ``_seq``: :func:`superseded_sql`)
+in the table's ``_superseded`` directory, and every reader leaves them out
+(:data:`familycard.store.engine.SUPERSEDED`). Only when the open parts have grown too many, or the list
+too long, are they rewritten into one without the versions closed, and the list emptied; older tables
+(a single ``part-*`` file holding every version) are read the same way, and their closed versions move
+to a closed part the first time one of their versions is closed. Readers see one table either way.
 
 A feed's first delivery has nothing to compare with: its rows are the versions, and only keys that
 occur more than once in it go through the window that orders versions (:func:`first_history_sql`).
@@ -232,6 +235,12 @@ def closed_part_sql(spec: FeedSpec, changes: str, prev: str | None = None) -> st
     if prev is not None:
         sql += f" UNION ALL SELECT {hist} FROM {prev} WHERE _valid_to_seq IS NOT NULL"
     return sql
+
+
+def superseded_sql(changes: str, first_seq: int) -> str:
+    """The current versions a run closes (from ``changes``: the history's versions before the run's first
+    delivery ``first_seq``), as the superseded list names them: ``_key`` and ``_seq``."""
+    return f"SELECT _key, _seq FROM {changes} WHERE _seq < {int(first_seq)}"
 
 
 def open_part_sql(spec: FeedSpec, changes: str, prev: str | None = None, first_seq: int = 0) -> str:

@@ -48,8 +48,8 @@ from familycard.sources.quality import (
     updated_counts,
 )
 from familycard.sources.validate import ISSUE_SCHEMA, BatchValidator, output_schema
-from familycard.store.engine import Engine
-from familycard.store.warehouse import Run, Warehouse
+from familycard.store.engine import SUPERSEDED, Engine, superseded_dir
+from familycard.store.warehouse import Run, Warehouse, link_file
 
 DELIVERY_SCHEMA = pa.schema(
     [
@@ -105,6 +105,9 @@ _FILE_RE = re.compile(
 )
 BATCH_ROWS = 200_000
 MAX_OPEN_PARTS = 8  # a feed's history is compacted into one open part when it has this many
+MAX_SUPERSEDED_SHARE = 0.2
+"""A feed's open parts are rewritten (compacted) when the current versions closed without rewriting them
+(its superseded list) would exceed this share of their rows: readers skip superseded rows at a cost."""
 PARALLEL_BYTES = 64 * 2**20  # below this, starting worker processes costs more than it saves
 
 
@@ -140,7 +143,8 @@ class IngestReport:
 @dataclass
 class _FeedMerge:
     """One feed's history merge in a run: its deliveries, views and scratch directory, and the part
-    files of its history so far (closed ones, kept as they are; open ones, kept or rewritten)."""
+    files of its history so far (closed ones, kept as they are; open ones, kept or rewritten; the list of
+    open versions closed since the open parts were written)."""
 
     spec: FeedSpec
     deliveries: list[dict[str, object]]
@@ -148,6 +152,9 @@ class _FeedMerge:
     has_fulls: bool = False
     prev_closed: list[Path] = field(default_factory=list)
     prev_open: list[Path] = field(default_factory=list)
+    prev_superseded: list[Path] = field(default_factory=list)
+    open_rows: int = 0  # rows of the open parts, superseded ones included
+    superseded_rows: int = 0
     changes: int = 0  # rows of this run's changes (a feed with a history)
     views: list[str] = field(default_factory=list)
 
@@ -572,13 +579,16 @@ class Ingestion:
             return m  # no history yet (or an empty one): nothing to compare with, nothing to keep
         m.prev_closed = [p for p in parts if history.is_closed_part(p.name)]
         m.prev_open = [p for p in parts if not history.is_closed_part(p.name)]
+        sup = superseded_dir(self.wh.table_path(m.table))
+        m.prev_superseded = sorted(sup.glob("*.parquet")) if sup is not None else []
+        m.open_rows = sum(pq.ParquetFile(p).metadata.num_rows for p in m.prev_open)
+        m.superseded_rows = sum(pq.ParquetFile(p).metadata.num_rows for p in m.prev_superseded)
         prev = m.dir("prev")
-        prev.mkdir()
+        (prev / SUPERSEDED).mkdir(parents=True)
         for p in m.prev_open:
-            try:
-                os.link(p, prev / p.name)
-            except OSError:  # a file system without hard links
-                shutil.copy2(p, prev / p.name)
+            link_file(p, prev / p.name)
+        for p in m.prev_superseded:  # (so that the view leaves out what they list)
+            link_file(p, prev / SUPERSEDED / p.name)
         eng.register_parquet(m.prev, prev)
         m.views.append(m.prev)
         return m
@@ -627,24 +637,37 @@ class Ingestion:
 
     def _write_change(self, run: Run, m: _FeedMerge, closes: int, closed: int) -> None:
         """Write what a run changes in a feed's history: closed parts are kept as they are and this run's
-        closed versions are appended as a new one; the open parts are kept, and this run's new current
-        versions added as a new one, unless the run closes a current version (or the open parts have
-        grown too many), in which case the open parts are rewritten without the versions it closed."""
+        closed versions are appended as a new one; the open parts are kept, this run's new current
+        versions added as a new one, and the current versions it closes added to the superseded list
+        (readers leave them out of the open parts). The open parts are rewritten into one, without the
+        versions closed, and the list emptied, when they have grown too many or the list too long (or
+        an open part of the older layout, which holds closed versions too, has a version to close)."""
         eng = self.engine
         changes = m.view("changes")
         m.views.append(changes)
-        rewrite = closes > 0 or len(m.prev_open) >= MAX_OPEN_PARTS
+        older = any(not p.name.startswith(history.OPEN_PART + "-") for p in m.prev_open)
+        rewrite = (
+            len(m.prev_open) >= MAX_OPEN_PARTS
+            or (closes > 0 and older)
+            or m.superseded_rows + closes > MAX_SUPERSEDED_SHARE * m.open_rows
+        )
         run.link(m.table, m.prev_closed)
         if not rewrite:
             run.link(m.table, m.prev_open)
+            run.link(m.table, m.prev_superseded, into=SUPERSEDED)
             if not m.changes:
                 return
             if not closed:  # only new current versions: the changes are the new open part
                 run.adopt(m.table, m.dir("changes"), history.OPEN_PART)
                 return
+            if closes:
+                sql = history.superseded_sql(changes, m.first_seq)
+                eng.materialize(m.view("superseded"), sql, m.dir("superseded"))
+                run.adopt(m.table, m.dir("superseded"), "superseded", into=SUPERSEDED)
+                m.views.append(m.view("superseded"))
         # Part files of the older layout (every version in one file) hold closed versions too: a rewrite
         # moves them to a closed part.
-        mixed = rewrite and any(not p.name.startswith(history.OPEN_PART + "-") for p in m.prev_open)
+        mixed = rewrite and older
         if closed or mixed:
             sql = history.closed_part_sql(m.spec, changes, m.prev if mixed else None)
             if eng.materialize(m.view("closed"), sql, m.dir("closed")):

@@ -10,7 +10,14 @@ import duckdb
 import pyarrow as pa
 
 from familycard.store.dialect import check_portable
-from familycard.store.engine import Engine, canonical_table, check_name, check_output_dir
+from familycard.store.engine import (
+    Engine,
+    canonical_table,
+    check_name,
+    check_output_dir,
+    superseded_dir,
+    without_superseded_sql,
+)
 
 # DuckDB column types that are written and fetched as another type (see engine.canonical_type).
 _INTEGERS = {
@@ -94,12 +101,16 @@ class DuckDBEngine(Engine):
         self._arrow.add(name)
 
     def register_parquet(self, name: str, path: Path) -> None:
-        """Make ``name`` a view over a table directory (all ``*.parquet`` files in it)."""
+        """Make ``name`` a view over a table directory (all ``*.parquet`` files in it, less the rows its
+        superseded list names)."""
         self.drop(name)
         files = _literal(str(Path(path) / "*.parquet"))
-        self._con.execute(
-            f"CREATE VIEW {check_name(name)} AS SELECT * FROM read_parquet({files}, union_by_name = true)"
-        )
+        sql = f"SELECT * FROM read_parquet({files}, union_by_name = true)"
+        sup = superseded_dir(path)
+        if sup is not None:
+            listed = _literal(str(sup / "*.parquet"))
+            sql = without_superseded_sql(f"({sql})", f"read_parquet({listed}, union_by_name = true)")
+        self._con.execute(f"CREATE VIEW {check_name(name)} AS {sql}")
 
     def register_query(self, name: str, query: str) -> None:
         """Make ``name`` a view over ``query``."""

@@ -94,6 +94,29 @@ def check_output_dir(path: Path) -> Path:
     return path
 
 
+SUPERSEDED = "_superseded"
+"""The subdirectory of a table directory that lists rows its part files still hold but a later run
+replaced: a feed history's current versions that a run closed without rewriting the part files holding
+them (``familycard.sources.history``). Each of its files has the columns ``_key`` and ``_seq``; a view over
+the table leaves out the rows with such a ``_key`` and ``_seq`` whose ``_valid_to_seq`` is null (their
+closed copies, with a valid-to, stay). Both engines' file listings skip it (its name starts with ``_``)."""
+
+
+def superseded_dir(path: Path) -> Path | None:
+    """The table directory's list of superseded rows (:data:`SUPERSEDED`), if it has one with files."""
+    sup = Path(path) / SUPERSEDED
+    return sup if sup.is_dir() and any(sup.glob("*.parquet")) else None
+
+
+def without_superseded_sql(table: str, superseded: str) -> str:
+    """The rows of ``table`` (a view over part files) less those ``superseded`` (a view of ``_key`` and
+    ``_seq``) lists as replaced."""
+    return (
+        f"SELECT t.* FROM {table} AS t ANTI JOIN {superseded} AS s "
+        "ON t._key = s._key AND t._seq = s._seq AND t._valid_to_seq IS NULL"
+    )
+
+
 def canonical_type(t: pa.DataType) -> pa.DataType:
     """The one Arrow type both engines use for a column of type ``t`` (see the module docstring)."""
     if pa.types.is_integer(t):
@@ -138,7 +161,8 @@ class Engine(ABC):
 
     @abstractmethod
     def register_parquet(self, name: str, path: Path) -> None:
-        """Make ``name`` a view over a table directory (all ``*.parquet`` files in it)."""
+        """Make ``name`` a view over a table directory (all ``*.parquet`` files in it, less the rows its
+        :data:`SUPERSEDED` files list)."""
 
     @abstractmethod
     def register_query(self, name: str, query: str) -> None:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from familycard.store.dialect import to_spark
-from familycard.store.engine import Engine, canonical_table, check_name, check_output_dir
+from familycard.store.engine import Engine, canonical_table, check_name, check_output_dir, superseded_dir
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -171,8 +171,18 @@ class SparkEngine(Engine):
         self._view(check_name(name), self._spark.createDataFrame(canonical_table(table)))
 
     def register_parquet(self, name: str, path: Path) -> None:
-        """Make ``name`` a view over a table directory (all ``*.parquet`` files in it)."""
-        self._view(check_name(name), self._spark.read.parquet(str(path)))
+        """Make ``name`` a view over a table directory (all ``*.parquet`` files in it, less the rows its
+        superseded list names)."""
+        from pyspark.sql import functions as F
+
+        check_name(name)
+        parts = self._spark.read.parquet(str(path))
+        sup = superseded_dir(path)
+        if sup is not None:  # (engine.without_superseded_sql, as a DataFrame join: no helper views)
+            t, s = parts.alias("t"), self._spark.read.parquet(str(sup)).alias("s")
+            on = (F.col("t._key") == F.col("s._key")) & (F.col("t._seq") == F.col("s._seq"))
+            parts = t.join(s, on & F.col("t._valid_to_seq").isNull(), "left_anti")
+        self._view(name, parts)
 
     def register_query(self, name: str, query: str) -> None:
         """Make ``name`` a view over ``query``."""

@@ -2,6 +2,7 @@
 
 ```
 DATA/runs/<run_id>/<table>/part-*.parquet   one directory per table per run
+DATA/runs/<run_id>/<table>/_superseded/     rows of its part files a later run replaced (histories only)
 DATA/runs/<run_id>/run.json                 what the run wrote (tables, row counts, times, caller's notes)
 DATA/CURRENT                                the current run id, replaced atomically
 ```
@@ -13,6 +14,11 @@ run does not recompute is carried over from the run it started from by hard link
 space); Parquet files are written once and never modified, so the runs sharing a file cannot see each
 other's changes. Run ids sort in the order runs begin (``20261125T143000Z-0001``: UTC time and a
 counter). One pipeline writes at a time: a run whose base is no longer current cannot commit.
+
+A feed's history may keep, beside its part files, the list of current versions a run closed without
+rewriting the file that holds them (``_superseded``, :data:`familycard.store.engine.SUPERSEDED`); every
+reader (the engines' views, :meth:`Warehouse.read`) leaves those rows out, and ``run.json`` counts
+the rows a reader sees.
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from familycard.store.engine import Engine, canonical_table
+from familycard.store.engine import SUPERSEDED, Engine, canonical_table, superseded_dir
 
 RUN_ID = re.compile(r"\d{8}T\d{6}Z-\d{4}")
 _TABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -59,7 +65,14 @@ def _parts(directory: Path) -> list[Path]:
     return sorted(p for p in directory.glob("*.parquet") if not p.name.startswith((".", "_")))
 
 
-def _link(source: Path, target: Path) -> None:
+def _check_sub(into: str | None) -> str:
+    """The subdirectory of a table that part files may go into: none, or its superseded list."""
+    if into not in (None, SUPERSEDED):
+        raise ValueError(f"a table has no subdirectory {into!r} (only {SUPERSEDED!r})")
+    return into or ""
+
+
+def link_file(source: Path, target: Path) -> None:
     """Hard-link a part file (copy it where the file system cannot link)."""
     try:
         os.link(source, target)
@@ -151,12 +164,21 @@ class Warehouse:
         return _parts(self.table_path(table, run))
 
     def read(self, table: str, run: str | None = None) -> pa.Table:
-        """A whole table as Arrow, with canonical column types (for tests and small tables)."""
-        files = _parts(self.table_path(table, run))
+        """A whole table as Arrow, with canonical column types (for tests and small tables), less the rows
+        its superseded list names (as a view over it reads it)."""
+        path = self.table_path(table, run)
+        files = _parts(path)
         if not files:
             raise KeyError(f"table {table!r} has no data files")
         parts = [canonical_table(pq.read_table(f)) for f in files]
-        return pa.concat_tables(parts, promote_options="permissive")
+        whole = pa.concat_tables(parts, promote_options="permissive")
+        sup = superseded_dir(path)
+        if sup is None:
+            return whole
+        listed = pa.concat_tables([pq.read_table(f, columns=["_key", "_seq"]) for f in _parts(sup)])
+        current = pc.is_null(whole["_valid_to_seq"])
+        kept = whole.filter(current).join(listed, ["_key", "_seq"], join_type="left anti")
+        return pa.concat_tables([whole.filter(pc.invert(current)), kept.select(whole.column_names)])
 
     def register(self, engine: Engine, run: str | None = None) -> list[str]:
         """Register every table of the current (or given) run as a view in ``engine``."""
@@ -245,35 +267,39 @@ class Run:
         target.mkdir()
         for item in sorted(source.iterdir()):
             if item.is_file():
-                _link(item, target / item.name)
+                link_file(item, target / item.name)
+            elif item.name == SUPERSEDED:
+                self.link(table, _parts(item), into=SUPERSEDED)
         return target
 
-    def link(self, table: str, files: Iterable[Path]) -> Path:
+    def link(self, table: str, files: Iterable[Path], *, into: str | None = None) -> Path:
         """Some part files of an earlier run's ``table``, unchanged, hard-linked into this run's table
-        (copied where links fail); the table's directory is created if needed. A table whose parts are
-        written once and rewritten one by one (a feed's history) carries the parts it keeps this way."""
-        target = self._table_dir(table)
-        target.mkdir(exist_ok=True)
+        (copied where links fail; ``into``: its subdirectory :data:`SUPERSEDED`); the table's directory is
+        created if needed. A table whose parts are written once and rewritten one by one (a feed's
+        history) carries the parts it keeps this way."""
+        target = self._table_dir(table) / _check_sub(into)
+        target.mkdir(parents=True, exist_ok=True)
         for item in files:
             if (target / item.name).exists():
                 raise FileExistsError(f"{table}/{item.name} is already in run {self.id}")
-            _link(item, target / item.name)
+            link_file(item, target / item.name)
         return target
 
-    def adopt(self, table: str, source: Path, prefix: str) -> list[Path]:
+    def adopt(self, table: str, source: Path, prefix: str, *, into: str | None = None) -> list[Path]:
         """Hard-link (copy where links fail) the part files an engine wrote into the directory ``source``
-        into this run's ``table`` (created if needed) as ``<prefix>-<run id>-NNNN.parquet``, so that the
-        name says what a part holds and which run wrote it. ``source`` is left as it is (a scratch
-        directory the caller removes, and may read until then)."""
+        into this run's ``table`` (created if needed; ``into``: its subdirectory :data:`SUPERSEDED`) as
+        ``<prefix>-<run id>-NNNN.parquet``, so that the name says what a part holds and which run wrote
+        it. ``source`` is left as it is (a scratch directory the caller removes, and may read until
+        then)."""
         if not re.fullmatch(r"[a-z]+", prefix):
             raise ValueError(f"a part prefix is lower-case letters, not {prefix!r}")
-        target = self._table_dir(table)
-        target.mkdir(exist_ok=True)
+        target = self._table_dir(table) / _check_sub(into)
+        target.mkdir(parents=True, exist_ok=True)
         n = len(list(target.glob(f"{prefix}-{self.id}-*.parquet")))
         adopted = []
         for item in _parts(source):
             path = target / f"{prefix}-{self.id}-{n:04d}.parquet"
-            _link(item, path)
+            link_file(item, path)
             adopted.append(path)
             n += 1
         return adopted
@@ -326,11 +352,15 @@ class Run:
         tables = {}
         for name in self.tables():
             files = _parts(self.path / name)
+            listed = _parts(self.path / name / SUPERSEDED)  # (each names one row of the files)
+            replaced = sum(pq.ParquetFile(f).metadata.num_rows for f in listed)
             tables[name] = {
-                "rows": sum(pq.ParquetFile(f).metadata.num_rows for f in files),
+                "rows": sum(pq.ParquetFile(f).metadata.num_rows for f in files) - replaced,
                 "files": len(files),
-                "bytes": sum(f.stat().st_size for f in files),
+                "bytes": sum(f.stat().st_size for f in (*files, *listed)),
             }
+            if replaced:
+                tables[name]["superseded"] = replaced
         record = {
             "run": self.id,
             "base": self.base,
