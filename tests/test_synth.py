@@ -700,3 +700,18 @@ def test_missing_deliveries_lose_no_change(gaps: tuple[Nation, Nation]) -> None:
         ev_gappy = Counter(rid for d, ids, _ in gappy.rows(feed) if d["period"] <= last for rid in set(ids))
         assert ev_gappy == ev_every, feed
         assert set(ev_gappy.values()) == {1}, feed
+
+
+def test_employer_bins_are_valid_and_distinct_at_national_scale() -> None:
+    """Every synthetic employer has its own business number that the validator accepts as a BIN (check
+    digit, fifth digit 4–6), also beyond the few hundred thousand employers of a small nation (a
+    national nation has millions)."""
+    from familycard.sources.validate import _check_iin
+    from familycard.synth.feeds import _bins
+
+    bins = _bins(np.arange(3_000_000, dtype=np.int64))
+    assert len(set(bins.tolist())) == len(bins)
+    sample = pa.array(bins[::997].tolist() + bins[-5:].tolist())
+    valid, problems = _check_iin(sample, business=True)
+    assert valid.null_count == 0
+    assert [rule for rule, _, mask in problems if mask.any()] == []

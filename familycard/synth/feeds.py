@@ -371,14 +371,21 @@ def build_contributions(ctx: Ctx, t_from: int, t_to: int) -> Rows:
 
 
 def _bins(employer: np.ndarray) -> np.ndarray:
-    """12-digit business numbers for synthetic employers (BINs: fifth digit 4, a legal entity)."""
+    """12-digit business numbers (BINs) for synthetic employers, one per employer number: registration
+    year and month (``YYMM``, from January 1994, one month per 100,000 employers), 4 (a resident legal
+    entity), an attribute digit (0, a head office; 1, 2 or 4 where 0 gives no check digit), a five-digit
+    serial and the check digit."""
     e = np.maximum(employer, 0).astype(np.int64)
-    first11 = 9904_4000_000 + (e % 999_999) * 10  # YYMM=9904, type 4
-    digits = iinlib.digits_array(first11 * 10)[:, :11]
-    c = iinlib.check_digits_array(digits)
-    first11 = np.where(c < 0, first11 + 1, first11)
-    c = iinlib.check_digits_array(iinlib.digits_array(first11 * 10)[:, :11])
-    return np.char.zfill((first11 * 10 + np.maximum(c, 0)).astype(str), 12)
+    month = e // 100_000
+    yymm = ((94 + month // 12) % 100) * 100 + month % 12 + 1
+    base = yymm * 10**7 + 4 * 10**6 + e % 100_000  # the first 11 digits with attribute 0
+    first11 = np.full(len(e), -1, np.int64)
+    for attribute in (0, 1, 2, 4):
+        candidate = base + attribute * 10**5
+        c = iinlib.check_digits_array(iinlib.digits_array(candidate * 10)[:, :11])
+        take = (first11 < 0) & (c >= 0)
+        first11 = np.where(take, candidate * 10 + c, first11)
+    return np.char.zfill(first11.astype(str), 12)
 
 
 def _date32(days: np.ndarray) -> pa.Array:
