@@ -472,6 +472,14 @@ def _review_queue(
 ) -> pa.Table:
     """The links waiting for a reviewer, with both records and the comparison levels."""
     levels = list(level_labels(model.settings))
+    # (only the rows of the links under review become Python objects: the pairs and the reference
+    # persons are millions of rows at national size, the queue a small share of them)
+    wanted = pa.array(ids, pa.string()).cast(pairs.schema.field("id").type)
+    pids = pa.array(sorted({out[uid][0] for uid in ids} - {None}), pa.string())
+    pairs = pairs.filter(pc.is_in(pairs["id"], value_set=wanted))
+    reference = reference.filter(
+        pc.is_in(reference["person_id"], value_set=pids.cast(reference.schema.field("person_id").type))
+    )
     evidence = {(r["id"], r["other"]): r for r in pairs.to_pylist()}
     persons = {r["person_id"]: r for r in reference.to_pylist()}
     out_rows = []

@@ -240,6 +240,15 @@ def iin_digits(text: str | None) -> str | None:
     return "".join(f"{text.count(d):02d}" for d in "0123456789")
 
 
+def iin_digits_array(texts: pa.ChunkedArray) -> pa.ChunkedArray:
+    """:func:`iin_digits` of every text, vectorised (null where a text is not 12 characters long)."""
+    counts = [
+        pc.utf8_lpad(pc.cast(pc.count_substring(texts, pattern=d), pa.string()), 2, "0") for d in "0123456789"
+    ]
+    joined = pc.binary_join_element_wise(*counts, "")
+    return pc.if_else(pc.equal(pc.utf8_length(texts), 12), joined, pa.scalar(None, pa.string()))
+
+
 def iin_digits_sql(column: str) -> str:
     """:func:`iin_digits` in portable SQL, for a column of valid IINs."""
     counts = [
@@ -277,7 +286,7 @@ def prepare_records(table: pa.Table, *, uid: str = "uid", reference: bool = Fals
     full_iin = pc.equal(pc.utf8_length(iin_text), 12)
     head = pc.if_else(full_iin, pc.utf8_slice_codeunits(iin_text, 0, 6), pa.scalar(None, pa.string()))
     tail = pc.if_else(full_iin, pc.utf8_slice_codeunits(iin_text, 6, 12), pa.scalar(None, pa.string()))
-    digits = pa.array([iin_digits(t) for t in iin_text.to_pylist()], pa.string())
+    digits = iin_digits_array(iin_text)
     names = pc.binary_join_element_wise(surname, given, " ")
     if not reference:
         weak = pc.and_(pc.is_null(birth), pc.is_null(iin_text))
