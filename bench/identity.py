@@ -16,6 +16,7 @@ import json
 import sys
 from pathlib import Path
 
+from familycard.pipeline import MEMORY_LIMIT
 from familycard.store.engine import open_engine
 from familycard.store.warehouse import Warehouse
 
@@ -30,7 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--engine", default="duckdb", choices=("duckdb", "spark"))
     args = ap.parse_args(argv)
     wh = Warehouse(args.data)
-    with open_engine(args.engine, temp_dir=args.data / "tmp") as eng:
+    # (capped as the pipeline caps it, so that peak memory is the pipeline's)
+    with open_engine(args.engine, temp_dir=args.data / "tmp", memory_limit=MEMORY_LIMIT) as eng:
         from familycard.identity.index import run_identity
 
         report, seconds, peak = measured(lambda: run_identity(wh, eng))

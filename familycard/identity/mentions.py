@@ -138,16 +138,27 @@ def person_mentions_sql(spec: FeedSpec, person: PersonRef, table: str) -> str:
     address = _address_field(spec)
     raw_sql = q(iin_raw) if has_raw and iin_raw else "CAST(NULL AS VARCHAR)"
     birth = f"CAST({q(person.birth_date)} AS DATE)" if person.birth_date else "CAST(NULL AS DATE)"
-    return f"""
-        SELECT '{spec.name}' AS feed, _key AS record_key, '{person.role}' AS role,
-            MIN(_seq) OVER (PARTITION BY _key) AS first_seq, _seq AS last_seq,
+    columns = f"""'{spec.name}' AS feed, _key AS record_key, '{person.role}' AS role,
+            {{first_seq}} AS first_seq, _seq AS last_seq,
             CAST({_col(person.iin)} AS VARCHAR) AS iin, CAST({raw_sql} AS VARCHAR) AS iin_raw,
             {surname} AS surname, {given} AS given_name, {patronymic} AS patronymic,
             {birth} AS birth_date, {_sex_sql(person.sex)} AS sex,
-            CAST({_col(address)} AS VARCHAR) AS kato
-        FROM {table}
-        WHERE NOT _deleted AND ({named})
-        QUALIFY ROW_NUMBER() OVER (PARTITION BY _key ORDER BY _seq DESC, _line DESC) = 1
+            CAST({_col(address)} AS VARCHAR) AS kato"""
+    # A record's mention is its latest version that is not deleted and names someone, seen since the
+    # first such version. Most records have one version: the current one (no valid-to), and no closed
+    # version; only records with a closed version go through the window that finds their latest.
+    multi = f"(SELECT DISTINCT _key FROM {table} WHERE _valid_to_seq IS NOT NULL)"
+    return f"""
+        SELECT {columns.format(first_seq="_seq")}
+        FROM {table} AS h ANTI JOIN {multi} AS k ON h._key = k._key
+        WHERE h._valid_to_seq IS NULL AND NOT h._deleted AND ({named})
+        UNION ALL
+        SELECT * FROM (
+            SELECT {columns.format(first_seq="MIN(_seq) OVER (PARTITION BY _key)")}
+            FROM {table} AS h SEMI JOIN {multi} AS k ON h._key = k._key
+            WHERE NOT h._deleted AND ({named})
+            QUALIFY ROW_NUMBER() OVER (PARTITION BY _key ORDER BY _seq DESC, _line DESC) = 1
+        ) AS w
     """
 
 
