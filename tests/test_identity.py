@@ -108,6 +108,21 @@ def test_name_keys_agree_across_scripts() -> None:
     assert iin_digits("850301300012") == iin_digits("850310300012") != iin_digits("850301300013")
 
 
+def test_iin_digit_counts_agree_in_python_arrow_and_sql() -> None:
+    """The blocking key of digit counts is computed one text at a time, on Arrow arrays (mentions) and in
+    SQL (registry persons): the three must agree, or a swapped digit would block nobody."""
+    import duckdb
+
+    from familycard.identity.model import iin_digits_array, iin_digits_sql
+
+    texts = ["850301300012", "850310300012", "000000000000", "12", None, "ААА123456789"]
+    array = iin_digits_array(pa.chunked_array([texts], pa.string())).to_pylist()
+    assert array == [iin_digits(t) for t in texts]
+    sql = f"SELECT {iin_digits_sql('t')} AS d FROM (SELECT UNNEST($texts) AS t)"
+    got = duckdb.execute(sql, {"texts": texts[:3]}).fetchall()
+    assert [d for (d,) in got] == array[:3]  # (the SQL form is for valid IINs only)
+
+
 # ------------------------------------------------------------------------------------------ links
 
 
