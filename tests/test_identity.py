@@ -8,7 +8,7 @@ import datetime as dt
 import doctest
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -228,6 +228,32 @@ def test_link_records_on_a_small_table() -> None:
     assert clustered.links["method"].to_pylist() == ["new", "new"]
 
 
+def test_a_record_known_by_name_alone_is_compared_within_its_district() -> None:
+    """A name is shared by thousands nationally: a record with no birth date and no IIN is compared with
+    the namesakes known in its district only (and, with no address, with nobody)."""
+    names = {"surname": "Серікбаев", "given_name": "Нұрлан", "patronymic": "Асқарұлы"}
+    registry = pa.table(
+        {
+            "id": ["here", "next_door", "far"],
+            **{k: [v] * 3 for k, v in names.items()},
+            "birth_date": [dt.date(1980, 1, 1), dt.date(1981, 2, 2), dt.date(1982, 3, 3)],
+            "katos": [["751010000"], ["751020000"], ["631010000"]],
+        }
+    )
+    records = pa.table(
+        {
+            "id": ["with_address", "without"],
+            **{k: [v] * 2 for k, v in names.items()},
+            "kato": ["751010000", None],
+        }
+    )
+    result = link_records(records, reference=registry, prior=1e-3, cluster_rest=False)
+    compared = {(r["id"], r["other"]) for r in result.pairs.to_pylist()}
+    assert compared == {("with_address", "here")}  # "next_door" (same district) scores too low
+    got = {r["id"]: (r["person"], r["method"]) for r in result.links.to_pylist()}
+    assert got == {"with_address": ("here", "linkage"), "without": ("without", "new")}
+
+
 def test_link_records_docstring_example_runs() -> None:
     import familycard.identity.linkage as linkage
 
@@ -285,10 +311,29 @@ def _disagreeing(wh: Warehouse) -> tuple[str, dict[str, object]]:
     return str(record["_key"]), change
 
 
-def test_review_queue_holds_the_uncertain_with_evidence(indexed: Warehouse) -> None:
-    queue = indexed.read("review_queue")
-    links = _links(indexed)
-    assert queue.num_rows > 0
+@pytest.fixture(scope="module")
+def half_matched(ingested: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Warehouse, dict]:
+    """The nation with one health record made half like its holder (no IIN, and a given name unlike
+    theirs; surname, patronymic and birth date agree), indexed; and that record as delivered."""
+    data = tmp_path_factory.mktemp("half") / "data"
+    shutil.copytree(ingested, data)
+    record = next(
+        r
+        for r in Warehouse(data).read("src_health").to_pylist()
+        if r["iin"] and r["patronymic"] and r["_valid_to_seq"] is None and not r["_deleted"]
+    )
+    _with_health_row_changed(data, {"iin": None, "given_name": "Xyzzyq"}, str(record["_key"]))
+    return _identity(data), record
+
+
+def test_review_queue_holds_the_uncertain_with_evidence(half_matched: tuple[Warehouse, dict]) -> None:
+    wh, record = half_matched
+    queue = wh.read("review_queue")
+    links = _links(wh)
+    # The model finds the holder, but not surely enough to link.
+    holder = next(p for p, iin in _iins(wh).items() if iin == record["iin"])
+    link = links[("health", str(record["_key"]), "subject")]
+    assert (link["person_id"], link["method"], link["uncertain"]) == (holder, "review", True)
     review = {k for k, r in links.items() if r["method"] == "review"}
     assert {(r["feed"], r["record_key"], r["role"]) for r in queue.to_pylist()} == review
     for r in queue.to_pylist():
@@ -299,6 +344,7 @@ def test_review_queue_holds_the_uncertain_with_evidence(indexed: Warehouse) -> N
             model = load_model()
             assert model.review_threshold <= r["match_probability"] < model.link_threshold
             assert r["level_surname_key"] is not None
+    assert [r["reason"] for r in queue.to_pylist() if r["person_id"] == holder] == ["between_thresholds"]
 
 
 def test_iin_that_disagrees_goes_to_review_and_decisions_are_reused(ingested: Path, tmp_path: Path) -> None:
@@ -367,6 +413,31 @@ def test_person_ids_do_not_change_when_nothing_changes(indexed: Warehouse, tmp_p
     # Every other table is carried over unchanged.
     for table in indexed.tables():
         assert again.table_path(table).is_dir()
+
+
+def test_scoring_a_chunk_at_a_time_gives_the_same_tables(
+    half_matched: tuple[Warehouse, dict], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nationally the unresolved mentions are scored a chunk at a time, each against its own candidates:
+    the links, persons and review queue are those of a single pass."""
+    import familycard.identity.index as index
+
+    calls: list[int] = []
+    real = index.link_records
+
+    def counted(table: pa.Table, **kwargs: Any) -> Any:
+        if kwargs.get("reference") is not None:
+            calls.append(table.num_rows)
+        return real(table, **kwargs)
+
+    monkeypatch.setattr(index, "CHUNK_MENTIONS", 7)
+    monkeypatch.setattr(index, "link_records", counted)
+    indexed, _ = half_matched
+    again = _identity(_copy(indexed.data, tmp_path))
+    assert len(calls) > 3 and max(calls) == 7
+    assert indexed.read("review_queue").num_rows > 0
+    for table in ("person_links", "persons", "review_queue"):
+        assert content_digest(again.read(table)) == content_digest(indexed.read(table)), table
 
 
 # ------------------------------------------------------------------------------------------ scores

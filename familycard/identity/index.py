@@ -42,14 +42,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from familycard.identity.decisions import current_decisions, load_decisions
-from familycard.identity.linkage import LinkResult, level_labels, link_records
+from familycard.identity.linkage import LINK_SCHEMA, LinkResult, empty_pairs, level_labels, link_records
 from familycard.identity.mentions import build_mentions
-from familycard.identity.model import LinkageModel, iin_digits_sql, load_model, prepare_records
+from familycard.identity.model import (
+    LIST_BLOCKING_COLUMNS,
+    LinkageModel,
+    iin_digits_sql,
+    load_model,
+    prepare_records,
+)
 from familycard.sources.catalogue import Catalogue, load_catalogue
 from familycard.store.engine import Engine
 from familycard.store.warehouse import Warehouse
@@ -58,6 +65,10 @@ REGISTRY = "civil_registry"
 # The key of the keyed hash that makes person ids. A deployment sets its own (and keeps it: another key
 # gives every person another id); ids are then not guessable from registry record numbers.
 DEFAULT_ID_KEY = "familycard-person-id-v1"
+# Unresolved mentions scored by the model at a time, and the memory its scoring may take (beside the
+# warehouse engine's): nationally a few million mentions have some hundred million candidate pairs.
+CHUNK_MENTIONS = 250_000
+SPLINK_MEMORY_LIMIT = "4GB"
 OUTPUT_TABLES = ("persons", "person_links", "review_queue")
 
 LINKS_SCHEMA = pa.schema(
@@ -110,6 +121,10 @@ def person_id(id_key: str, kind: str, value: str) -> str:
     return "P" + hashlib.md5(f"{id_key}|{kind}|{value}".encode()).hexdigest()[:16]
 
 
+REGISTRY_COLUMNS = (
+    "person_id", "iin", "record_key", "surname", "given_name", "patronymic", "birth_date", "sex",
+    "surname_key", "given_name_key", "patronymic_key", "first_seq",
+)  # fmt: skip
 REGISTRY_SQL = """
     SELECT {pid} AS person_id, iin, record_key, surname, given_name, patronymic, birth_date, sex,
         surname_key, given_name_key, patronymic_key, first_seq
@@ -157,24 +172,52 @@ REGISTRY_KEYS_SQL = f"""
 """
 
 
-def _candidates_sql(blocking_keys: tuple[tuple[str, ...], ...]) -> str:
-    """Registry persons that share at least one blocking key with an unresolved mention."""
-    hits = []
-    for cols in blocking_keys:
-        on = " AND ".join(f"k.{c} = r.{c}" for c in cols)
-        hits.append(f"SELECT r.person_id FROM id_registry_keys AS r JOIN id_block_keys AS k ON {on}")
+# A list blocking column of the registry persons, one row per person and value (``value``), from their
+# trusted direct links as the model sees them (CANDIDATE_KATOS_SQL, model.prepare_records).
+REGISTRY_LIST_SQL = {
+    "districts": """
+        SELECT DISTINCT person_id, SUBSTR(kato, 1, 4) AS value
+        FROM id_direct WHERE kato IS NOT NULL AND NOT disagree AND NOT rejected
+    """,
+}
+
+
+def _list_keys_sql(columns: tuple[str, ...]) -> str:
+    """For a blocking rule with a list column, the registry persons' keys with that column unnested (one
+    row per value), for the persons that share the rule's other columns with an unresolved mention."""
+    lists = [c for c in columns if c in LIST_BLOCKING_COLUMNS]
+    equal = [c for c in columns if c not in LIST_BLOCKING_COLUMNS]
+    if len(lists) != 1 or not equal:
+        raise ValueError(f"blocking rule {columns}: one list column and at least one other is supported")
+    on = " AND ".join(f"k.{c} = r.{c}" for c in equal)
     return f"""
-        SELECT g.* FROM id_registry AS g
-        WHERE g.person_id IN ({" UNION ".join(hits)})
+        SELECT r.person_id, {", ".join(f"r.{c}" for c in equal)}, v.value AS {lists[0]}
+        FROM (SELECT * FROM id_registry_keys AS r SEMI JOIN id_block_keys AS k ON {on}) AS r
+        JOIN ({REGISTRY_LIST_SQL[lists[0]]}) AS v ON v.person_id = r.person_id
     """
 
 
+def _candidates_sql(blocking_keys: tuple[tuple[str, ...], ...]) -> str:
+    """For each chunk of unresolved mentions, the registry persons that share at least one blocking key
+    with a mention of the chunk (a person near mentions of several chunks is listed once per chunk)."""
+    hits = []
+    for i, cols in enumerate(blocking_keys):
+        keys = f"id_list_keys_{i}" if set(cols) & LIST_BLOCKING_COLUMNS else "id_registry_keys"
+        on = " AND ".join(f"k.{c} = r.{c}" for c in cols)
+        hits.append(f"SELECT k.chunk, r.person_id FROM {keys} AS r JOIN id_block_keys AS k ON {on}")
+    return f"""
+        SELECT c.chunk, {", ".join(f"g.{c}" for c in REGISTRY_COLUMNS)}
+        FROM id_registry AS g
+        JOIN ({" UNION ".join(hits)}) AS c ON c.person_id = g.person_id
+    """
+
+
+# The settlements each candidate is known at (from its trusted direct links), by chunk.
 CANDIDATE_KATOS_SQL = """
-    SELECT DISTINCT d.person_id, d.kato
+    SELECT DISTINCT c.chunk, d.person_id, d.kato
     FROM id_direct AS d
     JOIN id_candidates AS c ON c.person_id = d.person_id
     WHERE d.kato IS NOT NULL AND NOT d.disagree AND NOT d.rejected
-    ORDER BY d.person_id, d.kato
 """
 
 # (direct links carry their mention's record, so that only the other links are joined to the mentions)
@@ -325,49 +368,118 @@ def _build(
     tick("linkage", 1, 4)
     unresolved = engine.fetch(UNRESOLVED_SQL)
     records = unresolved.rename_columns(["uid" if c == "mention_id" else c for c in unresolved.column_names])
-    keys = _block_keys(records, model)
-    engine.register_arrow("id_block_keys", keys)
+    # The mentions are scored a chunk at a time, each against the registry persons that share a blocking
+    # key with one of its mentions: every pair the model would score is scored, so the links are those of
+    # one pass, while memory holds one chunk's candidates (nationally, millions of registry persons).
+    engine.register_arrow("id_block_keys", _block_keys(records, model))
     engine.materialize("id_registry_keys", REGISTRY_KEYS_SQL, staging / "id_registry_keys")
-    views += ["id_block_keys", "id_registry_keys", "id_candidates"]
-    engine.materialize("id_candidates", _candidates_sql(model.blocking_keys), staging / "id_candidates")
-    candidates = engine.fetch("SELECT * FROM id_candidates ORDER BY person_id")
-    katos = engine.fetch(CANDIDATE_KATOS_SQL)
+    views += ["id_block_keys", "id_registry_keys", "id_candidates", "id_candidate_katos"]
+    for i, cols in enumerate(model.blocking_keys):
+        if set(cols) & LIST_BLOCKING_COLUMNS:
+            views.append(f"id_list_keys_{i}")
+            engine.materialize(f"id_list_keys_{i}", _list_keys_sql(cols), staging / f"id_list_keys_{i}")
+    engine.materialize(
+        "id_candidates",
+        _candidates_sql(model.blocking_keys),
+        staging / "id_candidates",
+        order_by=("chunk", "person_id"),
+    )
+    engine.materialize(
+        "id_candidate_katos",
+        CANDIDATE_KATOS_SQL,
+        staging / "id_candidate_katos",
+        order_by=("chunk", "person_id", "kato"),
+    )
+    exclude = [(m, p) for m, p in rejected]
+    wanted = set(accepted.values())
+    links: list[pa.Table] = []
+    pairs: list[pa.Table] = []
+    seen: list[pa.Table] = []  # the candidates a link, a review or an accepted decision may need
+    known: set[str] = set()  # persons of accepted decisions that are still candidates
+    n_chunks = -(-records.num_rows // CHUNK_MENTIONS)
+    for chunk in range(n_chunks):
+        part = records.slice(chunk * CHUNK_MENTIONS, CHUNK_MENTIONS)
+        reference = _chunk_reference(engine, chunk)
+        got = link_records(
+            part,
+            id_column="uid",
+            reference=reference,
+            reference_id_column="person_id",
+            model=model,
+            prior=1 / max(n_registry, 1),
+            exclude=exclude,
+            cluster_rest=False,
+            memory_limit=SPLINK_MEMORY_LIMIT,
+            temp_dir=staging / "splink",
+        )
+        links.append(got.links)
+        pairs.append(got.pairs)
+        near = pa.concat_arrays(
+            [
+                got.pairs["other"].combine_chunks().cast(pa.string()),
+                part["iin_person"].combine_chunks().cast(pa.string()),
+                pa.array(sorted(wanted), pa.string()),
+            ]
+        )
+        kept = reference.filter(pc.is_in(reference["person_id"], value_set=near))
+        seen.append(kept)
+        known.update(p for p in kept["person_id"].to_pylist() if p in wanted)
+        tick("linkage", 1, 4)
+    to_registry = LinkResult(
+        links=pa.concat_tables(links) if links else LINK_SCHEMA.empty_table(),
+        pairs=pa.concat_tables(pairs) if pairs else empty_pairs(model),
+    )
+    reference = pa.concat_tables(seen) if seen else None
+    tick("linkage", 2, 4)
+    return _resolve(records, reference, known, to_registry, model, id_key, accepted, report, staging)
+
+
+def _chunk_reference(engine: Engine, chunk: int) -> pa.Table:
+    """The registry persons that are candidates for a chunk of mentions, with their settlements."""
+    columns = ", ".join(REGISTRY_COLUMNS)
+    candidates = engine.fetch(f"SELECT {columns} FROM id_candidates WHERE chunk = {chunk} ORDER BY person_id")
+    katos = engine.fetch(
+        f"SELECT person_id, kato FROM id_candidate_katos WHERE chunk = {chunk} ORDER BY person_id, kato"
+    )
     by_person: dict[str, list[str]] = {}
     for p, k in zip(katos["person_id"].to_pylist(), katos["kato"].to_pylist(), strict=True):
         by_person.setdefault(p, []).append(k)
-    reference = candidates.append_column(
+    return candidates.append_column(
         "katos",
         pa.array([by_person.get(p) for p in candidates["person_id"].to_pylist()], pa.list_(pa.string())),
     ).append_column("iin_text", candidates["iin"])
-    exclude = [(m, p) for m, p in rejected]
-    to_registry = link_records(
-        records,
-        id_column="uid",
-        reference=reference,
-        reference_id_column="person_id",
-        model=model,
-        prior=1 / max(n_registry, 1),
-        exclude=exclude,
-        cluster_rest=False,
-    )
-    tick("linkage", 2, 4)
-    return _resolve(records, reference, to_registry, model, id_key, accepted, report)
 
 
 def _block_keys(records: pa.Table, model: LinkageModel) -> pa.Table:
-    """The blocking columns of the unresolved mentions."""
+    """The blocking columns of the unresolved mentions, with each mention's ``chunk`` (its row number
+    over :data:`CHUNK_MENTIONS`); a list column is unnested, one row per value (a row with a null where
+    the list is empty)."""
     columns = sorted({c for cols in model.blocking_keys for c in cols})
-    return prepare_records(records).select(columns)
+    keys = prepare_records(records).select(columns)
+    keys = keys.append_column("chunk", pa.array(np.arange(keys.num_rows, dtype=np.int64) // CHUNK_MENTIONS))
+    for column in columns:
+        if column in LIST_BLOCKING_COLUMNS:
+            lists = keys[column].combine_chunks()
+            lists = pc.if_else(
+                pc.fill_null(pc.greater(pc.list_value_length(lists), 0), False),
+                lists,
+                pa.scalar([None], lists.type),
+            )
+            keys = keys.take(pc.list_parent_indices(lists))
+            keys = keys.set_column(keys.column_names.index(column), column, pc.list_flatten(lists))
+    return keys
 
 
 def _resolve(
     records: pa.Table,
-    reference: pa.Table,
+    reference: pa.Table | None,
+    known: set[str],
     to_registry: LinkResult,
     model: LinkageModel,
     id_key: str,
     accepted: dict[str, str],
     report: IdentityReport,
+    staging: Path,
 ) -> _Built:
     """Decide each unresolved mention's person: registry links, reviews, decisions, then new persons."""
     # Only the columns every mention needs become Python objects; whole rows only for the few that
@@ -382,7 +494,6 @@ def _resolve(
             strict=True,
         )
     }
-    known = set(reference["person_id"].to_pylist())
     out: dict[str, tuple[str, str, float | None, float | None, bool]] = {}
     for link in to_registry.links.to_pylist():
         uid = link["id"]
@@ -407,7 +518,17 @@ def _resolve(
             report.decisions_applied += 1
     rest_ids = sorted(uid for uid in rows if uid not in out)
     rest = records.filter(pc.is_in(records["uid"], pa.array(rest_ids, pa.string())))
-    clustered = link_records(rest, id_column="uid", model=model) if rest.num_rows else None
+    clustered = (
+        link_records(
+            rest,
+            id_column="uid",
+            model=model,
+            memory_limit=SPLINK_MEMORY_LIMIT,
+            temp_dir=staging / "splink",
+        )
+        if rest.num_rows
+        else None
+    )
     new_persons: list[dict[str, Any]] = []
     if clustered is not None:
         rows.update({r["uid"]: r for r in rest.to_pylist()})
@@ -472,7 +593,7 @@ def _review_queue(
     ids: list[str],
     out: dict[str, tuple[str, str, float | None, float | None, bool]],
     rows: dict[str, dict[str, Any]],
-    reference: pa.Table,
+    reference: pa.Table | None,
     pairs: pa.Table,
     model: LinkageModel,
 ) -> pa.Table:
@@ -483,11 +604,14 @@ def _review_queue(
     wanted = pa.array(ids, pa.string()).cast(pairs.schema.field("id").type)
     pids = pa.array(sorted({out[uid][0] for uid in ids} - {None}), pa.string())
     pairs = pairs.filter(pc.is_in(pairs["id"], value_set=wanted))
-    reference = reference.filter(
-        pc.is_in(reference["person_id"], value_set=pids.cast(reference.schema.field("person_id").type))
-    )
     evidence = {(r["id"], r["other"]): r for r in pairs.to_pylist()}
-    persons = {r["person_id"]: r for r in reference.to_pylist()}
+    persons: dict[str, dict[str, Any]] = {}
+    if reference is not None:
+        pids = pids.cast(reference.schema.field("person_id").type)
+        persons = {
+            r["person_id"]: r
+            for r in reference.filter(pc.is_in(reference["person_id"], value_set=pids)).to_pylist()
+        }
     out_rows = []
     for uid in ids:
         m = rows[uid]

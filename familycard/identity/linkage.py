@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -94,13 +95,22 @@ def _predict(
     prior: float | None,
     threshold: float,
     cluster_threshold: float | None = None,
+    memory_limit: str | None = None,
+    temp_dir: Path | None = None,
 ) -> tuple[pa.Table, pa.Table | None]:
     """Scored pairs at or above ``threshold`` (``id``, ``other``, weights, gammas) and, when
     ``cluster_threshold`` is given, the cluster of every record (``id``, ``cluster``)."""
+    import duckdb
     from splink import DuckDBAPI, Linker
 
     # Scores are computed pair by pair and sorted afterwards, so threads do not change the result.
-    db_api = DuckDBAPI()
+    config: dict[str, str | bool | int | float | list[str]] = {}
+    if memory_limit is not None:
+        config["memory_limit"] = memory_limit
+    if temp_dir is not None:
+        temp_dir.mkdir(parents=True, exist_ok=True)
+        config["temp_directory"] = str(temp_dir)
+    db_api = DuckDBAPI(connection=duckdb.connect(":memory:", config=config))
     link_type: LinkType = "dedupe_only" if reference is None else "link_only"
     if reference is None:
         frames = [db_api.register(records.sort_by("uid"), table_name="records")]
@@ -138,8 +148,9 @@ def _predict(
         "match_weight": raw["match_weight"].cast(pa.float64()),
     }
     for name, by_value in labels.items():
-        values = raw[f"gamma_{name}"].to_pylist()
-        columns[name] = pa.array([by_value.get(v) if v is not None else None for v in values], pa.string())
+        levels = pa.array(list(by_value), pa.int64())
+        at = pc.index_in(raw[f"gamma_{name}"].cast(pa.int64()), value_set=levels)
+        columns[name] = pc.take(pa.array(list(by_value.values()), pa.string()), at)
     pairs = pa.table(columns).sort_by([("id", "ascending"), ("other", "ascending")])
     clusters = None
     if cluster_threshold is not None:
@@ -180,6 +191,8 @@ def link_records(
     prior: float | None = None,
     exclude: Iterable[tuple[str, str]] = (),
     cluster_rest: bool = True,
+    memory_limit: str | None = None,
+    temp_dir: Path | None = None,
 ) -> LinkResult:
     """Link person records with the stored Splink model.
 
@@ -197,6 +210,9 @@ def link_records(
     reference, all records) are clustered among themselves at the link threshold (``cluster_rest``) with
     the model's trained prior, as ``new``. ``exclude`` lists ``(id, reference id)`` pairs a reviewer
     rejected: they are never linked.
+
+    ``memory_limit`` (a size such as ``"4GB"``) caps the scoring's in-process DuckDB, which spills to
+    ``temp_dir`` beyond it (default: DuckDB's own, 80 % of the machine's memory and no spill directory).
 
     Example:
 
@@ -236,6 +252,8 @@ def link_records(
             ref,
             prior=prior if prior is not None else 1 / ref.num_rows,
             threshold=model.review_threshold,
+            memory_limit=memory_limit,
+            temp_dir=temp_dir,
         )
         pair_tables.append(pairs)
         for rid, (other, p, w) in _best(pairs, excluded).items():
@@ -243,7 +261,7 @@ def link_records(
             linked[rid] = (other, method, p, w)
     rest = records.filter(pc.invert(pc.is_in(records["uid"], pa.array(list(linked), pa.string()))))
     if reference is None or cluster_rest:
-        linked.update(_cluster(model, rest, pair_tables))
+        linked.update(_cluster(model, rest, pair_tables, memory_limit=memory_limit, temp_dir=temp_dir))
     ids = records["uid"].to_pylist()
     out = [(i, *linked.get(i, (i, "new", None, None))) for i in ids]
     links = pa.table(
@@ -256,12 +274,17 @@ def link_records(
         },
         schema=LINK_SCHEMA,
     )
-    pairs = pa.concat_tables(pair_tables) if pair_tables else _empty_pairs(model)
+    pairs = pa.concat_tables(pair_tables) if pair_tables else empty_pairs(model)
     return LinkResult(links=links, pairs=pairs)
 
 
 def _cluster(
-    model: LinkageModel, records: pa.Table, pair_tables: list[pa.Table]
+    model: LinkageModel,
+    records: pa.Table,
+    pair_tables: list[pa.Table],
+    *,
+    memory_limit: str | None = None,
+    temp_dir: Path | None = None,
 ) -> dict[str, tuple[str, str, float | None, float | None]]:
     """Records clustered among themselves at the link threshold: record -> (cluster, 'new', p, w), where
     p and w are the record's strongest link inside its cluster (none for a record alone)."""
@@ -274,6 +297,8 @@ def _cluster(
         prior=None,
         threshold=model.link_threshold,
         cluster_threshold=model.link_threshold,
+        memory_limit=memory_limit,
+        temp_dir=temp_dir,
     )
     assert clusters is not None
     pair_tables.append(pairs)
@@ -302,7 +327,7 @@ def _cluster(
     return out
 
 
-def _empty_pairs(model: LinkageModel) -> pa.Table:
+def empty_pairs(model: LinkageModel) -> pa.Table:
     fields = [
         ("id", pa.string()),
         ("other", pa.string()),

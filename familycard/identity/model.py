@@ -37,7 +37,7 @@ import pyarrow.compute as pc
 
 LinkType = Literal["link_only", "link_and_dedupe", "dedupe_only"]
 MODEL_DIR = Path(__file__).resolve().parents[2] / "methodology" / "linkage"
-MODEL_VERSION = 1
+MODEL_VERSION = 2
 MODEL_PATH = MODEL_DIR / f"person-linkage-v{MODEL_VERSION}.json"
 
 RECORD_COLUMNS = (
@@ -56,11 +56,14 @@ RECORD_COLUMNS = (
     "name_block",
 )
 
-# Each entry is one blocking rule: the columns that must be equal. A mistyped IIN keeps its first or last
-# six digits (``iin_head``, ``iin_tail``) when one digit changed, and its digits (``iin_digits``: how many
-# of each) when two were swapped, wherever they are. ``name_block`` (surname and given name
-# keys) is filled only for records with neither a birth date nor an IIN text, and for the reference: a
-# name alone is too common a key at national scale to be used where better evidence exists.
+# Each entry is one blocking rule: the columns that must be equal (for a list column, that share a value).
+# A mistyped IIN keeps its first or last six digits (``iin_head``, ``iin_tail``) when one digit changed,
+# and its digits (``iin_digits``: how many of each) when two were swapped, wherever they are.
+# ``name_block`` (surname and given name keys) is filled only for records with neither a birth date nor
+# an IIN text, and for the reference: a name alone is too common a key at national scale to be used where
+# better evidence exists, and even there it is used within a district (``districts``): nationally a name
+# is shared by thousands, and a namesake known elsewhere cannot reach the review threshold (version 1
+# blocked on the name alone: 1.4 billion pairs nationally, for no link).
 BLOCKING_KEYS: tuple[tuple[str, ...], ...] = (
     ("iin_text",),
     ("birth_date", "surname_key"),
@@ -72,8 +75,19 @@ BLOCKING_KEYS: tuple[tuple[str, ...], ...] = (
     ("iin_tail", "given_name_key"),
     ("iin_digits", "surname_key"),
     ("iin_digits", "given_name_key"),
-    ("name_block",),
+    ("name_block", "districts"),
 )
+# Blocking columns that hold lists: a rule on one is met where the two lists share a value.
+LIST_BLOCKING_COLUMNS = frozenset({"districts"})
+
+
+def blocking_rule_sql(columns: tuple[str, ...]) -> str:
+    """A blocking rule as Splink's SQL condition over the pair's ``l`` and ``r`` sides."""
+    return " AND ".join(
+        f'list_has_any(l."{c}", r."{c}")' if c in LIST_BLOCKING_COLUMNS else f'l."{c}" = r."{c}"'
+        for c in columns
+    )
+
 
 # Rules for expectation maximisation: each leaves the comparisons it does not block on to be estimated.
 TRAINING_BLOCKS: tuple[tuple[str, ...], ...] = (
@@ -102,7 +116,7 @@ class LinkageModel:
     ) -> dict[str, Any]:
         """Splink settings for ``link_type`` (``link_only``, ``dedupe_only``, ``link_and_dedupe``), with
         the prior probability that two random records match set to ``prior`` where given."""
-        from splink import block_on
+        from splink.blocking_rule_library import CustomRule
 
         settings = json.loads(json.dumps(self.settings))
         settings["link_type"] = link_type
@@ -110,7 +124,10 @@ class LinkageModel:
         settings["retain_matching_columns"] = True
         settings["retain_intermediate_calculation_columns"] = True
         settings["blocking_rules_to_generate_predictions"] = (
-            [block_on(*cols).get_blocking_rule("duckdb").as_dict() for cols in self.blocking_keys]
+            [
+                CustomRule(blocking_rule_sql(cols), "duckdb").get_blocking_rule("duckdb").as_dict()
+                for cols in self.blocking_keys
+            ]
             if blocking
             else []
         )
