@@ -481,6 +481,19 @@ def test_model_estimation_is_deterministic(tiny: tuple[Path, str], tmp_path: Pat
     assert all(lv["m_probability"] >= 1e-6 for lv in levels if not lv.get("is_null_level"))
 
 
+def test_re_estimated_model_file_takes_its_version_from_its_name(
+    tiny: tuple[Path, str], tmp_path: Path
+) -> None:
+    from familycard.identity.model import main
+
+    data, _ = tiny
+    out = tmp_path / "person-linkage-v9.json"
+    assert main([str(data), str(out), "tiny nation"]) == 0
+    model = load_model(out)
+    assert (model.version, model.estimated["note"]) == (9, "tiny nation")
+    assert model.blocking_keys == load_model().blocking_keys
+
+
 @pytest.mark.parametrize("engine", ["duckdb"], indirect=True)
 def test_engines_give_identical_person_links(tiny: tuple[Path, str], engine: Engine, tmp_path: Path) -> None:
     """The stage run again on DuckDB gives the same links (on Spark: below)."""

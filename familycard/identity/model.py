@@ -26,9 +26,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -451,6 +452,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         mentions.rename_columns(["uid" if c == "mention_id" else c for c in mentions.column_names])
     )
     model = estimate_model(records, note=args[2] if len(args) == 3 else "")
+    numbered = re.fullmatch(r"person-linkage-v(\d+)\.json", Path(args[1]).name)
+    if numbered:  # the version its file name gives
+        model = replace(model, version=int(numbered.group(1)))
     save_model(model, Path(args[1]))
     return 0
 
