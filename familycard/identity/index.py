@@ -212,12 +212,17 @@ def _candidates_sql(blocking_keys: tuple[tuple[str, ...], ...]) -> str:
     """
 
 
-# The settlements each candidate is known at (from its trusted direct links), by chunk.
+# The settlements each candidate is known at (from its trusted direct links), by chunk: a list as text,
+# in order, split in Arrow.
 CANDIDATE_KATOS_SQL = """
-    SELECT DISTINCT c.chunk, d.person_id, d.kato
-    FROM id_direct AS d
-    JOIN id_candidates AS c ON c.person_id = d.person_id
-    WHERE d.kato IS NOT NULL AND NOT d.disagree AND NOT d.rejected
+    SELECT chunk, person_id, STRING_AGG(kato, ',' ORDER BY kato) AS katos
+    FROM (
+        SELECT DISTINCT c.chunk, d.person_id, d.kato
+        FROM id_direct AS d
+        JOIN id_candidates AS c ON c.person_id = d.person_id
+        WHERE d.kato IS NOT NULL AND NOT d.disagree AND NOT d.rejected
+    ) AS k
+    GROUP BY chunk, person_id
 """
 
 # (direct links carry their mention's record, so that only the other links are joined to the mentions)
@@ -388,7 +393,7 @@ def _build(
         "id_candidate_katos",
         CANDIDATE_KATOS_SQL,
         staging / "id_candidate_katos",
-        order_by=("chunk", "person_id", "kato"),
+        order_by=("chunk", "person_id"),
     )
     exclude = [(m, p) for m, p in rejected]
     wanted = set(accepted.values())
@@ -436,18 +441,18 @@ def _build(
 
 def _chunk_reference(engine: Engine, chunk: int) -> pa.Table:
     """The registry persons that are candidates for a chunk of mentions, with their settlements."""
-    columns = ", ".join(REGISTRY_COLUMNS)
-    candidates = engine.fetch(f"SELECT {columns} FROM id_candidates WHERE chunk = {chunk} ORDER BY person_id")
-    katos = engine.fetch(
-        f"SELECT person_id, kato FROM id_candidate_katos WHERE chunk = {chunk} ORDER BY person_id, kato"
+    columns = ", ".join(f"c.{c}" for c in REGISTRY_COLUMNS)
+    got = engine.fetch(
+        f"""
+        SELECT {columns}, k.katos FROM id_candidates AS c
+        LEFT JOIN id_candidate_katos AS k ON k.chunk = c.chunk AND k.person_id = c.person_id
+        WHERE c.chunk = {chunk} ORDER BY c.person_id
+        """
     )
-    by_person: dict[str, list[str]] = {}
-    for p, k in zip(katos["person_id"].to_pylist(), katos["kato"].to_pylist(), strict=True):
-        by_person.setdefault(p, []).append(k)
-    return candidates.append_column(
-        "katos",
-        pa.array([by_person.get(p) for p in candidates["person_id"].to_pylist()], pa.list_(pa.string())),
-    ).append_column("iin_text", candidates["iin"])
+    katos = pc.split_pattern(got["katos"], ",")
+    return got.set_column(got.column_names.index("katos"), "katos", katos).append_column(
+        "iin_text", got["iin"]
+    )
 
 
 def _block_keys(records: pa.Table, model: LinkageModel) -> pa.Table:
