@@ -125,10 +125,9 @@ REGISTRY_COLUMNS = (
     "person_id", "iin", "record_key", "surname", "given_name", "patronymic", "birth_date", "sex",
     "surname_key", "given_name_key", "patronymic_key", "first_seq",
 )  # fmt: skip
-REGISTRY_SQL = """
-    SELECT {pid} AS person_id, iin, record_key, surname, given_name, patronymic, birth_date, sex,
-        surname_key, given_name_key, patronymic_key, first_seq
-    FROM id_mentions WHERE feed = {registry} AND iin IS NOT NULL
+REGISTRY_SQL = f"""
+    SELECT {{pid}} AS person_id, {", ".join(REGISTRY_COLUMNS[1:])}
+    FROM id_mentions WHERE feed = {{registry}} AND iin IS NOT NULL
     QUALIFY ROW_NUMBER() OVER (PARTITION BY iin ORDER BY first_seq, record_key) = 1
 """
 
