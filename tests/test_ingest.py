@@ -310,6 +310,41 @@ def test_delta_history_inserts_updates_deletes(tmp_path: Path) -> None:
     ]
 
 
+def test_a_first_delivery_orders_the_keys_that_recur_in_it(tmp_path: Path) -> None:
+    """A feed's first delivery becomes its history's open part as it was staged: the rows that are not
+    current versions (an earlier version of a recurring key, a repeated row, a deletion of an unknown
+    record) are listed as superseded, and the closed versions go to a closed part; a reader sees the
+    same versions as when the delivery comes with another in one run (every key ordered)."""
+    cat = _catalogue(tmp_path, "delta")
+    h = "record_no;amount;op"
+    lines = ["a;1;I", "b;3;I", "a;2;U", "z;1;D", "a;2;U", "c;5;I", "c;5;D"]
+    expected = [
+        ("a", 1.0, "insert", False, "2025-01", "2025-01"),
+        ("a", 2.0, "update", False, "2025-01", None),
+        ("b", 3.0, "insert", False, "2025-01", None),
+        ("c", 5.0, "delete", True, "2025-01", None),
+        ("c", 5.0, "insert", False, "2025-01", "2025-01"),
+    ]
+    src, data = tmp_path / "src", tmp_path / "data"
+    _deliver(src, "2025-01", "full", lines, h)
+    _ingest(src, data, cat)
+    assert _versions(data) == expected
+    wh = Warehouse(data)
+    parts = [p.name.split("-")[0] for p in wh.parts("src_people")]
+    assert sorted(parts) == ["closed", "open"]
+    listed = wh.meta()["tables"]["src_people"]
+    assert listed["superseded"] == 4  # a's first line and repeat, z's deletion, c's insert
+    assert listed["rows"] == 5
+    _deliver(src, "2025-02", "delta", ["b;3;U"], h)  # b re-sent unchanged
+    _ingest(src, data, cat)
+    assert _versions(data) == expected
+    both, together = tmp_path / "src2", tmp_path / "data2"
+    _deliver(both, "2025-01", "full", lines, h)
+    _deliver(both, "2025-02", "delta", ["b;3;U"], h)
+    _ingest(both, together, cat)
+    assert _versions(together) == expected
+
+
 def test_full_delivery_deletes_what_it_omits(tmp_path: Path) -> None:
     cat = _catalogue(tmp_path, "snapshot")
     src, data = tmp_path / "src", tmp_path / "data"

@@ -155,32 +155,46 @@ def test_link_and_adopt_build_a_table_part_by_part(tmp_path: Path) -> None:
 
 HISTORY = pa.table(
     {
-        "_key": ["a", "a", "b", "c", "c"],
-        "_seq": [1, 2, 1, 1, 3],
-        "amount": [1.0, 10.0, 2.0, 3.0, 30.0],
-        "_valid_to_seq": pa.array([2, None, None, 3, None], pa.int64()),
+        "_key": ["a", "a", "b", "c", "c", "d", "d"],
+        "_seq": [1, 2, 1, 1, 3, 2, 3],
+        "_line": pa.array([1, 4, 2, 3, 1, None, 7], pa.int64()),
+        "amount": [1.0, 10.0, 2.0, 3.0, 30.0, None, 40.0],
+        "_valid_to_seq": pa.array([2, None, None, 3, None, 3, None], pa.int64()),
     }
 )
-"""A history: a's first version closed (in a closed part), b current, c closed by a later run."""
+"""A history: a's first version closed (in a closed part), b current, c closed by a later run, d deleted
+by a full delivery (a version no line said) and back in a later one."""
 
 
 def test_superseded_rows_are_left_out_by_every_reader(engine: Engine, tmp_path: Path) -> None:
     """A run that closes current versions without rewriting the part file that holds them lists them in
     the table's ``_superseded`` directory: the engines' views and ``Warehouse.read`` leave out exactly
-    those current rows (their closed copies stay), a carried table keeps the list, and ``run.json``
-    counts the rows a reader sees."""
+    those current rows (their closed copies stay), by key, delivery and line (a first delivery's open
+    part also holds rows of a key that are not its current version; a null line matches a null line),
+    a carried table keeps the list, and ``run.json`` counts the rows a reader sees."""
     from familycard.store.engine import SUPERSEDED
 
     wh = Warehouse(tmp_path / "data")
     run = wh.begin()
-    current_c = pa.table(
-        {"_key": ["c"], "_seq": [1], "amount": [3.0], "_valid_to_seq": pa.array([None], pa.int64())}
-    )
+
+    def rows(key: str, seq: int, line: int | None, amount: float | None) -> pa.Table:
+        return pa.table(
+            {
+                "_key": [key],
+                "_seq": [seq],
+                "_line": pa.array([line], pa.int64()),
+                "amount": pa.array([amount], pa.float64()),
+                "_valid_to_seq": pa.array([None], pa.int64()),
+            }
+        )
+
     pieces = [
         ("closed", HISTORY.slice(0, 1)),  # a's first version
-        ("open", HISTORY.slice(1, 2)),  # a and b current
-        ("open", current_c),  # c's first version, current when written
+        ("open", pa.concat_tables([HISTORY.slice(1, 2), rows("b", 1, 6, 2.5)])),  # a, b and b repeated
+        ("open", rows("c", 1, 3, 3.0)),  # c's first version, current when written
         ("closed", HISTORY.slice(3, 2)),  # the run that closed it: c's versions
+        ("open", rows("d", 2, None, None)),  # d's tombstone, current when written
+        ("closed", HISTORY.slice(5, 2)),  # the run that closed it: d's versions
     ]
     for i, (prefix, table) in enumerate(pieces):
         out = tmp_path / f"scratch-{i}"
@@ -189,18 +203,19 @@ def test_superseded_rows_are_left_out_by_every_reader(engine: Engine, tmp_path: 
         run.adopt("src_x", out, prefix)
     out = tmp_path / "scratch-list"
     out.mkdir()
-    write(out / "part-0.parquet", pa.table({"_key": ["c"], "_seq": [1]}))
+    superseded = {"_key": ["c", "b", "d"], "_seq": [1, 1, 2], "_line": pa.array([3, 6, None], pa.int64())}
+    write(out / "part-0.parquet", pa.table(superseded))
     with pytest.raises(ValueError, match="no subdirectory"):
         run.adopt("src_x", out, "superseded", into="_other")
     listed = run.adopt("src_x", out, "superseded", into=SUPERSEDED)
     assert [p.parent.name for p in listed] == [SUPERSEDED]
     run.commit({})
-    assert wh.meta()["tables"]["src_x"]["rows"] == 5
-    assert wh.meta()["tables"]["src_x"]["superseded"] == 1
+    assert wh.meta()["tables"]["src_x"]["rows"] == 7
+    assert wh.meta()["tables"]["src_x"]["superseded"] == 3
     assert content_digest(wh.read("src_x")) == content_digest(HISTORY)
 
     engine.register_parquet("src_x", wh.table_path("src_x"))
-    got = engine.fetch("SELECT _key, _seq, amount, _valid_to_seq FROM src_x")
+    got = engine.fetch("SELECT _key, _seq, _line, amount, _valid_to_seq FROM src_x")
     assert content_digest(got) == content_digest(HISTORY)
 
     run = wh.begin()

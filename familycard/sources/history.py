@@ -39,6 +39,10 @@ All SQL here is DuckDB dialect within the subset both engines run (``familycard.
 
 from __future__ import annotations
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from familycard.sources.catalogue import FeedSpec
 
 HISTORY_META = (
@@ -74,18 +78,55 @@ def stored_fields(spec: FeedSpec) -> list[str]:
     return out
 
 
-def key_sql(spec: FeedSpec, alias: str = "") -> str:
-    pre = f"{alias}." if alias else ""
-    parts = [f"CAST({pre}{q(k)} AS VARCHAR)" for k in spec.key]
-    return parts[0] if len(parts) == 1 else " || '|' || ".join(parts)
+def staged_schema(spec: FeedSpec, fields: pa.Schema) -> pa.Schema:
+    """The columns in which a delivery's accepted rows are staged: the history's (:func:`history_columns`),
+    so that a feed's first delivery becomes its history's open part as it was staged. ``fields``: the
+    validated rows' schema (each stored field's type)."""
+    meta = [
+        ("_key", pa.string()),
+        ("_op", pa.string()),
+        ("_deleted", pa.bool_()),
+        ("_seq", pa.int64()),
+        ("_delivery", pa.string()),
+        ("_period", pa.string()),
+        ("_line", pa.int64()),
+        ("_flagged", pa.bool_()),
+        ("_valid_to_seq", pa.int64()),
+        ("_valid_to_period", pa.string()),
+    ]
+    return pa.schema([fields.field(f) for f in stored_fields(spec)] + meta)
 
 
-def op_sql(spec: FeedSpec) -> str:
-    """The operation of a staged row: the agency's op code mapped, or ``insert``."""
+def staged_rows(spec: FeedSpec, rows: pa.Table, seq: int, delivery: str, period: str) -> pa.Table:
+    """Validated rows of one delivery (with ``_line`` and ``_flagged``) in the staged columns
+    (:func:`staged_schema`): the record's key as text (key fields joined by ``|``), the operation as the
+    agency said it (its code mapped; ``update`` for an unmapped code, ``insert`` for a feed without
+    operations), and the delivery that said it; the valid-to is open."""
+    n = rows.num_rows
+    texts = [pc.cast(rows[k], pa.string()) for k in spec.key]
+    key = texts[0] if len(texts) == 1 else pc.binary_join_element_wise(*texts, "|")
     if spec.op_field is None or not spec.ops:
-        return "'insert'"
-    whens = " ".join(f"WHEN '{code}' THEN '{op}'" for code, op in sorted(spec.ops.items()))
-    return f"CASE {q(spec.op_field)} {whens} ELSE 'update' END"
+        op = pa.array(["insert"] * n, pa.string())
+    else:
+        codes = sorted(spec.ops)
+        named = pa.array([spec.ops[c] for c in codes] + ["update"], pa.string())
+        index = pc.index_in(rows[spec.op_field], value_set=pa.array(codes, pa.string()))
+        index = pc.fill_null(index, len(codes))
+        op = pc.take(named, index)
+    columns = {f: rows[f] for f in stored_fields(spec)}
+    columns |= {
+        "_key": key,
+        "_op": op,
+        "_deleted": pc.equal(op, "delete"),
+        "_seq": pa.array(np.full(n, seq, np.int64)),
+        "_delivery": pa.array([delivery] * n, pa.string()),
+        "_period": pa.array([period] * n, pa.string()),
+        "_line": rows["_line"],
+        "_flagged": rows["_flagged"],
+        "_valid_to_seq": pa.nulls(n, pa.int64()),
+        "_valid_to_period": pa.nulls(n, pa.string()),
+    }
+    return pa.table(columns, schema=staged_schema(spec, rows.schema))
 
 
 def history_columns(spec: FeedSpec, alias: str = "") -> str:
@@ -100,11 +141,12 @@ def is_closed_part(name: str) -> bool:
 
 
 def _staged_rows(spec: FeedSpec, staged: str) -> str:
-    """This run's accepted rows of a feed as versions to compare: key, operation and content hash."""
+    """This run's accepted rows of a feed (staged with the history's columns, :func:`staged_schema`) as
+    versions to compare, with their content hash."""
     fields = stored_fields(spec)
     cols = ", ".join(q(f) for f in fields)
     return (
-        f"SELECT {cols}, {key_sql(spec)} AS _key, {op_sql(spec)} AS _op, _seq, _delivery, _period, "
+        f"SELECT {cols}, _key, _op, _seq, _delivery, _period, "
         f"_line, _flagged, FALSE AS _base, {content_hash_sql(fields)} AS _h FROM {staged}"
     )
 
@@ -162,40 +204,34 @@ def _versions_ctes(spec: FeedSpec, *, staged: str, base: str | None, fulls: str 
     """
 
 
-def first_history_sql(
-    spec: FeedSpec, *, staged: str, fulls: str | None, multi: str | None, closed: bool
-) -> str:
-    """The closed (``closed``) or open versions of a feed that has no history yet, from its staged rows.
+def first_history_sql(spec: FeedSpec, *, staged: str, fulls: str | None, closed: bool) -> str:
+    """The closed (``closed``) or open versions of a feed that has no history yet, from the staged rows
+    of several deliveries in one run (a key may recur across them: every key goes through the window)."""
+    ctes = _versions_ctes(spec, staged=_staged_rows(spec, staged), base=None, fulls=fulls)
+    where = "IS NOT NULL" if closed else "IS NULL"
+    return f"{ctes} SELECT {history_columns(spec)} FROM v WHERE _valid_to_seq {where}"
 
-    ``multi`` (a view of ``_key``) names the keys that occur more than once when the run brings one
-    delivery: every other row is a record's only version, open, with nothing to compare it with (a
-    ``delete`` of a record never seen deletes nothing), so only those keys go through the window. With
-    ``multi`` None, every key does (several deliveries in one run)."""
-    cols = stored_fields(spec)
-    hist = history_columns(spec)
-    source = staged
-    if multi is not None:  # the keys that recur, before any row is hashed
-        source = (
-            f"(SELECT d.* FROM {staged} AS d SEMI JOIN {multi} AS m ON {key_sql(spec, 'd')} = m._key) AS d"
-        )
+
+def first_versions_sql(spec: FeedSpec, *, staged: str, multi: str, fulls: str | None) -> str:
+    """The versions of a feed's first delivery that need ordering (the run brings one delivery, whose
+    staged rows become the history's open part as they are): those of the keys that recur in it or
+    are deleted (``multi``, a view of ``_key``: :func:`multi_keys_sql`; a ``delete`` of a record never
+    seen deletes nothing). Every other row is its record's only version, current."""
+    source = f"(SELECT d.* FROM {staged} AS d SEMI JOIN {multi} AS m ON d._key = m._key) AS d"
     ctes = _versions_ctes(spec, staged=_staged_rows(spec, source), base=None, fulls=fulls)
-    if closed:
-        return f"{ctes} SELECT {hist} FROM v WHERE _valid_to_seq IS NOT NULL"
-    sql = f"{ctes} SELECT {hist} FROM v WHERE _valid_to_seq IS NULL"
-    if multi is None:
-        return sql
-    single = ", ".join(f"t.{q(f)}" for f in cols)
-    return f"""{sql}
-        UNION ALL
-        SELECT {single}, t._key, t._op, FALSE AS _deleted, t._seq, t._delivery, t._period, t._line,
-            t._flagged, CAST(NULL AS BIGINT) AS _valid_to_seq, CAST(NULL AS VARCHAR) AS _valid_to_period
-        FROM (
-            SELECT {", ".join(q(f) for f in cols)}, {key_sql(spec)} AS _key, {op_sql(spec)} AS _op, _seq,
-                _delivery, _period, _line, _flagged
-            FROM {staged}
-        ) AS t
-        ANTI JOIN {multi} AS m ON t._key = m._key
-        WHERE t._op <> 'delete'
+    return f"{ctes} SELECT {history_columns(spec)} FROM v"
+
+
+def first_superseded_sql(staged: str, multi: str, versions: str) -> str:
+    """The staged rows of a first delivery that are not current versions (:func:`first_versions_sql`, in
+    view ``versions``): earlier versions of a recurring key (their closed copies are in ``versions``),
+    repeated rows and deletions of unknown records. As the superseded list names them (``_key``,
+    ``_seq``, ``_line``), so that readers of the open part leave them out."""
+    return f"""
+        SELECT d._key, d._seq, d._line
+        FROM (SELECT s.* FROM {staged} AS s SEMI JOIN {multi} AS m ON s._key = m._key) AS d
+        ANTI JOIN (SELECT _key, _seq, _line FROM {versions} WHERE _valid_to_seq IS NULL) AS v
+          ON d._key = v._key AND d._seq = v._seq AND d._line = v._line
     """
 
 
@@ -239,8 +275,8 @@ def closed_part_sql(spec: FeedSpec, changes: str, prev: str | None = None) -> st
 
 def superseded_sql(changes: str, first_seq: int) -> str:
     """The current versions a run closes (from ``changes``: the history's versions before the run's first
-    delivery ``first_seq``), as the superseded list names them: ``_key`` and ``_seq``."""
-    return f"SELECT _key, _seq FROM {changes} WHERE _seq < {int(first_seq)}"
+    delivery ``first_seq``), as the superseded list names them: ``_key``, ``_seq`` and ``_line``."""
+    return f"SELECT _key, _seq, _line FROM {changes} WHERE _seq < {int(first_seq)}"
 
 
 def open_part_sql(spec: FeedSpec, changes: str, prev: str | None = None, first_seq: int = 0) -> str:
@@ -259,12 +295,13 @@ def open_part_sql(spec: FeedSpec, changes: str, prev: str | None = None, first_s
 
 def multi_keys_sql(spec: FeedSpec, staged: str, *, several: bool) -> str:
     """Keys of ``staged`` that occur more than once in one delivery (``several``: the run brings more
-    than one delivery of the feed, and a key may recur across them): the only rows that can be
-    duplicates, and, in a feed's first delivery, the only ones that need comparing."""
+    than one delivery of the feed, and a key may recur across them), or that a row deletes: the only
+    rows that can be duplicates, and, in a feed's first delivery, the only ones whose versions need
+    ordering."""
     more = "COUNT(DISTINCT _seq)" if several else "1"
     return (
-        f"SELECT '{spec.name}' AS feed, _key FROM (SELECT {key_sql(spec)} AS _key, _seq FROM {staged}) AS k "
-        f"GROUP BY _key HAVING COUNT(*) > {more}"
+        f"SELECT '{spec.name}' AS feed, _key FROM {staged} GROUP BY _key "
+        f"HAVING COUNT(*) > {more} OR MAX(CASE WHEN _op = 'delete' THEN 1 ELSE 0 END) = 1"
     )
 
 
@@ -283,7 +320,8 @@ def content_hash_sql(fields: list[str]) -> str:
 
 def with_types(sql: str, spec: FeedSpec, types: dict[str, str]) -> str:
     """Fill ``{<field>}`` (the field's SQL type) and ``{text:<field>}`` (its text form) placeholders."""
-    for f in [*stored_fields(spec), *([spec.op_field] if spec.op_field else [])]:
+    types = {**types, "_op": "VARCHAR"}
+    for f in [*stored_fields(spec), "_op"]:
         sql = sql.replace("{" + f + "}", types[f])
         # Doubles as fixed-point text: both engines print a DECIMAL alike, not always a DOUBLE.
         text = (
@@ -301,17 +339,12 @@ def duplicates_sql(
     """Warnings for rows of ``staged`` repeated within their delivery: exact duplicates, and keys that
     appear with different content (the later line is the later version). ``multi`` (a view of
     ``_key``, :func:`multi_keys_sql`) restricts the comparison to the keys that occur more than once."""
-    fields = stored_fields(spec)
-    if spec.op_field:
-        fields.append(spec.op_field)
-    key = key_sql(spec)
+    fields = [*stored_fields(spec), "_op"]
     if multi is not None:
-        staged = (
-            f"(SELECT d.* FROM {staged} AS d SEMI JOIN {multi} AS m ON {key_sql(spec, 'd')} = m._key) AS d"
-        )
+        staged = f"(SELECT d.* FROM {staged} AS d SEMI JOIN {multi} AS m ON d._key = m._key) AS d"
     sql = f"""
         WITH h AS (
-            SELECT _delivery, _seq, _line, {key} AS _key, {content_hash_sql(fields)} AS _h FROM {staged}
+            SELECT _delivery, _seq, _line, _key, {content_hash_sql(fields)} AS _h FROM {staged}
         ),
         k AS (
             SELECT _delivery, _seq, _line, _key,
@@ -351,7 +384,7 @@ def found_values_sql(values: str, target: str, target_field: str) -> str:
 def references_sql(spec: FeedSpec, field: str, found: str, staged: str = "staged") -> str:
     """Rows of ``staged`` whose ``field`` is not among the ``found`` values (:func:`found_values_sql`)."""
     return f"""
-        SELECT s._delivery, s._seq, s._line, {key_sql(spec, "s")} AS _key, s.{q(field)} AS value
+        SELECT s._delivery, s._seq, s._line, s._key, s.{q(field)} AS value
         FROM {staged} AS s
         ANTI JOIN {found} AS f ON s.{q(field)} = f.v
         WHERE s.{q(field)} IS NOT NULL

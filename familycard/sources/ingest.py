@@ -531,7 +531,7 @@ class Ingestion:
                 sql = history.change_sql(m.spec, staged=m.staged, prev=m.prev, fulls=m.fulls)
                 m.changes = eng.materialize(m.view("changes"), m.typed(sql), m.dir("changes"))
             else:
-                self._write_first(run, m, multi[m.name])
+                self._write_first(run, m, multi[m.name], staging)
         counts = self._change_counts([m for m in merges if m.prev_open])
         for m in merges:
             if m.prev_open:
@@ -610,20 +610,34 @@ class Ingestion:
             counts[m.name] = keys.num_rows
         return counts
 
-    def _write_first(self, run: Run, m: _FeedMerge, n_multi: int) -> None:
-        """A feed's first history: open versions, and closed ones when a key recurs in the run."""
+    def _write_first(self, run: Run, m: _FeedMerge, n_multi: int, staging: Path) -> None:
+        """A feed's first history. From one delivery, its staged rows become the open part as they are;
+        only the keys that recur in it (and deletions) are ordered into versions: the closed ones make
+        a closed part, and the rows that are not current go on the superseded list. From several
+        deliveries, every key is ordered and both parts are written."""
         eng = self.engine
-        several = len(m.deliveries) > 1
-        multi = None if several else m.multi
-        if several or n_multi:
-            sql = history.first_history_sql(m.spec, staged=m.staged, fulls=m.fulls, multi=multi, closed=True)
-            if eng.materialize(m.view("closed"), m.typed(sql), m.dir("closed")):
-                run.adopt(m.table, m.dir("closed"), history.CLOSED_PART)
-            m.views.append(m.view("closed"))
-        sql = history.first_history_sql(m.spec, staged=m.staged, fulls=m.fulls, multi=multi, closed=False)
-        eng.materialize(m.view("open"), m.typed(sql), m.dir("open"))
-        run.adopt(m.table, m.dir("open"), history.OPEN_PART)
-        m.views.append(m.view("open"))
+        if len(m.deliveries) > 1:
+            for closed, part in ((True, history.CLOSED_PART), (False, history.OPEN_PART)):
+                sql = history.first_history_sql(m.spec, staged=m.staged, fulls=m.fulls, closed=closed)
+                if eng.materialize(m.view(part), m.typed(sql), m.dir(part)) or not closed:
+                    run.adopt(m.table, m.dir(part), part)
+                m.views.append(m.view(part))
+            return
+        run.adopt(m.table, staging / m.name, history.OPEN_PART)
+        if not n_multi:
+            return
+        versions = m.view("versions")
+        sql = history.first_versions_sql(m.spec, staged=m.staged, multi=m.multi, fulls=m.fulls)
+        eng.materialize(versions, m.typed(sql), m.dir("versions"))
+        m.views.append(versions)
+        sql = f"SELECT * FROM {versions} WHERE _valid_to_seq IS NOT NULL"
+        if eng.materialize(m.view("closed"), sql, m.dir("closed")):
+            run.adopt(m.table, m.dir("closed"), history.CLOSED_PART)
+        m.views.append(m.view("closed"))
+        sql = history.first_superseded_sql(m.staged, m.multi, versions)
+        if eng.materialize(m.view("superseded"), sql, m.dir("superseded")):
+            run.adopt(m.table, m.dir("superseded"), "superseded", into=SUPERSEDED)
+        m.views.append(m.view("superseded"))
 
     def _change_counts(self, merges: Sequence[_FeedMerge]) -> dict[str, tuple[int, int]]:
         """Per feed: how many current versions this run closes, and how many closed versions it adds."""
@@ -863,12 +877,7 @@ def land_delivery(
     out_dir = staging / d.feed
     out_dir.mkdir(parents=True, exist_ok=True)
     part = out_dir / f"{seq:09d}.parquet"
-    schema = (
-        output_schema(spec)
-        .append(pa.field("_seq", pa.int64()))
-        .append(pa.field("_delivery", pa.string()))
-        .append(pa.field("_period", pa.string()))
-    )
+    schema = history.staged_schema(spec, output_schema(spec))
     first = 2 if spec.format.kind == "csv" and spec.format.header else 1
     own: list[pa.Table] = []
     try:
@@ -879,11 +888,7 @@ def land_delivery(
                 counts["rows_rejected"] += v.rejected
                 counts["rows_flagged"] += v.flagged
                 counts["rows_accepted"] += v.rows.num_rows
-                n = v.rows.num_rows
-                t = v.rows.append_column("_seq", pa.array([seq] * n, pa.int64()))
-                t = t.append_column("_delivery", pa.array([delivery_id] * n, pa.string()))
-                t = t.append_column("_period", pa.array([d.period] * n, pa.string()))
-                writer.write_table(t)
+                writer.write_table(history.staged_rows(spec, v.rows, seq, delivery_id, d.period))
                 if v.issues.num_rows:
                     own.append(_finding_table(v.issues, delivery_id, seq, d.feed, d.rel, run_id))
     except FormatError as exc:

@@ -232,25 +232,36 @@ def compute_quality(
 
 def counts_sql(catalogue: Catalogue) -> str:
     """One row with every count quality needs, over views ``src_<feed>`` (a single query: on Spark, one job
-    instead of one per feed)."""
+    instead of one per feed). A referenced field's values are read once for every field that refers
+    to it."""
     q = history.q
     current = CURRENT
     parts = []
+    targets: dict[tuple[str, str], list[tuple[FeedSpec, str]]] = {}
     for spec in catalogue:
         counts = [f"COUNT(*) AS {q(spec.name + '__n')}"]
         counts += [f"COUNT({q(f)}) AS {q(f'{spec.name}__c_{f}')}" for f in history.stored_fields(spec)]
         parts.append(f"(SELECT {', '.join(counts)} FROM src_{spec.name} WHERE {current})")
         for col in spec.columns:
-            ref = col.references
-            if ref is None:
-                continue
-            parts.append(
-                f"""(SELECT COUNT(*) AS {q(f"{spec.name}__r_{col.field}")},
-                        COUNT(t.v) AS {q(f"{spec.name}__f_{col.field}")}
-                    FROM (SELECT DISTINCT {q(col.field)} AS v FROM src_{spec.name}
-                          WHERE {current} AND {q(col.field)} IS NOT NULL) AS s
-                    LEFT JOIN (SELECT DISTINCT {q(ref.field)} AS v FROM src_{ref.feed}) AS t ON s.v = t.v)"""
-            )
+            if col.references is not None:
+                targets.setdefault((col.references.feed, col.references.field), []).append((spec, col.field))
+    for (feed, field), sources in sorted(targets.items()):
+        values = " UNION ALL ".join(
+            f"SELECT DISTINCT {i} AS src, {q(f)} AS v FROM src_{spec.name} "
+            f"WHERE {current} AND {q(f)} IS NOT NULL"
+            for i, (spec, f) in enumerate(sources)
+        )
+        counts = []
+        for i, (spec, f) in enumerate(sources):
+            counts += [
+                f"COUNT(*) FILTER (WHERE s.src = {i}) AS {q(f'{spec.name}__r_{f}')}",
+                f"COUNT(t.v) FILTER (WHERE s.src = {i}) AS {q(f'{spec.name}__f_{f}')}",
+            ]
+        parts.append(
+            f"""(SELECT {", ".join(counts)}
+                FROM ({values}) AS s
+                LEFT JOIN (SELECT DISTINCT {q(field)} AS v FROM src_{feed}) AS t ON s.v = t.v)"""
+        )
     return "SELECT * FROM " + " CROSS JOIN ".join(f"{p} AS t{i}" for i, p in enumerate(parts))
 
 

@@ -97,9 +97,11 @@ def check_output_dir(path: Path) -> Path:
 SUPERSEDED = "_superseded"
 """The subdirectory of a table directory that lists rows its part files still hold but a later run
 replaced: a feed history's current versions that a run closed without rewriting the part files holding
-them (``familycard.sources.history``). Each of its files has the columns ``_key`` and ``_seq``; a view over
-the table leaves out the rows with such a ``_key`` and ``_seq`` whose ``_valid_to_seq`` is null (their
-closed copies, with a valid-to, stay). Both engines' file listings skip it (its name starts with ``_``)."""
+them, and the rows of a feed's first delivery that are not current versions (``familycard.sources.history``).
+Each of its files has the columns ``_key``, ``_seq`` and ``_line`` (null for a version no line said: a
+deletion implied by a full delivery); a view over the table leaves out the rows with such a ``_key``,
+``_seq`` and ``_line`` whose ``_valid_to_seq`` is null (their closed copies, with a valid-to, stay).
+Both engines' file listings skip it (its name starts with ``_``)."""
 
 
 def superseded_dir(path: Path) -> Path | None:
@@ -109,11 +111,12 @@ def superseded_dir(path: Path) -> Path | None:
 
 
 def without_superseded_sql(table: str, superseded: str) -> str:
-    """The rows of ``table`` (a view over part files) less those ``superseded`` (a view of ``_key`` and
-    ``_seq``) lists as replaced."""
+    """The rows of ``table`` (a view over part files) less those ``superseded`` (a view of ``_key``,
+    ``_seq`` and ``_line``) lists as replaced."""
     return (
         f"SELECT t.* FROM {table} AS t ANTI JOIN {superseded} AS s "
-        "ON t._key = s._key AND t._seq = s._seq AND t._valid_to_seq IS NULL"
+        "ON t._key = s._key AND t._seq = s._seq AND t._line IS NOT DISTINCT FROM s._line "
+        "AND t._valid_to_seq IS NULL"
     )
 
 

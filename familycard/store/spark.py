@@ -181,6 +181,7 @@ class SparkEngine(Engine):
         if sup is not None:  # (engine.without_superseded_sql, as a DataFrame join: no helper views)
             t, s = parts.alias("t"), self._spark.read.parquet(str(sup)).alias("s")
             on = (F.col("t._key") == F.col("s._key")) & (F.col("t._seq") == F.col("s._seq"))
+            on &= F.col("t._line").eqNullSafe(F.col("s._line"))
             parts = t.join(s, on & F.col("t._valid_to_seq").isNull(), "left_anti")
         self._view(name, parts)
 

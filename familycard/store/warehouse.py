@@ -175,9 +175,15 @@ class Warehouse:
         sup = superseded_dir(path)
         if sup is None:
             return whole
-        listed = pa.concat_tables([pq.read_table(f, columns=["_key", "_seq"]) for f in _parts(sup)])
+        names = ["_key", "_seq", "_line"]
+        listed = pa.concat_tables([canonical_table(pq.read_table(f, columns=names)) for f in _parts(sup)])
         current = pc.is_null(whole["_valid_to_seq"])
-        kept = whole.filter(current).join(listed, ["_key", "_seq"], join_type="left anti")
+        # (a null line names a version no line said: nulls match here, as in the engines' views)
+        line = pc.fill_null(whole["_line"], -1)
+        whole = whole.append_column("_line_or", line)
+        listed = listed.set_column(2, "_line_or", pc.fill_null(listed["_line"], -1))
+        kept = whole.filter(current).join(listed, ["_key", "_seq", "_line_or"], join_type="left anti")
+        whole = whole.drop_columns(["_line_or"])
         return pa.concat_tables([whole.filter(pc.invert(current)), kept.select(whole.column_names)])
 
     def register(self, engine: Engine, run: str | None = None) -> list[str]:
