@@ -302,6 +302,7 @@ def updated_counts(
     if any(k not in previous for k in need):
         return None
     parts, ctes = [], []
+    targets: dict[tuple[str, str], list[tuple[str, str]]] = {}  # referenced field: (reference, its CTEs)
     for spec in catalogue:
         change = changed.get(spec.name)
         if change is not None:
@@ -315,14 +316,44 @@ def updated_counts(
             more, select = _reference_delta(spec, col.field, ref.feed, ref.field, changed, name, unknown)
             ctes += [c for c in more if c not in ctes]
             parts.append(select)
+            if change is not None:
+                targets.setdefault((ref.feed, ref.field), []).append((f"{spec.name}__f_{col.field}", name))
+    parts += [_found_delta(target, field, refs, changed) for (target, field), refs in sorted(targets.items())]
     counts = dict(previous)
     if not parts:
         return counts
     sql = " CROSS JOIN ".join(f"({p}) AS d{i}" for i, p in enumerate(parts))
     sql = (f"WITH {', '.join(ctes)} " if ctes else "") + f"SELECT * FROM {sql}"
-    for key, delta in engine.fetch(sql).to_pylist()[0].items():
+    for column, delta in engine.fetch(sql).to_pylist()[0].items():
+        key = column.split("@")[0]  # (a count's delta may come in several columns: found@came, ...)
         counts[key] = counts[key] + int(delta or 0)
     return counts
+
+
+def _found_delta(target: str, field: str, refs: list[tuple[str, str]], changed: dict[str, FeedChange]) -> str:
+    """One row: for each reference to ``target``'s ``field`` (its found count's name, and the prefix of its
+    ``_gone`` and ``_came`` values: :func:`_reference_delta`), the values that came and are found there,
+    less those gone that were found before the run. The referenced feed is read twice for all of them."""
+    q = history.q
+    tf = q(field)
+    tchange = changed.get(target)
+    t_old = f"src_{target}" + (f" WHERE _seq < {int(tchange.since)}" if tchange else "")
+    gone = " UNION ALL ".join(f"SELECT {i} AS r, v FROM {name}_gone" for i, (_, name) in enumerate(refs))
+    came = " UNION ALL ".join(f"SELECT {i} AS r, v FROM {name}_came" for i, (_, name) in enumerate(refs))
+    came_counts = ", ".join(
+        f"COUNT(*) FILTER (WHERE g.r = {i}) AS {q(count + '@came')}" for i, (count, _) in enumerate(refs)
+    )
+    gone_counts = ", ".join(
+        f"-COUNT(*) FILTER (WHERE g.r = {i}) AS {q(count + '@gone')}" for i, (count, _) in enumerate(refs)
+    )
+    return f"""
+        SELECT * FROM
+        (SELECT {came_counts} FROM ({came}) AS g SEMI JOIN (SELECT {tf} AS v FROM src_{target}) AS t
+            ON g.v = t.v) AS c
+        CROSS JOIN
+        (SELECT {gone_counts} FROM ({gone}) AS g SEMI JOIN (SELECT {tf} AS v FROM {t_old}) AS t
+            ON g.v = t.v) AS o
+    """
 
 
 def _count_names(spec: FeedSpec) -> list[str]:
@@ -361,7 +392,6 @@ def _reference_delta(
     q = history.q
     f, tf = q(field), q(target_field)
     own, tchange = changed.get(spec.name), changed.get(target)
-    t_old = f"src_{target}" + (f" WHERE _seq < {int(tchange.since)}" if tchange else "")
     # The current values are scanned, not kept: a CTE used twice may be materialised whole.
     cur = f"(SELECT {f} AS v FROM src_{spec.name} WHERE {CURRENT} AND {f} IS NOT NULL)"
     ctes: list[str] = []
@@ -400,19 +430,10 @@ def _reference_delta(
             ctes,
             f"SELECT 0 AS {q(f'{spec.name}__r_{field}')}, {arrived} AS {q(f'{spec.name}__f_{field}')}",
         )
-    found_gone = (
-        f"(SELECT COUNT(*) FROM (SELECT DISTINCT t.{tf} AS v FROM ({'SELECT * FROM ' + t_old}) AS t "
-        f"SEMI JOIN {name}_gone AS g ON t.{tf} = g.v) AS x)"
-    )
-    found_came = (
-        f"(SELECT COUNT(*) FROM (SELECT DISTINCT t.{tf} AS v FROM src_{target} AS t "
-        f"SEMI JOIN {name}_came AS g ON t.{tf} = g.v) AS x)"
-    )
+    # (the values gone and came that the referenced feed holds are counted for every reference to it
+    # at once: :func:`_found_delta`)
     values = f"(SELECT COUNT(*) FROM {name}_came) - (SELECT COUNT(*) FROM {name}_gone)"
-    select = (
-        f"SELECT {values} AS {q(f'{spec.name}__r_{field}')}, "
-        f"{found_came} - {found_gone} + {arrived} AS {q(f'{spec.name}__f_{field}')}"
-    )
+    select = f"SELECT {values} AS {q(f'{spec.name}__r_{field}')}, {arrived} AS {q(f'{spec.name}__f_{field}')}"
     return ctes, select
 
 
