@@ -24,15 +24,20 @@ part files (every other file: they hold the current versions, and ``open-*`` fil
 module hold nothing else). A run computes only what it changes (:func:`change_sql`: the new versions
 and the current versions of the keys it brings), appends the versions it closed as a new closed part,
 and writes its new current versions as a new open part. The current versions it closes stay in their
-open parts, which are written once too: the run lists them (``_key``, ``_seq``: :func:`superseded_sql`)
+open parts, which are written once too: the run lists them (``_key``, ``_seq``, ``_line``:
+:func:`superseded_sql`)
 in the table's ``_superseded`` directory, and every reader leaves them out
 (:data:`familycard.store.engine.SUPERSEDED`). Only when the open parts have grown too many, or the list
 too long, are they rewritten into one without the versions closed, and the list emptied; older tables
 (a single ``part-*`` file holding every version) are read the same way, and their closed versions move
 to a closed part the first time one of their versions is closed. Readers see one table either way.
 
-A feed's first delivery has nothing to compare with: its rows are the versions, and only keys that
-occur more than once in it go through the window that orders versions (:func:`first_history_sql`).
+A feed's first delivery has nothing to compare with: its rows are the versions. Staged in the history's
+columns (:func:`staged_rows`), one delivery's file becomes the open part as it is; only keys that occur
+more than once in it, or that a row deletes, go through the window that orders versions
+(:func:`first_versions_sql`), and its rows that are not current versions are listed as superseded
+(:func:`first_superseded_sql`). Several deliveries in one run go through the window whole
+(:func:`first_history_sql`).
 
 All SQL here is DuckDB dialect within the subset both engines run (``familycard.store.engine``).
 """
