@@ -166,3 +166,36 @@ def test_the_pseudonym_map_holds_every_family_and_person(web_app: FastAPI, web_n
         ids = [str(x) for x in wh.read(table, snapshot.run()).column(column).to_pylist()]
         assert sorted(r["id"] for r in mapped) == sorted(ids)
         assert all(r["pseudonym"] == snapshot.pseudonym(kind, r["id"]) for r in mapped)
+
+
+def test_the_web_reads_only_current_mobile_numbers(web_nation: Nation, tmp_path: Path) -> None:
+    """The web's views over a feed history leave out the rows its superseded list names (a number a
+    later run closed, or a first delivery's earlier version): no SMS goes to a number no longer held."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from familycard.security.pseudonyms import KeyRing
+    from familycard.store.engine import SUPERSEDED
+    from familycard.web.snapshot import Snapshot
+
+    data = tmp_path / "data"
+    shutil.copytree(web_nation.data, data)
+    wh = Warehouse(data)
+    snap = Snapshot(data, KeyRing(tmp_path / "keys"))
+    person = next(p for p in snap.identities(web_nation.family_id) if p["iin"] and p["phones"])
+    links = wh.read("person_links").to_pylist()
+    keys = {str(r["record_key"]) for r in links if r["feed"] == "mobile_numbers"}
+    numbers = [
+        r
+        for r in wh.read("src_mobile_numbers").to_pylist()
+        if r["phone"] in person["phones"] and r["_key"] in keys and r["_valid_to_seq"] is None
+    ]
+    gone = numbers[0]
+    table = wh.table_path("src_mobile_numbers")
+    (table / SUPERSEDED).mkdir(exist_ok=True)
+    listed = {"_key": [gone["_key"]], "_seq": [gone["_seq"]], "_line": pa.array([gone["_line"]], pa.int64())}
+    pq.write_table(pa.table(listed), table / SUPERSEDED / "superseded-test-0000.parquet")
+    again = Snapshot(data, KeyRing(tmp_path / "keys"))
+    phones = next(p["phones"] for p in again.identities(web_nation.family_id) if p["iin"] == person["iin"])
+    assert gone["phone"] not in phones
+    assert sorted(phones) == sorted({r["phone"] for r in numbers[1:]})

@@ -39,6 +39,18 @@ def _quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
 
+def table_sql(path: Path) -> str:
+    """A query over a table directory in DuckDB: all its part files, less the rows its superseded list
+    names (for any DuckDB connection that reads a warehouse table)."""
+    files = _literal(str(path / "*.parquet"))
+    sql = f"SELECT * FROM read_parquet({files}, union_by_name = true)"
+    sup = superseded_dir(path)
+    if sup is not None:
+        listed = _literal(str(sup / "*.parquet"))
+        sql = without_superseded_sql(f"({sql})", f"read_parquet({listed}, union_by_name = true)")
+    return sql
+
+
 def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
@@ -104,13 +116,7 @@ class DuckDBEngine(Engine):
         """Make ``name`` a view over a table directory (all ``*.parquet`` files in it, less the rows its
         superseded list names)."""
         self.drop(name)
-        files = _literal(str(Path(path) / "*.parquet"))
-        sql = f"SELECT * FROM read_parquet({files}, union_by_name = true)"
-        sup = superseded_dir(path)
-        if sup is not None:
-            listed = _literal(str(sup / "*.parquet"))
-            sql = without_superseded_sql(f"({sql})", f"read_parquet({listed}, union_by_name = true)")
-        self._con.execute(f"CREATE VIEW {check_name(name)} AS {sql}")
+        self._con.execute(f"CREATE VIEW {check_name(name)} AS {table_sql(Path(path))}")
 
     def register_query(self, name: str, query: str) -> None:
         """Make ``name`` a view over ``query``."""

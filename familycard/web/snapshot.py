@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from familycard.security.pseudonyms import KeyRing, UnknownPseudonym
+from familycard.store.duck import table_sql
 from familycard.store.warehouse import Warehouse
 
 TABLES = (
@@ -94,8 +95,8 @@ class Snapshot:
             have = set(self.warehouse.tables(run))
             for name in TABLES:
                 if name in have:
-                    path = self.warehouse.table_path(name, run)
-                    con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{path}/*.parquet')")
+                    # (less the rows a feed history's superseded list names: no longer current versions)
+                    con.execute(f"CREATE VIEW {name} AS {table_sql(self.warehouse.table_path(name, run))}")
             # An earlier run's connection is left to the garbage collector: requests may still hold its
             # cursors, which must finish on the snapshot they started with.
             self._views = (run, con)
