@@ -17,22 +17,11 @@ from familycard.families import run_families
 from familycard.families.evaluate import evaluate, format_evaluation, install_truth_identity
 from familycard.families.stage import FEEDS_READ
 from familycard.sources.catalogue import load_catalogue
+from familycard.sources.history import staged_schema
 from familycard.sources.validate import output_schema
 from familycard.store.engine import Engine, open_engine
 from familycard.store.warehouse import Warehouse, content_digest
 
-_META = [
-    ("_key", pa.string()),
-    ("_op", pa.string()),
-    ("_deleted", pa.bool_()),
-    ("_seq", pa.int64()),
-    ("_delivery", pa.string()),
-    ("_period", pa.string()),
-    ("_line", pa.int64()),
-    ("_flagged", pa.bool_()),
-    ("_valid_to_seq", pa.int64()),
-    ("_valid_to_period", pa.string()),
-]
 P0 = "2025-01"  # the period of the first deliveries
 AS_OF = "2025-06"
 CITY, TOWN = "751110001", "191010001"
@@ -40,8 +29,7 @@ CITY, TOWN = "751110001", "191010001"
 
 def _history_schema(feed: str) -> pa.Schema:
     spec = load_catalogue()[feed]
-    fields = [f for f in output_schema(spec) if f.name not in ("_line", "_flagged", spec.op_field)]
-    return pa.schema([*fields, *_META])
+    return staged_schema(spec, output_schema(spec))  # (a history's columns)
 
 
 @dataclass

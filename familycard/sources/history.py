@@ -50,18 +50,22 @@ import pyarrow.compute as pc
 
 from familycard.sources.catalogue import FeedSpec
 
-HISTORY_META = (
-    "_key",
-    "_op",
-    "_deleted",
-    "_seq",
-    "_delivery",
-    "_period",
-    "_line",
-    "_flagged",
-    "_valid_to_seq",
-    "_valid_to_period",
+HISTORY_META_SCHEMA = pa.schema(
+    [
+        ("_key", pa.string()),
+        ("_op", pa.string()),
+        ("_deleted", pa.bool_()),
+        ("_seq", pa.int64()),
+        ("_delivery", pa.string()),
+        ("_period", pa.string()),
+        ("_line", pa.int64()),
+        ("_flagged", pa.bool_()),
+        ("_valid_to_seq", pa.int64()),
+        ("_valid_to_period", pa.string()),
+    ]
 )
+"""The columns every history row has after its feed's stored fields, with their types."""
+HISTORY_META = tuple(HISTORY_META_SCHEMA.names)
 CLOSED_PART = "closed"  # part files of closed versions only: written once, never rewritten
 OPEN_PART = "open"  # part files that hold current versions (rewritten when one of them is closed)
 
@@ -87,19 +91,7 @@ def staged_schema(spec: FeedSpec, fields: pa.Schema) -> pa.Schema:
     """The columns in which a delivery's accepted rows are staged: the history's (:func:`history_columns`),
     so that a feed's first delivery becomes its history's open part as it was staged. ``fields``: the
     validated rows' schema (each stored field's type)."""
-    meta = [
-        ("_key", pa.string()),
-        ("_op", pa.string()),
-        ("_deleted", pa.bool_()),
-        ("_seq", pa.int64()),
-        ("_delivery", pa.string()),
-        ("_period", pa.string()),
-        ("_line", pa.int64()),
-        ("_flagged", pa.bool_()),
-        ("_valid_to_seq", pa.int64()),
-        ("_valid_to_period", pa.string()),
-    ]
-    return pa.schema([fields.field(f) for f in stored_fields(spec)] + meta)
+    return pa.schema([fields.field(f) for f in stored_fields(spec)] + list(HISTORY_META_SCHEMA))
 
 
 def staged_rows(spec: FeedSpec, rows: pa.Table, seq: int, delivery: str, period: str) -> pa.Table:

@@ -941,21 +941,9 @@ def _finding_table(issues: pa.Table, delivery: str, seq: int, feed: str, file: s
 
 
 def _empty_history_sql(spec: FeedSpec) -> str:
-    fields = [f for f in output_schema(spec) if f.name not in ("_line", "_flagged", spec.op_field)]
+    fields = history.staged_schema(spec, output_schema(spec))
     cols = [f"CAST(NULL AS {_SQL_TYPES[f.type]}) AS {history.q(f.name)}" for f in fields]
-    meta = [
-        "CAST(NULL AS VARCHAR) AS _key",
-        "CAST(NULL AS VARCHAR) AS _op",
-        "CAST(NULL AS BOOLEAN) AS _deleted",
-        "CAST(NULL AS BIGINT) AS _seq",
-        "CAST(NULL AS VARCHAR) AS _delivery",
-        "CAST(NULL AS VARCHAR) AS _period",
-        "CAST(NULL AS BIGINT) AS _line",
-        "CAST(NULL AS BOOLEAN) AS _flagged",
-        "CAST(NULL AS BIGINT) AS _valid_to_seq",
-        "CAST(NULL AS VARCHAR) AS _valid_to_period",
-    ]
-    return f"SELECT {', '.join(cols + meta)} WHERE 1 = 0"
+    return f"SELECT {', '.join(cols)} WHERE 1 = 0"
 
 
 def _release_sql(spec: FeedSpec, run_id: str, hist: str, since: int, until: int) -> str:
