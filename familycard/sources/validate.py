@@ -412,22 +412,19 @@ def _check_iin(
     """IIN/BIN text → (valid values or null, [(rule, reason, mask)])."""
     n = len(text)
     present = ~_np(pc.is_null(text))
-    shape = _np(pc.match_substring_regex(text, r"^\d{12}$"))
+    shape, digits = _digits(text)
     why: list[tuple[str, str, npt.NDArray[np.bool_]]] = []
     why.append(("iin_format" if not business else "bin_format", "not 12 digits", present & ~shape))
-    nums = np.zeros(n, dtype=np.int64)
-    if shape.any():
-        nums[shape] = np.asarray(pc.cast(text.filter(pa.array(shape)), pa.int64()).to_numpy(), dtype=np.int64)
-    check_ok = iinlib.valid_check_array(nums) & shape
+    check = iinlib.check_digits_array(digits[:, :11])
+    check_ok = shape & (check >= 0) & (check == digits[:, 11])
     why.append(("check_digit", "check digit does not match", shape & ~check_ok))
-    fifth = (nums // 10**7) % 10
-    is_bin = np.isin(fifth, (4, 5, 6))
+    is_bin = np.isin(digits[:, 4], (4, 5, 6))  # a BIN's fifth digit is its kind
     if business:
         why.append(("bin_kind", "not a business identification number", check_ok & ~is_bin))
         good = check_ok & is_bin
     else:
-        century = (nums // 10**5) % 10
-        birth = _iin_birth_days_np(nums)
+        century = digits[:, 6]
+        birth = _iin_birth_days_digits(digits)
         why.append(
             ("iin_kind", "a business identification number (BIN), not a person's IIN", check_ok & is_bin)
         )
@@ -438,21 +435,37 @@ def _check_iin(
     return value, why
 
 
-def _iin_birth_days_np(nums: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
-    """Birth day (days since epoch) encoded in 12-digit IINs; a large negative number when impossible."""
-    yy = (nums // 10**10) % 100
-    mm = (nums // 10**8) % 100
-    dd = (nums // 10**6) % 100
-    century = (nums // 10**5) % 10
+def _digits(text: pa.Array | pa.ChunkedArray) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.int64]]:
+    """Which values are exactly 12 digits, and the digits of each as a row of an (n, 12) matrix (zeros
+    for the others), read from the text's bytes (no arithmetic on 12-digit numbers)."""
+    if isinstance(text, pa.ChunkedArray):
+        text = text.combine_chunks() if text.num_chunks else pa.array([], pa.string())
+    shape = _np(pc.match_substring_regex(text, r"^\d{12}$"))  # (RE2's \d: ASCII digits only)
+    digits = np.zeros((len(text), 12), dtype=np.int64)
+    if shape.any():
+        twelve = pc.cast(text.filter(pa.array(shape)), pa.string())
+        offsets = np.frombuffer(twelve.buffers()[1], np.int32)[
+            twelve.offset : twelve.offset + len(twelve) + 1
+        ]
+        data = np.frombuffer(twelve.buffers()[2], np.uint8)[offsets[0] : offsets[-1]]
+        digits[shape] = data.reshape(-1, 12).astype(np.int64) - ord("0")
+    return shape, digits
+
+
+def _iin_birth_days_digits(digits: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """Birth day (days since epoch) encoded in IINs (an (n, 12) digit matrix); a large negative number
+    when impossible."""
+    yy = digits[:, 0] * 10 + digits[:, 1]
+    mm = digits[:, 2] * 10 + digits[:, 3]
+    dd = digits[:, 4] * 10 + digits[:, 5]
+    century = digits[:, 6]
     base = np.select([century <= 2, century <= 4], [1800, 1900], 2000)
     days, valid = _civil_days(base + yy, mm, dd)
     return np.where(valid & (century >= 1) & (century <= 6), days.astype(np.int64), -(10**7))
 
 
 def _iin_birth_days(iins: pa.Array) -> npt.NDArray[np.int64]:
-    text = pc.fill_null(iins, "000000000000")
-    nums = np.asarray(pc.cast(text, pa.int64()).to_numpy(zero_copy_only=False), dtype=np.int64)
-    return _iin_birth_days_np(nums)
+    return _iin_birth_days_digits(_digits(iins)[1])
 
 
 def _numbers(
