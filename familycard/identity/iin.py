@@ -134,13 +134,6 @@ def check_digits_array(first11: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
     return np.where(c == 10, -1, c)
 
 
-def valid_check_array(iins: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
-    """True where the 12-digit integer has a correct check digit."""
-    d = digits_array(iins)
-    c = check_digits_array(d[:, :11])
-    return (c >= 0) & (c == d[:, 11]) & (iins >= 0) & (iins < 10**12)
-
-
 def make_array(
     birth_days: npt.NDArray[np.int32],
     male: npt.NDArray[np.bool_],
