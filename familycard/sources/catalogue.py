@@ -234,6 +234,17 @@ class _Reader:
             raise self.error(unknown[0], "unknown key (misspelt?)")
 
 
+def references_by_target(specs: Iterable[FeedSpec]) -> dict[tuple[str, str], list[tuple[FeedSpec, str]]]:
+    """The fields of ``specs`` that refer to another feed, grouped by what they refer to (feed, field):
+    a referenced field's values can then be read once for all of them."""
+    targets: dict[tuple[str, str], list[tuple[FeedSpec, str]]] = {}
+    for spec in specs:
+        for col in spec.columns:
+            if col.references is not None:
+                targets.setdefault((col.references.feed, col.references.field), []).append((spec, col.field))
+    return targets
+
+
 def _as_tuple(typ: type | tuple[type, ...]) -> tuple[type, ...]:
     return typ if isinstance(typ, tuple) else (typ,)
 

@@ -36,7 +36,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from familycard.sources import history
-from familycard.sources.catalogue import Catalogue, FeedSpec, load_catalogue
+from familycard.sources.catalogue import Catalogue, FeedSpec, load_catalogue, references_by_target
 from familycard.sources.formats import FormatError, iter_batches
 from familycard.sources.periods import due_date, period_bounds
 from familycard.sources.quality import (
@@ -709,12 +709,7 @@ class Ingestion:
         """References across feeds never remove a row (the other feed may simply be late): a value not
         found is flagged for review and released once the referenced record arrives. The values sought
         in one referenced field are looked up together, in one pass over that feed."""
-        targets: dict[tuple[str, str], list[tuple[FeedSpec, str]]] = {}
-        for spec in changed:
-            for col in spec.columns:
-                if col.references is not None:
-                    target = (col.references.feed, col.references.field)
-                    targets.setdefault(target, []).append((spec, col.field))
+        targets = references_by_target(changed)
         if not targets:
             return FINDING_SCHEMA.empty_table()
         ctes, parts = [], []

@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from familycard.sources import history
-from familycard.sources.catalogue import Catalogue, FeedSpec
+from familycard.sources.catalogue import Catalogue, FeedSpec, references_by_target
 from familycard.sources.periods import due_date, months, period_of
 from familycard.store.engine import Engine
 
@@ -237,15 +237,11 @@ def counts_sql(catalogue: Catalogue) -> str:
     q = history.q
     current = CURRENT
     parts = []
-    targets: dict[tuple[str, str], list[tuple[FeedSpec, str]]] = {}
     for spec in catalogue:
         counts = [f"COUNT(*) AS {q(spec.name + '__n')}"]
         counts += [f"COUNT({q(f)}) AS {q(f'{spec.name}__c_{f}')}" for f in history.stored_fields(spec)]
         parts.append(f"(SELECT {', '.join(counts)} FROM src_{spec.name} WHERE {current})")
-        for col in spec.columns:
-            if col.references is not None:
-                targets.setdefault((col.references.feed, col.references.field), []).append((spec, col.field))
-    for (feed, field), sources in sorted(targets.items()):
+    for (feed, field), sources in sorted(references_by_target(catalogue).items()):
         values = " UNION ALL ".join(
             f"SELECT DISTINCT {i} AS src, {q(f)} AS v FROM src_{spec.name} "
             f"WHERE {current} AND {q(f)} IS NOT NULL"
