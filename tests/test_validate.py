@@ -227,6 +227,25 @@ def test_codes_numbers_and_ranges(spec) -> None:  # type: ignore[no-untyped-def]
     assert v.rows["amount"].to_pylist() == [100.5, 1234.5, None, 100.5]
 
 
+def test_numbers_beyond_the_type_are_set_aside_not_a_crash(spec) -> None:  # type: ignore[no-untyped-def]
+    rows = [
+        _row(**{"Дети": "10891291820242622657"}),  # more than a 64-bit integer holds
+        _row(**{"Дети": "95373284400788110"}),  # fits, though a double cannot hold it exactly
+        _row(**{"Дети": "+5", "Сумма": "+7,5"}),  # a leading plus sign
+        _row(**{"Дети": "+-5", "Сумма": "1e999"}),  # two signs; a decimal beyond a double
+        _row(**{"Дети": "-0000000000000000000000012"}),  # leading zeros are no size
+    ]
+    v = _validate(spec, rows)
+    assert _issues(v) == [
+        (2, "children", "range", "flag"),
+        (5, "amount", "range", "flag"),
+        (5, "children", "number", "flag"),
+    ]
+    assert v.rows["children"].to_pylist() == [None, 95373284400788110, 5, None, -12]
+    assert v.rows["amount"].to_pylist() == [100.5, 100.5, 7.5, None, 100.5]
+    assert v.issues["reason"].to_pylist()[0] == "too large to be read as a number"
+
+
 def test_kato_must_exist(spec) -> None:  # type: ignore[no-untyped-def]
     from familycard.geo.territory import build_territory
 
@@ -242,7 +261,18 @@ def test_issue_keys_name_the_record(spec) -> None:  # type: ignore[no-untyped-de
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.dictionaries(st.sampled_from(list(_row())), st.text(max_size=14)), min_size=1, max_size=8))
+@given(
+    st.lists(
+        st.dictionaries(
+            st.sampled_from(list(_row())),
+            st.text(max_size=14)
+            | st.from_regex(r"[-+ ]{0,2}[0-9]{1,25}([.,][0-9]{0,5})?([eE][-+]?[0-9]{1,4})?", fullmatch=True)
+            | st.from_regex(r"[0-9./-]{6,12}", fullmatch=True),
+        ),
+        min_size=1,
+        max_size=8,
+    )
+)
 def test_any_text_never_crashes_and_every_row_is_accounted_for(tmp_path_factory, rows) -> None:  # type: ignore[no-untyped-def]
     path = Path(tmp_path_factory.getbasetemp()) / "people.toml"
     if not path.exists():

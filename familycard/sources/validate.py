@@ -45,14 +45,15 @@ ISSUE_SCHEMA = pa.schema(
 _MALE = {"М", "M", "1", "Е", "ER", "male", "м", "m"}
 _FEMALE = {"Ж", "F", "2", "Ә", "A", "female", "ж", "f"}
 
-# Date styles as regular expressions with named groups; two-digit years are resolved by a pivot.
-_DATE_PATTERNS: dict[str, str] = {
-    "iso": r"^(?P<y>\d{4})-(?P<m>\d{2})-(?P<d>\d{2})$",
-    "dmy": r"^(?P<d>\d{2})\.(?P<m>\d{2})\.(?P<y>\d{4})$",
-    "dmy_slash": r"^(?P<d>\d{2})/(?P<m>\d{2})/(?P<y>\d{4})$",
-    "ymd": r"^(?P<y>\d{4})(?P<m>\d{2})(?P<d>\d{2})$",
-    "dmy_short": r"^(?P<d>\d{2})\.(?P<m>\d{2})\.(?P<y>\d{2})$",
-    "dmy_compact": r"^(?P<d>\d{2})(?P<m>\d{2})(?P<y>\d{4})$",
+# Date styles as fixed-width templates: Y, M and D stand for ASCII digits of the year, month and day,
+# any other character for itself; two-digit years are resolved by a pivot.
+_DATE_TEMPLATES: dict[str, str] = {
+    "iso": "YYYY-MM-DD",
+    "dmy": "DD.MM.YYYY",
+    "dmy_slash": "DD/MM/YYYY",
+    "ymd": "YYYYMMDD",
+    "dmy_short": "DD.MM.YY",
+    "dmy_compact": "DDMMYYYY",
 }
 _EPOCH = dt.date(1970, 1, 1)
 
@@ -96,6 +97,7 @@ class BatchValidator:
         self.spec = spec
         self.period_end = period_end
         self._territory = territory
+        self._kato_codes: pa.Array | None = None
         self.schema = output_schema(spec)
 
     @property
@@ -103,6 +105,13 @@ class BatchValidator:
         if self._territory is None:
             self._territory = build_territory()
         return self._territory
+
+    @property
+    def kato_codes(self) -> pa.Array:
+        """Every unit's code in the classifier, as an Arrow set to look values up in."""
+        if self._kato_codes is None:
+            self._kato_codes = pa.array(self.territory.unit_kato.tolist(), pa.string())
+        return self._kato_codes
 
     def __call__(self, raw: pa.Table, first_line: int) -> Validated:
         """Validate ``raw`` (columns named as in the file); its first row is on line ``first_line``."""
@@ -113,13 +122,14 @@ class BatchValidator:
         flag = np.zeros(n, dtype=bool)
         out: dict[str, pa.Array] = {}
         texts: dict[str, pa.Array] = {}
+        digits: dict[str, npt.NDArray[np.int64]] = {}  # each IIN field's digits, for the checks below
         for col in self.spec.columns:
             text = (
                 _as_text(raw.column(col.name)) if col.name in raw.column_names else pa.nulls(n, pa.string())
             )
             texts[col.field] = text
             value, bad, reasons, rule = self._parse(
-                col, raw.column(col.name) if col.name in raw.column_names else None, text
+                col, raw.column(col.name) if col.name in raw.column_names else None, text, digits
             )
             missing = np.asarray(pc.is_null(text).to_numpy(zero_copy_only=False), dtype=bool)
             if col.required or col.field in self.spec.key:
@@ -142,7 +152,7 @@ class BatchValidator:
                 idx = np.flatnonzero(mask & ~missing)
                 issues.add(idx, col.field, text, rule_name, "warn", reason)
         for chk in self.spec.checks:
-            mask, reason = self._check(chk.kind, chk.fields, out)
+            mask, reason = self._check(chk.kind, chk.fields, out, digits)
             idx = np.flatnonzero(mask)
             target = chk.fields[0]
             issues.add(idx, target, texts[target], chk.kind, chk.severity, reason)
@@ -168,11 +178,16 @@ class BatchValidator:
     # ---------------------------------------------------------------------------------- parsing
 
     def _parse(
-        self, col: Column, raw: pa.ChunkedArray | None, text: pa.Array
+        self,
+        col: Column,
+        raw: pa.ChunkedArray | None,
+        text: pa.Array,
+        digits: dict[str, npt.NDArray[np.int64]],
     ) -> tuple[
         pa.Array, npt.NDArray[np.bool_] | None, list[tuple[Any, str, str]], list[tuple[Any, str, str]]
     ]:
-        """Typed values, the mask of values set aside, errors and warnings as (mask, rule, reason)."""
+        """Typed values, the mask of values set aside, errors and warnings as (mask, rule, reason);
+        an IIN or BIN field's digits go into ``digits``."""
         n = len(text)
         errors: list[tuple[Any, str, str]] = []
         warnings: list[tuple[Any, str, str]] = []
@@ -187,16 +202,16 @@ class BatchValidator:
         if col.type in ("string", "period"):
             value = text
         elif col.type in ("iin", "bin"):
-            value, why = _check_iin(text, business=col.type == "bin")
+            value, why, digits[col.field] = _check_iin(text, business=col.type == "bin")
             for rule, reason, mask in why:
                 fail(mask, rule, reason)
         elif col.type == "kato":
             value = text
-            ok = _np(pc.match_substring_regex(text, r"^\d{9}$"))
+            fits, matrix = _fixed_width(text, 9)
+            ok = fits.copy()
+            ok[fits] = _ascii_digits(matrix)[0]
             fail(~ok, "kato", "not a 9-digit KATO code")
-            exists = self.territory.exists_array(
-                np.asarray(pc.fill_null(text, "").to_numpy(zero_copy_only=False))
-            )
+            exists = _np(pc.is_in(text, value_set=self.kato_codes))
             fail(~exists, "kato", "KATO code does not exist in the classifier")
         elif col.type == "code":
             value = text
@@ -220,9 +235,12 @@ class BatchValidator:
                     present & (days > hi), "plausible", f"date after the delivery's period ({col.not_after})"
                 )
         elif col.type in ("integer", "decimal"):
-            value, unparsed = _numbers(raw, text, integer=col.type == "integer")
+            value, unparsed, huge = _numbers(raw, text, integer=col.type == "integer")
             fail(unparsed, "number", "not an integer" if col.type == "integer" else "not a number")
-            nums = np.asarray(pc.cast(value, pa.float64()).fill_null(0).to_numpy(zero_copy_only=False))
+            fail(huge, "range", "too large to be read as a number")
+            nums = np.asarray(
+                pc.cast(value, pa.float64(), safe=False).fill_null(0).to_numpy(zero_copy_only=False)
+            )
             present = ~_np(pc.is_null(value))
             if col.min is not None:
                 fail(present & (nums < col.min), "range", f"below the minimum {col.min:g}")
@@ -272,13 +290,9 @@ class BatchValidator:
             if not todo.any():
                 break
             sub = text.filter(pa.array(todo))
-            parts = pc.extract_regex(sub, _DATE_PATTERNS[style])
-            ok = ~_np(pc.is_null(parts))
+            ok, y, m, d = _read_template(sub, _DATE_TEMPLATES[style])
             if not ok.any():
                 continue
-            y = _ints(pc.struct_field(parts, "y"))
-            m = _ints(pc.struct_field(parts, "m"))
-            d = _ints(pc.struct_field(parts, "d"))
             if style == "dmy_short":
                 y = _century(y, year, past_only=hi is not None)
             parsed, valid = _civil_days(y, m, d)
@@ -306,18 +320,22 @@ class BatchValidator:
         return value, np.maximum(used, 0).astype(np.int8), unparsed
 
     def _check(
-        self, kind: str, fields: Sequence[str], out: dict[str, pa.Array]
+        self,
+        kind: str,
+        fields: Sequence[str],
+        out: dict[str, pa.Array],
+        digits: dict[str, npt.NDArray[np.int64]],
     ) -> tuple[npt.NDArray[np.bool_], str]:
+        """Rows that fail a check across fields; ``digits``: the IIN fields' digits (:meth:`_parse`)."""
         if kind == "iin_birth_date":
             iins, dates = out[fields[0]], out[fields[1]]
-            expected = _iin_birth_days(iins)
+            expected = _iin_birth_days_digits(digits[fields[0]])
             got = np.asarray(pc.cast(dates, pa.int32()).fill_null(-(10**6)).to_numpy(zero_copy_only=False))
             both = ~_np(pc.is_null(iins)) & ~_np(pc.is_null(dates))
             return both & (expected != got), f"IIN's birth date does not match {fields[1]}"
         if kind == "iin_sex":
             iins, sex = out[fields[0]], out[fields[1]]
-            digit = _ints(pc.utf8_slice_codeunits(pc.fill_null(iins, "000000000000"), 6, 7))
-            iin_male = digit % 2 == 1
+            iin_male = digits[fields[0]][:, 6] % 2 == 1
             sx = pc.fill_null(sex, "")
             male = _np(pc.is_in(sx, value_set=pa.array(sorted(_MALE))))
             female = _np(pc.is_in(sx, value_set=pa.array(sorted(_FEMALE))))
@@ -361,19 +379,16 @@ def _np(arr: pa.Array | pa.ChunkedArray) -> npt.NDArray[np.bool_]:
     return np.asarray(pc.fill_null(arr, False).to_numpy(zero_copy_only=False), dtype=bool)
 
 
-def _ints(arr: pa.Array) -> npt.NDArray[np.int64]:
-    return np.asarray(
-        pc.cast(pc.fill_null(arr, "0"), pa.int64()).to_numpy(zero_copy_only=False), dtype=np.int64
-    )
-
-
 def _as_text(col: pa.ChunkedArray) -> pa.Array:
     """Any column as trimmed text, empty → null (what validation and quarantine show)."""
     arr = col.combine_chunks() if col.num_chunks else pa.array([], col.type)
     if pa.types.is_dictionary(arr.type):
         arr = arr.dictionary_decode()
     arr = pc.utf8_trim_whitespace(pc.cast(arr, pa.string()))
-    return pc.if_else(pc.equal(arr, pa.scalar("", pa.string())), pa.nulls(len(arr), pa.string()), arr)
+    empty = pc.equal(pc.binary_length(arr), 0)
+    if not pc.any(empty).as_py():
+        return arr
+    return pc.if_else(empty, pa.nulls(len(arr), pa.string()), arr)
 
 
 def _century(yy: npt.NDArray[np.int64], year: int, *, past_only: bool) -> npt.NDArray[np.int64]:
@@ -408,8 +423,8 @@ def _civil_days(
 
 def _check_iin(
     text: pa.Array, *, business: bool
-) -> tuple[pa.Array, list[tuple[str, str, npt.NDArray[np.bool_]]]]:
-    """IIN/BIN text → (valid values or null, [(rule, reason, mask)])."""
+) -> tuple[pa.Array, list[tuple[str, str, npt.NDArray[np.bool_]]], npt.NDArray[np.int64]]:
+    """IIN/BIN text → (valid values or null, [(rule, reason, mask)], the digits as :func:`_digits`)."""
     n = len(text)
     present = ~_np(pc.is_null(text))
     shape, digits = _digits(text)
@@ -432,23 +447,67 @@ def _check_iin(
         why.append(("iin_date", "the birth date or century digit in the IIN is impossible", bad_date))
         good = check_ok & ~is_bin & ~bad_date
     value = pc.if_else(pa.array(good), text, pa.nulls(n, pa.string()))
-    return value, why
+    return value, why, digits
+
+
+def _fixed_width(text: pa.Array, width: int) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.uint8]]:
+    """Which values of a string array are exactly ``width`` bytes long, and the bytes of those values
+    as the rows of a (k, ``width``) matrix."""
+    fits = _np(pc.equal(pc.binary_length(text), width))
+    if not fits.any():
+        return fits, np.zeros((0, width), np.uint8)
+    sub = pc.cast(text.filter(pa.array(fits)), pa.string())
+    offsets = np.frombuffer(sub.buffers()[1], np.int32)[sub.offset : sub.offset + len(sub) + 1]
+    data = np.frombuffer(sub.buffers()[2], np.uint8)[offsets[0] : offsets[-1]]
+    return fits, data.reshape(-1, width)
+
+
+def _ascii_digits(matrix: npt.NDArray[np.uint8]) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.int64]]:
+    """Which rows of a byte matrix are all ASCII digits, and the digits' values."""
+    values = matrix.astype(np.int64) - ord("0")
+    ok = np.asarray(((values >= 0) & (values <= 9)).all(axis=1), dtype=bool)
+    return ok, values
+
+
+def _read_template(
+    text: pa.Array, template: str
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Values that follow a fixed-width date template (:data:`_DATE_TEMPLATES`), and their year, month
+    and day (zero where a value does not follow it)."""
+    n = len(text)
+    y, m, d = (np.zeros(n, np.int64) for _ in range(3))
+    fits, matrix = _fixed_width(text, len(template.encode()))
+    if not len(matrix):
+        return fits, y, m, d
+    digit_at = [i for i, ch in enumerate(template) if ch in "YMD"]
+    ok, values = _ascii_digits(matrix[:, digit_at])
+    for i, ch in enumerate(template):
+        if ch not in "YMD":
+            ok &= matrix[:, i] == ord(ch)
+    parts = {"Y": y, "M": m, "D": d}
+    where = np.flatnonzero(fits)[ok]
+    for ch, out in parts.items():
+        cols = [j for j, i in enumerate(digit_at) if template[i] == ch]
+        number = np.zeros(int(ok.sum()), np.int64)
+        for j in cols:
+            number = number * 10 + values[ok, j]
+        out[where] = number
+    read = np.zeros(n, bool)
+    read[where] = True
+    return read, y, m, d
 
 
 def _digits(text: pa.Array | pa.ChunkedArray) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.int64]]:
-    """Which values are exactly 12 digits, and the digits of each as a row of an (n, 12) matrix (zeros
-    for the others), read from the text's bytes (no arithmetic on 12-digit numbers)."""
+    """Which values are exactly 12 ASCII digits, and the digits of each as a row of an (n, 12) matrix
+    (zeros for the others), read from the text's bytes (no arithmetic on 12-digit numbers)."""
     if isinstance(text, pa.ChunkedArray):
         text = text.combine_chunks() if text.num_chunks else pa.array([], pa.string())
-    shape = _np(pc.match_substring_regex(text, r"^\d{12}$"))  # (RE2's \d: ASCII digits only)
+    fits, matrix = _fixed_width(text, 12)
+    ok, values = _ascii_digits(matrix)
+    shape = fits.copy()
+    shape[fits] = ok
     digits = np.zeros((len(text), 12), dtype=np.int64)
-    if shape.any():
-        twelve = pc.cast(text.filter(pa.array(shape)), pa.string())
-        offsets = np.frombuffer(twelve.buffers()[1], np.int32)[
-            twelve.offset : twelve.offset + len(twelve) + 1
-        ]
-        data = np.frombuffer(twelve.buffers()[2], np.uint8)[offsets[0] : offsets[-1]]
-        digits[shape] = data.reshape(-1, 12).astype(np.int64) - ord("0")
+    digits[shape] = values[ok]
     return shape, digits
 
 
@@ -464,32 +523,57 @@ def _iin_birth_days_digits(digits: npt.NDArray[np.int64]) -> npt.NDArray[np.int6
     return np.where(valid & (century >= 1) & (century <= 6), days.astype(np.int64), -(10**7))
 
 
-def _iin_birth_days(iins: pa.Array) -> npt.NDArray[np.int64]:
-    return _iin_birth_days_digits(_digits(iins)[1])
-
-
 def _numbers(
     raw: pa.ChunkedArray | None, text: pa.Array, *, integer: bool
-) -> tuple[pa.Array, npt.NDArray[np.bool_]]:
-    """Numbers from typed columns or text (a decimal comma is read as a point; spaces as thousands)."""
+) -> tuple[pa.Array, npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+    """Numbers from typed columns or text (a decimal comma is read as a point; spaces as thousands),
+    the values that are not numbers, and those too large for the field's type (beyond a 64-bit integer,
+    or infinite)."""
     target = pa.int64() if integer else pa.float64()
     n = len(text)
+    none = np.zeros(n, bool)
     if raw is not None and (
         pa.types.is_integer(raw.type) or pa.types.is_floating(raw.type) or pa.types.is_decimal(raw.type)
     ):
         arr = raw.combine_chunks() if raw.num_chunks else pa.nulls(n, target)
-        if integer and pa.types.is_floating(arr.type):
-            whole = _np(pc.equal(pc.floor(arr), arr)) | _np(pc.is_null(arr))
-            arr = pc.if_else(pa.array(whole), arr, pa.nulls(n, arr.type))
-            return pc.cast(arr, target, safe=False), ~whole
-        return pc.cast(arr, target), np.zeros(n, bool)
+        try:
+            if integer and pa.types.is_floating(arr.type):
+                whole = _np(pc.equal(pc.floor(arr), arr)) | _np(pc.is_null(arr))
+                arr = pc.if_else(pa.array(whole), arr, pa.nulls(n, arr.type))
+                return pc.cast(arr, target), ~whole, none
+            value = pc.cast(arr, target)
+        except pa.ArrowInvalid:  # out of the target's range: read as text below, which says so
+            pass
+        else:
+            if not integer:
+                value, infinite = _finite(value)
+                return value, none, infinite
+            return value, none, none
     cleaned = pc.replace_substring_regex(text, "[\\s\u00a0]", "")
     cleaned = pc.replace_substring(cleaned, ",", ".")
     pattern = r"^[-+]?\d+$" if integer else r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$"
     ok = _np(pc.match_substring_regex(cleaned, pattern))
     present = ~_np(pc.is_null(text))
+    huge = none
+    if integer:  # 18 digits always fit in 64 bits; more are read only where they do
+        long = ok & _np(pc.greater(pc.utf8_length(pc.utf8_ltrim(cleaned, "+-0")), 18))
+        if long.any():
+            wide = pc.cast(pc.if_else(pa.array(long), cleaned, pa.nulls(n, pa.string())), pa.float64())
+            huge = long & ~_np(pc.less(pc.abs(wide), 2.0**63 - 1024))
+            ok &= ~huge
+    cleaned = pc.replace_substring_regex(cleaned, r"^\+", "")  # Arrow reads no leading plus sign
     value = pc.cast(pc.if_else(pa.array(ok), cleaned, pa.nulls(n, pa.string())), target)
-    return value, present & ~ok
+    if not integer:
+        value, huge = _finite(value)
+    return value, present & ~ok & ~huge, huge
+
+
+def _finite(value: pa.Array) -> tuple[pa.Array, npt.NDArray[np.bool_]]:
+    """Decimal values with the infinite ones set to null, and which those were."""
+    infinite = _np(pc.is_inf(value))
+    if infinite.any():
+        value = pc.if_else(pa.array(infinite), pa.nulls(len(value), value.type), value)
+    return value, infinite
 
 
 def _key_text(spec: FeedSpec, texts: dict[str, pa.Array]) -> pa.Array:
