@@ -591,6 +591,64 @@ def test_closed_current_versions_are_listed_until_the_open_parts_are_compacted(t
     same_as_one_run()
 
 
+def test_a_delivery_of_new_and_changed_records_becomes_an_open_part_as_staged(tmp_path: Path) -> None:
+    """A run bringing one delivery that implies no deletions orders only the keys it touches (those the
+    history holds, recurring ones, deletions): its staged file becomes an open part as it is, and its
+    rows that are not current versions go on the superseded list with the current versions it closes.
+    Readers see the history, and quality the counts, that one run over every delivery gives."""
+    from familycard.store.engine import SUPERSEDED
+
+    cat = _catalogue(tmp_path, "delta")
+    src, data = tmp_path / "src", tmp_path / "data"
+    h = "record_no;amount;op"
+    _deliver(src, "2025-01", "full", [f"r{i};{i};I" for i in range(20)], h)
+    _ingest(src, data, cat)
+    first = _parts(data)
+
+    def listed() -> list[tuple[str, int, int]]:
+        sup = Warehouse(data).table_path("src_people") / SUPERSEDED
+        rows = [r for f in sorted(sup.glob("*.parquet")) for r in pq.read_table(f).to_pylist()]
+        return sorted((r["_key"], r["_seq"], r["_line"]) for r in rows)
+
+    def same_as_one_run() -> None:
+        once = tmp_path / f"once-{len(list(tmp_path.iterdir()))}"
+        _ingest(src, once, cat)
+        for table in ("src_people", "quality", "quality_columns"):
+            assert content_digest(Warehouse(data).read(table)) == content_digest(Warehouse(once).read(table))
+
+    lines = [
+        "n1;100;I",  # line 2: a new record
+        "r1;1;U",  # line 3: re-sent unchanged
+        "r2;22;U",  # line 4: closes r2's current version (line 4 of the first delivery)
+        "n2;200;I",  # line 5: a new record, changed again on line 6
+        "n2;201;U",
+        "x;0;D",  # line 7: deletes a record never delivered
+    ]
+    _deliver(src, "2025-02", "delta", lines, h)
+    _ingest(src, data, cat)
+    second = _parts(data)
+    assert {n: second[n] for n in first} == first
+    added = sorted((n.split("-")[0], rows) for n, (_, rows) in second.items() if n not in first)
+    assert added == [("closed", 2), ("open", 6)]  # r2's and n2's first versions; the delivery as staged
+    assert listed() == [("n2", 2, 5), ("r1", 2, 3), ("r2", 1, 4), ("x", 2, 7)]
+    assert [v for v in _versions(data) if v[0] in ("n2", "r1", "r2", "x")] == [
+        ("n2", 200.0, "insert", False, "2025-02", "2025-02"),
+        ("n2", 201.0, "update", False, "2025-02", None),
+        ("r1", 1.0, "insert", False, "2025-01", None),
+        ("r2", 2.0, "insert", False, "2025-01", "2025-02"),
+        ("r2", 22.0, "update", False, "2025-02", None),
+    ]
+    same_as_one_run()
+
+    _deliver(src, "2025-03", "delta", ["n3;300;I"], h)  # only a new record: nothing to compare
+    _ingest(src, data, cat)
+    third = _parts(data)
+    assert {n: third[n] for n in second} == second
+    assert [(n.split("-")[0], rows) for n, (_, rows) in third.items() if n not in second] == [("open", 1)]
+    assert len(listed()) == 4
+    same_as_one_run()
+
+
 def test_an_older_history_of_one_part_is_split_when_rewritten(tmp_path: Path) -> None:
     """A history written before parts were split (one file with every version) reads as before, and the
     first run that closes a current version moves its closed versions to a closed part."""

@@ -251,6 +251,38 @@ def change_sql(spec: FeedSpec, *, staged: str, prev: str, fulls: str | None) -> 
     return f"{ctes} SELECT {history_columns(spec)} FROM v WHERE NOT _base OR _valid_to_seq IS NOT NULL"
 
 
+def touched_keys_sql(staged: str, multi: str, prev: str) -> str:
+    """The keys of a run's one delivery (``staged``) whose versions need ordering: those that recur in it
+    or that a row deletes (``multi``: :func:`multi_keys_sql`) and those the history already holds as
+    current (``prev``). Every other staged row is its record's first version, current as it was staged."""
+    return f"""
+        SELECT _key FROM {multi}
+        UNION
+        SELECT s._key FROM {staged} AS s
+        SEMI JOIN (SELECT _key FROM {prev} WHERE _valid_to_seq IS NULL) AS p ON s._key = p._key
+    """
+
+
+def of_keys(staged: str, keys: str, *, among: bool = True) -> str:
+    """The rows of ``staged`` whose key is (``among``) or is not in the view ``keys``, as a subquery."""
+    join = "SEMI" if among else "ANTI"
+    return f"(SELECT s.* FROM {staged} AS s {join} JOIN {keys} AS k ON s._key = k._key) AS s"
+
+
+def direct_superseded_sql(changes: str, first_seq: int, staged: str, touched: str) -> str:
+    """The rows a run adds to the superseded list when its one delivery's staged rows become an open part
+    as they are (:func:`touched_keys_sql`): the current versions it closes, and the staged rows of
+    touched keys that are not current versions in ``changes`` (closed by a later row of the delivery,
+    the same as the current version, or deleting what was never there)."""
+    return f"""
+        SELECT _key, _seq, _line FROM {changes} WHERE _seq < {int(first_seq)}
+        UNION ALL
+        SELECT s._key, s._seq, s._line FROM {of_keys(staged, touched)}
+        ANTI JOIN (SELECT _key, _seq, _line FROM {changes} WHERE _valid_to_seq IS NULL) AS c
+          ON s._key = c._key AND s._seq = c._seq AND s._line = c._line
+    """
+
+
 def change_counts_sql(spec: FeedSpec, changes: str, first_seq: int) -> str:
     """One row about a feed's changes (:func:`change_sql` in view ``changes``): rows, current versions it
     closes (``_seq`` before this run's first delivery ``first_seq``) and closed versions."""
@@ -276,11 +308,16 @@ def superseded_sql(changes: str, first_seq: int) -> str:
     return f"SELECT _key, _seq, _line FROM {changes} WHERE _seq < {int(first_seq)}"
 
 
-def open_part_sql(spec: FeedSpec, changes: str, prev: str | None = None, first_seq: int = 0) -> str:
+def open_part_sql(
+    spec: FeedSpec, changes: str, prev: str | None = None, first_seq: int = 0, untouched: str | None = None
+) -> str:
     """The current versions after a run: the new ones in ``changes``, with (when the part files ``prev``
-    are rewritten) the current versions of ``prev`` this run did not close."""
+    are rewritten) the current versions of ``prev`` this run did not close, and the staged rows that
+    are current as they are (``untouched``, a subquery: :func:`touched_keys_sql`)."""
     hist = history_columns(spec)
     sql = f"SELECT {hist} FROM {changes} WHERE _valid_to_seq IS NULL"
+    if untouched is not None:
+        sql += f" UNION ALL SELECT {history_columns(spec, 's')} FROM {untouched}"
     if prev is not None:
         sql += f"""
         UNION ALL

@@ -156,6 +156,10 @@ class _FeedMerge:
     open_rows: int = 0  # rows of the open parts, superseded ones included
     superseded_rows: int = 0
     changes: int = 0  # rows of this run's changes (a feed with a history)
+    direct: bool = (
+        False  # the delivery's staged rows become an open part as they are (only keys touched compared)
+    )
+    staged_dir: Path | None = None  # where the reading processes staged the feed's rows
     views: list[str] = field(default_factory=list)
 
     @property
@@ -177,6 +181,10 @@ class _FeedMerge:
     @property
     def prev(self) -> str:
         return f"prev_{self.spec.name}"
+
+    @property
+    def touched(self) -> str:
+        return f"touched_{self.spec.name}"
 
     @property
     def fulls(self) -> str | None:
@@ -528,14 +536,22 @@ class Ingestion:
         multi = self._register_multi(merges)
         for m in merges:
             if m.prev_open:
-                sql = history.change_sql(m.spec, staged=m.staged, prev=m.prev, fulls=m.fulls)
+                staged = m.staged
+                if m.direct:
+                    sql = history.touched_keys_sql(m.staged, m.multi, m.prev)
+                    eng.materialize(m.touched, sql, m.dir("touched"))
+                    m.views.append(m.touched)
+                    staged = history.of_keys(m.staged, m.touched)
+                sql = history.change_sql(m.spec, staged=staged, prev=m.prev, fulls=m.fulls)
                 m.changes = eng.materialize(m.view("changes"), m.typed(sql), m.dir("changes"))
             else:
                 self._write_first(run, m, multi[m.name], staging)
         counts = self._change_counts([m for m in merges if m.prev_open])
+        deltas: dict[str, FeedChange] = {}
         for m in merges:
             if m.prev_open:
                 self._write_change(run, m, *counts[m.name])
+            deltas[m.name] = FeedChange(self._delta(m), m.first_seq)
             eng.register_parquet(m.table, run.path / m.table)
             views += [m.table, *m.views]
             report.feeds_changed.append(m.name)
@@ -546,10 +562,7 @@ class Ingestion:
         if extra:
             pq.write_table(pa.concat_tables(extra), run.append("findings"))
         self._releases(run, {m.name: (m.first_seq, m.last_seq) for m in merges}, staging)
-        self._quality(
-            run,
-            {m.name: FeedChange(m.view("changes") if m.prev_open else m.table, m.first_seq) for m in merges},
-        )
+        self._quality(run, deltas)
         for view in views:
             eng.drop(view)
 
@@ -591,7 +604,31 @@ class Ingestion:
             link_file(p, prev / SUPERSEDED / p.name)
         eng.register_parquet(m.prev, prev)
         m.views.append(m.prev)
+        # One delivery that implies no deletions: its new keys need no comparing, and its staged file
+        # becomes an open part as it is (open parts of the older layout are rewritten the old way).
+        m.direct = (
+            len(delivered) == 1
+            and m.fulls is None
+            and all(p.name.startswith(history.OPEN_PART + "-") for p in m.prev_open)
+        )
+        m.staged_dir = staging / spec.name
         return m
+
+    def _delta(self, m: _FeedMerge) -> str:
+        """The view of what a run changed in a feed, for quality (:class:`FeedChange`): its changes, with
+        the staged rows that are current as they are (a direct merge); a new history: the history."""
+        if not m.prev_open:
+            return m.table
+        if not m.direct:
+            return m.view("changes")
+        untouched = history.of_keys(m.staged, m.touched, among=False)
+        sql = (
+            f"SELECT {history.history_columns(m.spec)} FROM {m.view('changes')} UNION ALL "
+            f"SELECT {history.history_columns(m.spec, 's')} FROM {untouched}"
+        )
+        self.engine.register_query(m.view("delta"), sql)
+        m.views.append(m.view("delta"))
+        return m.view("delta")
 
     def _register_multi(self, merges: Sequence[_FeedMerge]) -> dict[str, int]:
         """Register ``multi_<feed>``: the keys that occur more than once in a delivery (one query for
@@ -655,7 +692,11 @@ class Ingestion:
         versions added as a new one, and the current versions it closes added to the superseded list
         (readers leave them out of the open parts). The open parts are rewritten into one, without the
         versions closed, and the list emptied, when they have grown too many or the list too long (or
-        an open part of the older layout, which holds closed versions too, has a version to close)."""
+        an open part of the older layout, which holds closed versions too, has a version to close).
+
+        A direct merge (one delivery implying no deletions) adds the delivery's staged file as the new
+        open part, as it is, and lists its rows that are not current versions as superseded: only the
+        keys it touches were compared (:func:`history.touched_keys_sql`)."""
         eng = self.engine
         changes = m.view("changes")
         m.views.append(changes)
@@ -665,13 +706,33 @@ class Ingestion:
             or (closes > 0 and older)
             or m.superseded_rows + closes > MAX_SUPERSEDED_SHARE * m.open_rows
         )
+        stale = 0  # rows a direct merge adds to the superseded list (the versions closed among them)
+        if m.direct and not rewrite:
+            sql = history.direct_superseded_sql(changes, m.first_seq, m.staged, m.touched)
+            stale = eng.materialize(m.view("stale"), sql, m.dir("stale"))
+            m.views.append(m.view("stale"))
+        # A delivery that re-sends many current versions unchanged would list too many rows as
+        # superseded: its new versions are then written as an open part of their own.
+        direct = m.direct and not rewrite and m.superseded_rows + stale <= MAX_SUPERSEDED_SHARE * m.open_rows
         run.link(m.table, m.prev_closed)
         if not rewrite:
             run.link(m.table, m.prev_open)
             run.link(m.table, m.prev_superseded, into=SUPERSEDED)
-            if not m.changes:
+            if direct:
+                assert m.staged_dir is not None
+                if sum(int(str(d["rows_accepted"])) for d in m.deliveries):
+                    run.adopt(m.table, m.staged_dir, history.OPEN_PART)
+                if stale:
+                    run.adopt(m.table, m.dir("stale"), "superseded", into=SUPERSEDED)
+                if closed:
+                    sql = history.closed_part_sql(m.spec, changes)
+                    if eng.materialize(m.view("closed"), sql, m.dir("closed")):
+                        run.adopt(m.table, m.dir("closed"), history.CLOSED_PART)
+                    m.views.append(m.view("closed"))
                 return
-            if not closed:  # only new current versions: the changes are the new open part
+            if not m.changes and not m.direct:
+                return
+            if not closed and not m.direct:  # only new current versions: the changes are the new open part
                 run.adopt(m.table, m.dir("changes"), history.OPEN_PART)
                 return
             if closes:
@@ -688,7 +749,8 @@ class Ingestion:
                 run.adopt(m.table, m.dir("closed"), history.CLOSED_PART)
             m.views.append(m.view("closed"))
         prev = m.prev if rewrite else None
-        sql = history.open_part_sql(m.spec, changes, prev, m.first_seq)
+        untouched = history.of_keys(m.staged, m.touched, among=False) if m.direct else None
+        sql = history.open_part_sql(m.spec, changes, prev, m.first_seq, untouched)
         if eng.materialize(m.view("open"), sql, m.dir("open")) or rewrite:
             run.adopt(m.table, m.dir("open"), history.OPEN_PART)
         m.views.append(m.view("open"))
