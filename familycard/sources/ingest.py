@@ -536,13 +536,16 @@ class Ingestion:
         multi = self._register_multi(merges)
         for m in merges:
             if m.prev_open:
-                staged = m.staged
+                sql = history.change_sql(m.spec, staged=m.staged, prev=m.prev, fulls=m.fulls)
                 if m.direct:
-                    sql = history.touched_keys_sql(m.staged, m.multi, m.prev)
-                    eng.materialize(m.touched, sql, m.dir("touched"))
+                    touched = history.touched_keys_sql(m.staged, m.multi, m.prev)
                     m.views.append(m.touched)
-                    staged = history.of_keys(m.staged, m.touched)
-                sql = history.change_sql(m.spec, staged=staged, prev=m.prev, fulls=m.fulls)
+                    if eng.materialize(m.touched, touched, m.dir("touched")):
+                        sql = history.change_sql(
+                            m.spec, staged=history.of_keys(m.staged, m.touched), prev=m.prev, fulls=m.fulls
+                        )
+                    else:  # all new records (an events feed): nothing to compare
+                        sql = f"SELECT {history.history_columns(m.spec)} FROM {m.staged} WHERE FALSE"
                 m.changes = eng.materialize(m.view("changes"), m.typed(sql), m.dir("changes"))
             else:
                 self._write_first(run, m, multi[m.name], staging)
