@@ -423,8 +423,9 @@ def test_duckdb_and_spark_build_identical_tables(
     assert {"deliveries", "findings", "persons", "person_links", "families", "family_members"} <= set(rows)
     assert {"family_changes", "family_scores"} <= set(rows)
     assert all(rows[f"src_{spec.name}"] > 0 for spec in load_catalogue()), rows
-    # A first run has no earlier families to change from and no corrected redeliveries to release.
-    assert {t for t, n in rows.items() if n == 0} <= {"family_changes", "releases"}, rows
+    # A first run has no earlier families to change from and no corrected redeliveries to release; every
+    # reference of this nation may be found (values not found: test_month_by_month_gives_...).
+    assert {t for t, n in rows.items() if n == 0} <= {"family_changes", "releases", "quality_unfound"}, rows
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -649,6 +650,90 @@ def test_a_delivery_of_new_and_changed_records_becomes_an_open_part_as_staged(tm
     same_as_one_run()
 
 
+REFERRING = """
+[feed]
+name = "{name}"
+agency = "Test agency"
+title = "{name}"
+cadence_months = 1
+mode = "delta"
+key = ["record_no"]
+op_field = "op"
+ops = {{ I = "insert", U = "update", D = "delete" }}
+
+[format]
+kind = "csv"
+delimiter = ";"
+
+[[columns]]
+name = "record_no"
+field = "record_no"
+type = "string"
+required = true
+
+[[columns]]
+name = "person"
+field = "person"
+type = "string"
+{reference}
+
+[[columns]]
+name = "op"
+field = "op"
+type = "code"
+required = true
+codes = ["I", "U", "D"]
+"""
+
+
+def test_values_not_found_are_updated_run_by_run_as_a_fresh_count_finds_them(tmp_path: Path) -> None:
+    """Run by run, a reference's values not found in the feed it refers to follow what either feed
+    changed: a missing person arrives in the registry while the referring feed is unchanged, a
+    referring record changes to an unknown person, another is deleted. Each run's stored counts and
+    values not found equal a fresh count."""
+    from familycard.sources.catalogue import Catalogue
+
+    d = tmp_path / "feeds"
+    d.mkdir()
+    specs = []
+    for name, reference in (
+        ("registry", ""),
+        ("visits", 'references = { feed = "registry", field = "person", severity = "flag" }'),
+    ):
+        (d / f"{name}.toml").write_text(REFERRING.format(name=name, reference=reference), encoding="utf-8")
+        specs.append(load_feed(d / f"{name}.toml"))
+    cat = Catalogue(tuple(specs))
+    src, data = tmp_path / "src", tmp_path / "data"
+    h = "record_no;person;op"
+
+    def deliver(feed: str, period: str, kind: str, lines: list[str]) -> None:
+        (src / feed).mkdir(parents=True, exist_ok=True)
+        (src / feed / f"{feed}_{period}_{kind}.csv").write_text(
+            "\n".join([h, *lines]) + "\n", encoding="utf-8"
+        )
+
+    def check(unfound: list[str]) -> None:
+        with open_engine("duckdb", temp_dir=data / "tmp") as eng:
+            Ingestion(src, Warehouse(data), eng, catalogue=cat).run()
+        wh = Warehouse(data)
+        assert sorted(wh.read("quality_unfound")["value"].to_pylist()) == unfound
+        fresh = quality(data, as_of=wh.read("quality")["as_of"][0].as_py(), catalogue=cat)
+        assert content_digest(fresh.references) == content_digest(wh.read("quality_references"))
+        assert content_digest(fresh.unfound) == content_digest(wh.read("quality_unfound"))
+        assert content_digest(fresh.feeds) == content_digest(wh.read("quality"))
+
+    deliver("registry", "2025-01", "full", ["1;A;I", "2;B;I"])
+    deliver("visits", "2025-01", "full", ["v1;A;I", "v2;X;I", "v3;Y;I", "v4;Y;I", "v5;Z;I"])
+    check(["X", "Y", "Z"])
+    deliver("registry", "2025-02", "delta", ["3;X;I"])  # X arrives; visits unchanged
+    check(["Y", "Z"])
+    deliver("visits", "2025-03", "delta", ["v1;W;U", "v3;B;U", "v5;Z;D"])  # W comes, Y still held, Z gone
+    check(["W", "Y"])
+    deliver("registry", "2025-04", "delta", ["2;Y;U"])  # Y arrives; B stays found (any version counts)
+    deliver("visits", "2025-04", "delta", ["v6;V;I"])
+    check(["V", "W"])
+
+
 def test_an_older_history_of_one_part_is_split_when_rewritten(tmp_path: Path) -> None:
     """A history written before parts were split (one file with every version) reads as before, and the
     first run that closes a current version moves its closed versions to a closed part."""
@@ -709,6 +794,8 @@ def test_month_by_month_gives_the_same_history_and_quality(
     assert content_digest(fresh.columns) == content_digest(Warehouse(data).read("quality_columns"))
     assert fresh.references is not None
     assert content_digest(fresh.references) == content_digest(Warehouse(data).read("quality_references"))
+    assert fresh.unfound is not None and fresh.unfound.num_rows  # (the nation's faults leave some)
+    assert content_digest(fresh.unfound) == content_digest(Warehouse(data).read("quality_unfound"))
 
 
 @pytest.mark.spark

@@ -42,6 +42,7 @@ from familycard.sources.periods import due_date, period_bounds
 from familycard.sources.quality import (
     OPEN_SQL,
     REFERENCE_SCHEMA,
+    UNFOUND_SCHEMA,
     FeedChange,
     compute_quality,
     previous_counts,
@@ -849,16 +850,17 @@ class Ingestion:
         eng.register_parquet("findings", run.path / "findings")
         eng.register_parquet("releases", run.path / "releases")
         counts = None
-        if all(self._has(t) for t in ("quality", "quality_columns", "quality_references")):
-            previous = previous_counts(
-                self.wh.read("quality"), self.wh.read("quality_columns"), self.wh.read("quality_references")
-            )
+        tables = ("quality", "quality_columns", "quality_references", "quality_unfound")
+        if all(self._has(t) for t in tables):
+            previous = previous_counts(*(self.wh.read(t) for t in tables))
             counts = updated_counts(eng, self.catalogue, previous, changed)
         q = compute_quality(eng, self.catalogue, pq.read_table(run.path / "deliveries"), counts=counts)
         pq.write_table(q.feeds, run.new_table("quality") / "part-0.parquet")
         pq.write_table(q.columns, run.new_table("quality_columns") / "part-0.parquet")
         references = q.references if q.references is not None else REFERENCE_SCHEMA.empty_table()
         pq.write_table(references, run.new_table("quality_references") / "part-0.parquet")
+        unfound = q.unfound if q.unfound is not None else UNFOUND_SCHEMA.empty_table()
+        pq.write_table(unfound, run.new_table("quality_unfound") / "part-0.parquet")
         eng.drop("findings")
         eng.drop("releases")
 

@@ -84,6 +84,11 @@ REFERENCE_SCHEMA = pa.schema(
         ("found", pa.int64()),  # of those, found in the referenced feed (any version)
     ]
 )
+UNFOUND_SCHEMA = pa.schema([("feed", pa.string()), ("field", pa.string()), ("value", pa.string())])
+"""The distinct values of each reference that the referenced feed does not hold (as text): what a run
+needs to update the found counts from what it changed alone. Bookkeeping, never shown (the values are
+identifiers such as IINs)."""
+
 CURRENT = "_valid_to_seq IS NULL AND NOT _deleted"
 
 
@@ -92,6 +97,7 @@ class Quality:
     feeds: pa.Table  # QUALITY_SCHEMA
     columns: pa.Table  # COLUMN_SCHEMA
     references: pa.Table | None = None  # REFERENCE_SCHEMA (the counts behind consistency)
+    unfound: pa.Table | None = None  # UNFOUND_SCHEMA
 
 
 @dataclass(frozen=True)
@@ -123,11 +129,12 @@ def compute_quality(
     catalogue: Catalogue,
     deliveries: pa.Table,
     as_of: dt.date | None = None,
-    counts: dict[str, int] | None = None,
+    counts: tuple[dict[str, int], dict[str, list[str]]] | None = None,
 ) -> Quality:
     """Quality of every feed. The engine must have views ``src_<feed>`` for every feed, ``findings`` and
     ``releases``; ``deliveries`` is the delivery ledger. ``counts`` (as :func:`counts_sql` names them,
-    e.g. from :func:`updated_counts`) spares counting every feed's current records again."""
+    with each reference's values not found, e.g. from :func:`updated_counts`) spares counting every
+    feed's current records again."""
     findings_open = engine.fetch(f"SELECT feed, COUNT(*) AS n FROM ({OPEN_SQL}) AS o GROUP BY feed")
     findings_counts = engine.fetch("SELECT feed, rule, COUNT(*) AS n FROM findings GROUP BY feed, rule")
     loaded = deliveries.filter(pc.equal(deliveries["status"], "loaded"))
@@ -148,7 +155,8 @@ def compute_quality(
         if r == "duplicate"
     }
     if counts is None:
-        counts = engine.fetch(counts_sql(catalogue)).to_pylist()[0]
+        counts = split_counts(engine.fetch(counts_sql(catalogue)).to_pylist()[0])
+    numbers, unfound = counts
     rows: list[dict[str, object]] = []
     ref_rows: list[dict[str, object]] = []
     col_rows: list[dict[str, object]] = []
@@ -165,10 +173,10 @@ def compute_quality(
         rejected = sum(int(d["rows_rejected"]) for d in ok)
         flagged = sum(int(d["rows_flagged"]) for d in ok)
         dups = int(dup_by_feed.get(spec.name, 0))
-        n = int(counts[f"{spec.name}__n"] or 0)
+        n = int(numbers[f"{spec.name}__n"] or 0)
         shares = []
         for f in counted_fields(spec):
-            filled = int(counts[f"{spec.name}__c_{f}"] or 0)
+            filled = int(numbers[f"{spec.name}__c_{f}"] or 0)
             shares.append(filled / n if n else 0.0)
             col_rows.append(
                 dict(
@@ -179,8 +187,8 @@ def compute_quality(
         for col in spec.columns:
             if col.references is None:
                 continue
-            seen = int(counts[f"{spec.name}__r_{col.field}"] or 0)
-            found = int(counts[f"{spec.name}__f_{col.field}"] or 0)
+            seen = int(numbers[f"{spec.name}__r_{col.field}"] or 0)
+            found = seen - len(unfound[f"{spec.name}__{col.field}"])
             refs += seen
             unknown += seen - found
             ref_rows.append(
@@ -223,17 +231,38 @@ def compute_quality(
                 as_of=as_of,
             )
         )
+    unfound_rows = [
+        dict(feed=name.split("__")[0], field=name.split("__", 1)[1], value=v)
+        for name, values in sorted(unfound.items())
+        for v in sorted(values)
+    ]
     return Quality(
         pa.Table.from_pylist(rows, schema=QUALITY_SCHEMA),
         pa.Table.from_pylist(col_rows, schema=COLUMN_SCHEMA),
         pa.Table.from_pylist(ref_rows, schema=REFERENCE_SCHEMA),
+        pa.Table.from_pylist(unfound_rows, schema=UNFOUND_SCHEMA),
     )
+
+
+def split_counts(row: dict[str, object]) -> tuple[dict[str, int], dict[str, list[str]]]:
+    """The one row of :func:`counts_sql` as counts and, per reference (``<feed>__<field>``), the values
+    not found (its ``<feed>__u_<field>`` lists)."""
+    numbers: dict[str, int] = {}
+    unfound: dict[str, list[str]] = {}
+    for name, value in row.items():
+        if "__u_" in name:
+            feed, field = name.split("__u_", 1)
+            unfound[f"{feed}__{field}"] = sorted(str(v) for v in (value or []))  # type: ignore[attr-defined]
+        else:
+            numbers[name] = int(value or 0)  # type: ignore[call-overload]
+    return numbers, unfound
 
 
 def counts_sql(catalogue: Catalogue) -> str:
     """One row with every count quality needs, over views ``src_<feed>`` (a single query: on Spark, one job
-    instead of one per feed). A referenced field's values are read once for every field that refers
-    to it."""
+    instead of one per feed), and each reference's values not found in the referenced feed, as a list
+    (:func:`split_counts`). A referenced field's values are read once for every field that refers to
+    it."""
     q = history.q
     current = CURRENT
     parts = []
@@ -251,7 +280,8 @@ def counts_sql(catalogue: Catalogue) -> str:
         for i, (spec, f) in enumerate(sources):
             counts += [
                 f"COUNT(*) FILTER (WHERE s.src = {i}) AS {q(f'{spec.name}__r_{f}')}",
-                f"COUNT(t.v) FILTER (WHERE s.src = {i}) AS {q(f'{spec.name}__f_{f}')}",
+                f"LIST(CAST(s.v AS VARCHAR)) FILTER (WHERE s.src = {i} AND t.v IS NULL) "
+                f"AS {q(f'{spec.name}__u_{f}')}",
             ]
         parts.append(
             f"""(SELECT {", ".join(counts)}
@@ -261,18 +291,23 @@ def counts_sql(catalogue: Catalogue) -> str:
     return "SELECT * FROM " + " CROSS JOIN ".join(f"{p} AS t{i}" for i, p in enumerate(parts))
 
 
-def previous_counts(quality: pa.Table, columns: pa.Table, references: pa.Table) -> dict[str, int]:
+def previous_counts(
+    quality: pa.Table, columns: pa.Table, references: pa.Table, unfound: pa.Table
+) -> tuple[dict[str, int], dict[str, list[str]]]:
     """The counts behind a run's ``quality``, ``quality_columns`` and ``quality_references`` tables, named
-    as :func:`counts_sql` names them."""
+    as :func:`counts_sql` names them, and each reference's values not found (``quality_unfound``)."""
     counts: dict[str, int] = {}
     for r in quality.to_pylist():
         counts[f"{r['feed']}__n"] = int(r["current_records"] or 0)
     for r in columns.to_pylist():
         counts[f"{r['feed']}__c_{r['field']}"] = int(r["filled"] or 0)
+    missing: dict[str, list[str]] = {}
     for r in references.to_pylist():
         counts[f"{r['feed']}__r_{r['field']}"] = int(r["values"] or 0)
-        counts[f"{r['feed']}__f_{r['field']}"] = int(r["found"] or 0)
-    return counts
+        missing[f"{r['feed']}__{r['field']}"] = []
+    for r in unfound.to_pylist():
+        missing.setdefault(f"{r['feed']}__{r['field']}", []).append(str(r["value"]))
+    return counts, missing
 
 
 def counted_fields(spec: FeedSpec) -> list[str]:
@@ -282,23 +317,29 @@ def counted_fields(spec: FeedSpec) -> list[str]:
 
 
 def updated_counts(
-    engine: Engine, catalogue: Catalogue, previous: dict[str, int], changed: dict[str, FeedChange]
-) -> dict[str, int] | None:
-    """The counts of :func:`counts_sql` after a run, from the previous run's and what the run changed
-    (one query; its cost follows the size of the changes, not of the histories). None when the
-    previous counts do not cover every feed (then count afresh).
+    engine: Engine,
+    catalogue: Catalogue,
+    previous: tuple[dict[str, int], dict[str, list[str]]],
+    changed: dict[str, FeedChange],
+) -> tuple[dict[str, int], dict[str, list[str]]] | None:
+    """The counts of :func:`counts_sql` after a run, and each reference's values not found, from the
+    previous run's and what the run changed (one query; its cost follows the size of the changes and of
+    the values not found, not of the histories). None when the previous counts do not cover every feed
+    (then count afresh).
 
     Completeness: the current records are the previous ones, less those the run closed, plus its new
     current versions. References count distinct values, so a value leaves only when no current record
-    holds it any more (*gone*), and enters only when none held it before (*came*); a value counts as
-    found when the referenced feed holds it in any version, and a feed's versions only ever grow, so
-    the found values change by the gone and came values found, plus the values kept whose referenced
-    record arrived in this run."""
+    holds it any more (*gone*), and enters only when none held it before (*came*). A value counts as
+    found when the referenced feed holds it in any version, and a feed's versions only ever grow: the
+    values not found after the run are among those not found before and not gone, and those that came;
+    only these few are looked up in the referenced feed."""
+    numbers, unfound = previous
     need = [k for spec in catalogue for k in _count_names(spec)]
-    if any(k not in previous for k in need):
+    refs = [f"{spec.name}__{c.field}" for spec in catalogue for c in spec.columns if c.references is not None]
+    if any(k not in numbers for k in need) or any(r not in unfound for r in refs):
         return None
     parts, ctes = [], []
-    targets: dict[tuple[str, str], list[tuple[str, str]]] = {}  # referenced field: (reference, its CTEs)
+    targets: dict[tuple[str, str], list[tuple[str, str]]] = {}  # referenced field: (reference, count name)
     for spec in catalogue:
         change = changed.get(spec.name)
         if change is not None:
@@ -308,55 +349,54 @@ def updated_counts(
             if ref is None or (change is None and ref.feed not in changed):
                 continue
             name = f"{spec.name}__{col.field}"
-            unknown = previous[f"{spec.name}__r_{col.field}"] > previous[f"{spec.name}__f_{col.field}"]
-            more, select = _reference_delta(spec, col.field, ref.feed, ref.field, changed, name, unknown)
-            ctes += [c for c in more if c not in ctes]
-            parts.append(select)
-            if change is not None:
-                targets.setdefault((ref.feed, ref.field), []).append((f"{spec.name}__f_{col.field}", name))
-    parts += [_found_delta(target, field, refs, changed) for (target, field), refs in sorted(targets.items())]
-    counts = dict(previous)
-    if not parts:
-        return counts
+            more, select = _reference_delta(spec, col.field, change, name)
+            ctes += more
+            if select:
+                parts.append(select)
+            targets.setdefault((ref.feed, ref.field), []).append((name, f"{spec.name}__u_{col.field}"))
+    numbers, unfound = dict(numbers), dict(unfound)
+    if not parts and not targets:
+        return numbers, unfound
+    before = [(r, v) for r in refs for v in unfound[r]]
+    engine.register_arrow(
+        "unfound_before",
+        pa.table(
+            {
+                "ref": pa.array([r for r, _ in before], pa.string()),
+                "v": pa.array([v for _, v in before], pa.string()),
+            }
+        ),
+    )
+    parts += [_unfound_sql(target, field, names) for (target, field), names in sorted(targets.items())]
     sql = " CROSS JOIN ".join(f"({p}) AS d{i}" for i, p in enumerate(parts))
     sql = (f"WITH {', '.join(ctes)} " if ctes else "") + f"SELECT * FROM {sql}"
-    for column, delta in engine.fetch(sql).to_pylist()[0].items():
-        key = column.split("@")[0]  # (a count's delta may come in several columns: found@came, ...)
-        counts[key] = counts[key] + int(delta or 0)
-    return counts
+    row = engine.fetch(sql).to_pylist()[0]
+    engine.drop("unfound_before")
+    for column, value in row.items():
+        if "__u_" in column:
+            feed, field = column.split("__u_", 1)
+            unfound[f"{feed}__{field}"] = sorted(str(v) for v in (value or []))
+        else:
+            numbers[column] = numbers[column] + int(value or 0)
+    return numbers, unfound
 
 
-def _found_delta(target: str, field: str, refs: list[tuple[str, str]], changed: dict[str, FeedChange]) -> str:
-    """One row: for each reference to ``target``'s ``field`` (its found count's name, and the prefix of its
-    ``_gone`` and ``_came`` values: :func:`_reference_delta`), the values that came and are found there,
-    less those gone that were found before the run. The referenced feed is read twice for all of them."""
+def _unfound_sql(target: str, field: str, refs: list[tuple[str, str]]) -> str:
+    """One row: for each reference to ``target``'s ``field`` (its CTE prefix, its list's name), the
+    values that may be missing there (:func:`_reference_delta`'s ``_cand``) that the referenced feed
+    does not hold, as a list. The referenced feed is read once for all of them."""
     q = history.q
-    tf = q(field)
-    tchange = changed.get(target)
-    t_old = f"src_{target}" + (f" WHERE _seq < {int(tchange.since)}" if tchange else "")
-    gone = " UNION ALL ".join(f"SELECT {i} AS r, v FROM {name}_gone" for i, (_, name) in enumerate(refs))
-    came = " UNION ALL ".join(f"SELECT {i} AS r, v FROM {name}_came" for i, (_, name) in enumerate(refs))
-    came_counts = ", ".join(
-        f"COUNT(*) FILTER (WHERE g.r = {i}) AS {q(count + '@came')}" for i, (count, _) in enumerate(refs)
-    )
-    gone_counts = ", ".join(
-        f"-COUNT(*) FILTER (WHERE g.r = {i}) AS {q(count + '@gone')}" for i, (count, _) in enumerate(refs)
-    )
+    cand = " UNION ALL ".join(f"SELECT {i} AS r, v FROM {name}_cand" for i, (name, _) in enumerate(refs))
+    lists = ", ".join(f"LIST(c.v) FILTER (WHERE c.r = {i}) AS {q(col)}" for i, (_, col) in enumerate(refs))
     return f"""
-        SELECT * FROM
-        (SELECT {came_counts} FROM ({came}) AS g SEMI JOIN (SELECT {tf} AS v FROM src_{target}) AS t
-            ON g.v = t.v) AS c
-        CROSS JOIN
-        (SELECT {gone_counts} FROM ({gone}) AS g SEMI JOIN (SELECT {tf} AS v FROM {t_old}) AS t
-            ON g.v = t.v) AS o
+        SELECT {lists} FROM ({cand}) AS c
+        ANTI JOIN (SELECT CAST({q(field)} AS VARCHAR) AS v FROM src_{target}) AS t ON c.v = t.v
     """
 
 
 def _count_names(spec: FeedSpec) -> list[str]:
     names = [f"{spec.name}__n", *(f"{spec.name}__c_{f}" for f in counted_fields(spec))]
-    for col in spec.columns:
-        if col.references is not None:
-            names += [f"{spec.name}__r_{col.field}", f"{spec.name}__f_{col.field}"]
+    names += [f"{spec.name}__r_{col.field}" for col in spec.columns if col.references is not None]
     return names
 
 
@@ -375,62 +415,35 @@ def _completeness_delta(spec: FeedSpec, change: FeedChange) -> str:
 
 
 def _reference_delta(
-    spec: FeedSpec,
-    field: str,
-    target: str,
-    target_field: str,
-    changed: dict[str, FeedChange],
-    name: str,
-    unknown: bool,
-) -> tuple[list[str], str]:
-    """``WITH`` clauses and one row: the change of one reference's distinct values and found values.
-    ``unknown``: some values were not found before the run (else none can have arrived since)."""
+    spec: FeedSpec, field: str, own: FeedChange | None, name: str
+) -> tuple[list[str], str | None]:
+    """``WITH`` clauses and one row (None when the feed did not change) for one reference: the change of
+    its distinct values, and (``<name>_cand``) the values that may be missing from the referenced feed
+    after the run: those missing before that are still held, and those that came."""
     q = history.q
-    f, tf = q(field), q(target_field)
-    own, tchange = changed.get(spec.name), changed.get(target)
+    f = q(field)
+    before = f"(SELECT v FROM unfound_before WHERE ref = '{name}') AS u"
+    if own is None:  # the feed did not change: only its values missing before can have arrived
+        return [f"{name}_cand AS (SELECT u.v FROM {before})"], None
     # The current values are scanned, not kept: a CTE used twice may be materialised whole.
     cur = f"(SELECT {f} AS v FROM src_{spec.name} WHERE {CURRENT} AND {f} IS NOT NULL)"
-    ctes: list[str] = []
-    if own is not None:
-        c = own.changes
-        ctes += [
-            f"{name}_rm AS (SELECT DISTINCT {f} AS v FROM {c} "
-            f"WHERE _seq < {int(own.since)} AND NOT _deleted AND {f} IS NOT NULL)",
-            f"{name}_ad AS (SELECT {f} AS v, COUNT(*) AS k FROM {c} "
-            f"WHERE _valid_to_seq IS NULL AND NOT _deleted AND {f} IS NOT NULL GROUP BY {f})",
-            f"{name}_hit AS (SELECT c.v, COUNT(*) AS k FROM {cur} AS c SEMI JOIN "
-            f"(SELECT v FROM {name}_rm UNION ALL SELECT v FROM {name}_ad) AS x ON c.v = x.v GROUP BY c.v)",
-            f"{name}_gone AS (SELECT r.v FROM {name}_rm AS r ANTI JOIN {name}_hit AS h ON r.v = h.v)",
-            f"{name}_came AS (SELECT a.v FROM (SELECT a.v, a.k FROM {name}_ad AS a ANTI JOIN {name}_rm AS r "
-            f"ON a.v = r.v) AS a JOIN {name}_hit AS h ON a.v = h.v WHERE h.k = a.k)",
-        ]
-    else:
-        empty = f"SELECT {f} AS v FROM src_{spec.name} WHERE FALSE"
-        ctes += [f"{name}_gone AS ({empty})", f"{name}_came AS ({empty})"]
-    arrived = "0"
-    if tchange is not None and unknown:
-        newv = f"arrived_{target}__{target_field}"  # shared by every reference to the same field
-        ctes += [
-            f"{newv}_tnew AS (SELECT DISTINCT {tf} AS v FROM src_{target} "
-            f"WHERE _seq >= {int(tchange.since)} AND {tf} IS NOT NULL)",
-            f"{newv}_told AS (SELECT DISTINCT o.{tf} AS v FROM src_{target} AS o SEMI JOIN {newv}_tnew AS n "
-            f"ON o.{tf} = n.v WHERE o._seq < {int(tchange.since)})",
-            f"{newv} AS (SELECT n.v FROM {newv}_tnew AS n ANTI JOIN {newv}_told AS o ON n.v = o.v)",
-        ]
-        arrived = (
-            f"(SELECT COUNT(*) FROM (SELECT DISTINCT c.v FROM {cur} AS c SEMI JOIN {newv} AS n "
-            f"ON c.v = n.v) AS x ANTI JOIN {name}_came AS m ON x.v = m.v)"
-        )
-    if own is None:  # no value left or came: only arrivals can change what is found
-        return (
-            ctes,
-            f"SELECT 0 AS {q(f'{spec.name}__r_{field}')}, {arrived} AS {q(f'{spec.name}__f_{field}')}",
-        )
-    # (the values gone and came that the referenced feed holds are counted for every reference to it
-    # at once: :func:`_found_delta`)
+    c = own.changes
+    ctes = [
+        f"{name}_rm AS (SELECT DISTINCT {f} AS v FROM {c} "
+        f"WHERE _seq < {int(own.since)} AND NOT _deleted AND {f} IS NOT NULL)",
+        f"{name}_ad AS (SELECT {f} AS v, COUNT(*) AS k FROM {c} "
+        f"WHERE _valid_to_seq IS NULL AND NOT _deleted AND {f} IS NOT NULL GROUP BY {f})",
+        f"{name}_hit AS (SELECT c.v, COUNT(*) AS k FROM {cur} AS c SEMI JOIN "
+        f"(SELECT v FROM {name}_rm UNION ALL SELECT v FROM {name}_ad) AS x ON c.v = x.v GROUP BY c.v)",
+        f"{name}_gone AS (SELECT r.v FROM {name}_rm AS r ANTI JOIN {name}_hit AS h ON r.v = h.v)",
+        f"{name}_came AS (SELECT a.v FROM (SELECT a.v, a.k FROM {name}_ad AS a ANTI JOIN {name}_rm AS r "
+        f"ON a.v = r.v) AS a JOIN {name}_hit AS h ON a.v = h.v WHERE h.k = a.k)",
+        f"{name}_cand AS (SELECT u.v FROM {before} ANTI JOIN "
+        f"(SELECT CAST(v AS VARCHAR) AS v FROM {name}_gone) AS g ON u.v = g.v "
+        f"UNION ALL SELECT CAST(v AS VARCHAR) AS v FROM {name}_came)",
+    ]
     values = f"(SELECT COUNT(*) FROM {name}_came) - (SELECT COUNT(*) FROM {name}_gone)"
-    select = f"SELECT {values} AS {q(f'{spec.name}__r_{field}')}, {arrived} AS {q(f'{spec.name}__f_{field}')}"
-    return ctes, select
+    return ctes, f"SELECT {values} AS {q(f'{spec.name}__r_{field}')}"
 
 
 def _pct(x: object) -> str:
