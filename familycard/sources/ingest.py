@@ -157,9 +157,9 @@ class _FeedMerge:
     open_rows: int = 0  # rows of the open parts, superseded ones included
     superseded_rows: int = 0
     changes: int = 0  # rows of this run's changes (a feed with a history)
-    direct: bool = (
-        False  # the delivery's staged rows become an open part as they are (only keys touched compared)
-    )
+    # One delivery implying no deletions: its staged rows become an open part as they are, and only the
+    # keys it touches are compared.
+    direct: bool = False
     staged_dir: Path | None = None  # where the reading processes staged the feed's rows
     views: list[str] = field(default_factory=list)
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -244,17 +245,17 @@ def compute_quality(
     )
 
 
-def split_counts(row: dict[str, object]) -> tuple[dict[str, int], dict[str, list[str]]]:
-    """The one row of :func:`counts_sql` as counts and, per reference (``<feed>__<field>``), the values
-    not found (its ``<feed>__u_<field>`` lists)."""
+def split_counts(row: dict[str, Any]) -> tuple[dict[str, int], dict[str, list[str]]]:
+    """The one row of :func:`counts_sql` (or :func:`updated_counts`' deltas) as counts and, per reference
+    (``<feed>__<field>``), the values not found (its ``<feed>__u_<field>`` lists)."""
     numbers: dict[str, int] = {}
     unfound: dict[str, list[str]] = {}
     for name, value in row.items():
         if "__u_" in name:
             feed, field = name.split("__u_", 1)
-            unfound[f"{feed}__{field}"] = sorted(str(v) for v in (value or []))  # type: ignore[attr-defined]
+            unfound[f"{feed}__{field}"] = sorted(str(v) for v in (value or []))
         else:
-            numbers[name] = int(value or 0)  # type: ignore[call-overload]
+            numbers[name] = int(value or 0)
     return numbers, unfound
 
 
@@ -370,15 +371,11 @@ def updated_counts(
     parts += [_unfound_sql(target, field, names) for (target, field), names in sorted(targets.items())]
     sql = " CROSS JOIN ".join(f"({p}) AS d{i}" for i, p in enumerate(parts))
     sql = (f"WITH {', '.join(ctes)} " if ctes else "") + f"SELECT * FROM {sql}"
-    row = engine.fetch(sql).to_pylist()[0]
+    deltas, after = split_counts(engine.fetch(sql).to_pylist()[0])
     engine.drop("unfound_before")
-    for column, value in row.items():
-        if "__u_" in column:
-            feed, field = column.split("__u_", 1)
-            unfound[f"{feed}__{field}"] = sorted(str(v) for v in (value or []))
-        else:
-            numbers[column] = numbers[column] + int(value or 0)
-    return numbers, unfound
+    for name, delta in deltas.items():
+        numbers[name] += delta
+    return numbers, unfound | after
 
 
 def _unfound_sql(target: str, field: str, refs: list[tuple[str, str]]) -> str:
