@@ -36,8 +36,10 @@ A feed's first delivery has nothing to compare with: its rows are the versions. 
 columns (:func:`staged_rows`), one delivery's file becomes the open part as it is; only keys that occur
 more than once in it, or that a row deletes, go through the window that orders versions
 (:func:`first_versions_sql`), and its rows that are not current versions are listed as superseded
-(:func:`first_superseded_sql`). Several deliveries in one run go through the window whole
-(:func:`first_history_sql`).
+(:func:`not_current_sql`). Several deliveries in one run go through the window whole
+(:func:`first_history_sql`). A later run's one delivery that implies no deletions is kept the same way:
+its staged file becomes a new open part, and only the keys it touches are compared
+(:func:`touched_keys_sql`, :func:`direct_superseded_sql`).
 
 All SQL here is DuckDB dialect within the subset both engines run (``familycard.store.engine``).
 """
@@ -214,21 +216,20 @@ def first_versions_sql(spec: FeedSpec, *, staged: str, multi: str, fulls: str | 
     staged rows become the history's open part as they are): those of the keys that recur in it or
     are deleted (``multi``, a view of ``_key``: :func:`multi_keys_sql`; a ``delete`` of a record never
     seen deletes nothing). Every other row is its record's only version, current."""
-    source = f"(SELECT d.* FROM {staged} AS d SEMI JOIN {multi} AS m ON d._key = m._key) AS d"
-    ctes = _versions_ctes(spec, staged=_staged_rows(spec, source), base=None, fulls=fulls)
+    ctes = _versions_ctes(spec, staged=_staged_rows(spec, of_keys(staged, multi)), base=None, fulls=fulls)
     return f"{ctes} SELECT {history_columns(spec)} FROM v"
 
 
-def first_superseded_sql(staged: str, multi: str, versions: str) -> str:
-    """The staged rows of a first delivery that are not current versions (:func:`first_versions_sql`, in
-    view ``versions``): earlier versions of a recurring key (their closed copies are in ``versions``),
-    repeated rows and deletions of unknown records. As the superseded list names them (``_key``,
-    ``_seq``, ``_line``), so that readers of the open part leave them out."""
+def not_current_sql(staged: str, keys: str, versions: str) -> str:
+    """The staged rows of the keys in view ``keys`` that are not current versions in ``versions`` (the
+    keys' versions ordered: :func:`first_versions_sql`, :func:`change_sql`): earlier versions of a key
+    that recurs in the delivery (their closed copies are in ``versions``), rows that repeat the current
+    version, deletions of records never seen. As the superseded list names them (``_key``, ``_seq``,
+    ``_line``), so that readers of an open part made of the staged file leave them out."""
     return f"""
-        SELECT d._key, d._seq, d._line
-        FROM (SELECT s.* FROM {staged} AS s SEMI JOIN {multi} AS m ON s._key = m._key) AS d
+        SELECT s._key, s._seq, s._line FROM {of_keys(staged, keys)}
         ANTI JOIN (SELECT _key, _seq, _line FROM {versions} WHERE _valid_to_seq IS NULL) AS v
-          ON d._key = v._key AND d._seq = v._seq AND d._line = v._line
+          ON s._key = v._key AND s._seq = v._seq AND s._line = v._line
     """
 
 
@@ -272,15 +273,11 @@ def of_keys(staged: str, keys: str, *, among: bool = True) -> str:
 def direct_superseded_sql(changes: str, first_seq: int, staged: str, touched: str) -> str:
     """The rows a run adds to the superseded list when its one delivery's staged rows become an open part
     as they are (:func:`touched_keys_sql`): the current versions it closes, and the staged rows of
-    touched keys that are not current versions in ``changes`` (closed by a later row of the delivery,
-    the same as the current version, or deleting what was never there)."""
-    return f"""
-        SELECT _key, _seq, _line FROM {changes} WHERE _seq < {int(first_seq)}
-        UNION ALL
-        SELECT s._key, s._seq, s._line FROM {of_keys(staged, touched)}
-        ANTI JOIN (SELECT _key, _seq, _line FROM {changes} WHERE _valid_to_seq IS NULL) AS c
-          ON s._key = c._key AND s._seq = c._seq AND s._line = c._line
-    """
+    touched keys that are not current versions in ``changes`` (:func:`not_current_sql`)."""
+    return (
+        f"SELECT _key, _seq, _line FROM {changes} WHERE _seq < {int(first_seq)} "
+        f"UNION ALL {not_current_sql(staged, touched, changes)}"
+    )
 
 
 def change_counts_sql(spec: FeedSpec, changes: str, first_seq: int) -> str:

@@ -675,7 +675,7 @@ class Ingestion:
         if eng.materialize(m.view("closed"), sql, m.dir("closed")):
             run.adopt(m.table, m.dir("closed"), history.CLOSED_PART)
         m.views.append(m.view("closed"))
-        sql = history.first_superseded_sql(m.staged, m.multi, versions)
+        sql = history.not_current_sql(m.staged, m.multi, versions)
         if eng.materialize(m.view("superseded"), sql, m.dir("superseded")):
             run.adopt(m.table, m.dir("superseded"), "superseded", into=SUPERSEDED)
         m.views.append(m.view("superseded"))
