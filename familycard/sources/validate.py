@@ -18,7 +18,7 @@ import datetime as dt
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -122,14 +122,14 @@ class BatchValidator:
         flag = np.zeros(n, dtype=bool)
         out: dict[str, pa.Array] = {}
         texts: dict[str, pa.Array] = {}
-        digits: dict[str, npt.NDArray[np.int64]] = {}  # each IIN field's digits, for the checks below
+        iins: dict[str, _IinRead] = {}  # each IIN field's digits and birth days, for the checks below
         for col in self.spec.columns:
             text = (
                 _as_text(raw.column(col.name)) if col.name in raw.column_names else pa.nulls(n, pa.string())
             )
             texts[col.field] = text
             value, bad, reasons, rule = self._parse(
-                col, raw.column(col.name) if col.name in raw.column_names else None, text, digits
+                col, raw.column(col.name) if col.name in raw.column_names else None, text, iins
             )
             missing = np.asarray(pc.is_null(text).to_numpy(zero_copy_only=False), dtype=bool)
             if col.required or col.field in self.spec.key:
@@ -152,7 +152,7 @@ class BatchValidator:
                 idx = np.flatnonzero(mask & ~missing)
                 issues.add(idx, col.field, text, rule_name, "warn", reason)
         for chk in self.spec.checks:
-            mask, reason = self._check(chk.kind, chk.fields, out, digits)
+            mask, reason = self._check(chk.kind, chk.fields, out, iins)
             idx = np.flatnonzero(mask)
             target = chk.fields[0]
             issues.add(idx, target, texts[target], chk.kind, chk.severity, reason)
@@ -182,12 +182,12 @@ class BatchValidator:
         col: Column,
         raw: pa.ChunkedArray | None,
         text: pa.Array,
-        digits: dict[str, npt.NDArray[np.int64]],
+        iins: dict[str, _IinRead],
     ) -> tuple[
         pa.Array, npt.NDArray[np.bool_] | None, list[tuple[Any, str, str]], list[tuple[Any, str, str]]
     ]:
         """Typed values, the mask of values set aside, errors and warnings as (mask, rule, reason);
-        an IIN or BIN field's digits go into ``digits``."""
+        an IIN or BIN field's digits (and an IIN's birth days) go into ``iins``."""
         n = len(text)
         errors: list[tuple[Any, str, str]] = []
         warnings: list[tuple[Any, str, str]] = []
@@ -202,7 +202,7 @@ class BatchValidator:
         if col.type in ("string", "period"):
             value = text
         elif col.type in ("iin", "bin"):
-            value, why, digits[col.field] = _check_iin(text, business=col.type == "bin")
+            value, why, iins[col.field] = _check_iin(text, business=col.type == "bin")
             for rule, reason, mask in why:
                 fail(mask, rule, reason)
         elif col.type == "kato":
@@ -324,22 +324,23 @@ class BatchValidator:
         kind: str,
         fields: Sequence[str],
         out: dict[str, pa.Array],
-        digits: dict[str, npt.NDArray[np.int64]],
+        iins: dict[str, _IinRead],
     ) -> tuple[npt.NDArray[np.bool_], str]:
-        """Rows that fail a check across fields; ``digits``: the IIN fields' digits (:meth:`_parse`)."""
+        """Rows that fail a check across fields; ``iins``: what was read of IIN fields (:meth:`_parse`)."""
         if kind == "iin_birth_date":
-            iins, dates = out[fields[0]], out[fields[1]]
-            expected = _iin_birth_days_digits(digits[fields[0]])
+            values, dates = out[fields[0]], out[fields[1]]
+            read = iins[fields[0]]
+            expected = read.birth if read.birth is not None else _iin_birth_days_digits(read.digits)
             got = np.asarray(pc.cast(dates, pa.int32()).fill_null(-(10**6)).to_numpy(zero_copy_only=False))
-            both = ~_np(pc.is_null(iins)) & ~_np(pc.is_null(dates))
+            both = ~_np(pc.is_null(values)) & ~_np(pc.is_null(dates))
             return both & (expected != got), f"IIN's birth date does not match {fields[1]}"
         if kind == "iin_sex":
-            iins, sex = out[fields[0]], out[fields[1]]
-            iin_male = digits[fields[0]][:, 6] % 2 == 1
+            values, sex = out[fields[0]], out[fields[1]]
+            iin_male = iins[fields[0]].digits[:, 6] % 2 == 1
             sx = pc.fill_null(sex, "")
             male = _np(pc.is_in(sx, value_set=pa.array(sorted(_MALE))))
             female = _np(pc.is_in(sx, value_set=pa.array(sorted(_FEMALE))))
-            both = ~_np(pc.is_null(iins)) & (male | female)
+            both = ~_np(pc.is_null(values)) & (male | female)
             return both & (male != iin_male), f"IIN's sex digit does not match {fields[1]}"
         if kind == "date_order":
             a, b = out[fields[0]], out[fields[1]]
@@ -421,10 +422,18 @@ def _civil_days(
     return days.astype(np.int32), valid
 
 
+class _IinRead(NamedTuple):
+    """The digits of an IIN or BIN field (as :func:`_digits`), and an IIN's birth days
+    (:func:`_iin_birth_days_digits`; None for a BIN)."""
+
+    digits: npt.NDArray[np.int64]
+    birth: npt.NDArray[np.int64] | None
+
+
 def _check_iin(
     text: pa.Array, *, business: bool
-) -> tuple[pa.Array, list[tuple[str, str, npt.NDArray[np.bool_]]], npt.NDArray[np.int64]]:
-    """IIN/BIN text → (valid values or null, [(rule, reason, mask)], the digits as :func:`_digits`)."""
+) -> tuple[pa.Array, list[tuple[str, str, npt.NDArray[np.bool_]]], _IinRead]:
+    """IIN/BIN text → (valid values or null, [(rule, reason, mask)], what was read)."""
     n = len(text)
     present = ~_np(pc.is_null(text))
     shape, digits = _digits(text)
@@ -434,6 +443,7 @@ def _check_iin(
     check_ok = shape & (check >= 0) & (check == digits[:, 11])
     why.append(("check_digit", "check digit does not match", shape & ~check_ok))
     is_bin = np.isin(digits[:, 4], (4, 5, 6))  # a BIN's fifth digit is its kind
+    birth = None
     if business:
         why.append(("bin_kind", "not a business identification number", check_ok & ~is_bin))
         good = check_ok & is_bin
@@ -447,7 +457,7 @@ def _check_iin(
         why.append(("iin_date", "the birth date or century digit in the IIN is impossible", bad_date))
         good = check_ok & ~is_bin & ~bad_date
     value = pc.if_else(pa.array(good), text, pa.nulls(n, pa.string()))
-    return value, why, digits
+    return value, why, _IinRead(digits, birth)
 
 
 def _fixed_width(text: pa.Array, width: int) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.uint8]]:
