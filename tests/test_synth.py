@@ -712,6 +712,6 @@ def test_employer_bins_are_valid_and_distinct_at_national_scale() -> None:
     bins = _bins(np.arange(3_000_000, dtype=np.int64))
     assert len(set(bins.tolist())) == len(bins)
     sample = pa.array(bins[::997].tolist() + bins[-5:].tolist())
-    valid, problems = _check_iin(sample, business=True)
+    valid, problems, _ = _check_iin(sample, business=True)
     assert valid.null_count == 0
     assert [rule for rule, _, mask in problems if mask.any()] == []
