@@ -690,7 +690,7 @@ def test_values_not_found_are_updated_run_by_run_as_a_fresh_count_finds_them(tmp
     """Run by run, a reference's values not found in the feed it refers to follow what either feed
     changed: a missing person arrives in the registry while the referring feed is unchanged, a
     referring record changes to an unknown person, another is deleted. Each run's stored counts and
-    values not found equal a fresh count."""
+    values not found, with the records holding each, equal a fresh count."""
     from familycard.sources.catalogue import Catalogue
 
     d = tmp_path / "feeds"
@@ -712,11 +712,14 @@ def test_values_not_found_are_updated_run_by_run_as_a_fresh_count_finds_them(tmp
             "\n".join([h, *lines]) + "\n", encoding="utf-8"
         )
 
-    def check(unfound: list[str]) -> None:
+    def check(unfound: dict[str, int], records: int) -> None:
         with open_engine("duckdb", temp_dir=data / "tmp") as eng:
             Ingestion(src, Warehouse(data), eng, catalogue=cat).run()
         wh = Warehouse(data)
-        assert sorted(wh.read("quality_unfound")["value"].to_pylist()) == unfound
+        got = wh.read("quality_unfound")
+        assert dict(zip(got["value"].to_pylist(), got["records"].to_pylist(), strict=True)) == unfound
+        refs = wh.read("quality_references").to_pylist()
+        assert [(r["records"], r["found"]) for r in refs] == [(records, records - sum(unfound.values()))]
         fresh = quality(data, as_of=wh.read("quality")["as_of"][0].as_py(), catalogue=cat)
         assert content_digest(fresh.references) == content_digest(wh.read("quality_references"))
         assert content_digest(fresh.unfound) == content_digest(wh.read("quality_unfound"))
@@ -724,14 +727,14 @@ def test_values_not_found_are_updated_run_by_run_as_a_fresh_count_finds_them(tmp
 
     deliver("registry", "2025-01", "full", ["1;A;I", "2;B;I"])
     deliver("visits", "2025-01", "full", ["v1;A;I", "v2;X;I", "v3;Y;I", "v4;Y;I", "v5;Z;I"])
-    check(["X", "Y", "Z"])
+    check({"X": 1, "Y": 2, "Z": 1}, 5)
     deliver("registry", "2025-02", "delta", ["3;X;I"])  # X arrives; visits unchanged
-    check(["Y", "Z"])
-    deliver("visits", "2025-03", "delta", ["v1;W;U", "v3;B;U", "v5;Z;D"])  # W comes, Y still held, Z gone
-    check(["W", "Y"])
+    check({"Y": 2, "Z": 1}, 5)
+    deliver("visits", "2025-03", "delta", ["v1;W;U", "v3;B;U", "v5;Z;D"])  # W comes, one Y left, Z gone
+    check({"W": 1, "Y": 1}, 4)
     deliver("registry", "2025-04", "delta", ["2;Y;U"])  # Y arrives; B stays found (any version counts)
-    deliver("visits", "2025-04", "delta", ["v6;V;I"])
-    check(["V", "W"])
+    deliver("visits", "2025-04", "delta", ["v6;V;I", "v7;V;I"])
+    check({"V": 2, "W": 1}, 6)
 
 
 def test_an_older_history_of_one_part_is_split_when_rewritten(tmp_path: Path) -> None:

@@ -1266,13 +1266,14 @@ def _line_chunks(path: Path, sep: bytes, utf8: bool) -> Iterator[tuple[int, byte
                 if pending:
                     yield line_no, pending
                 return
-            buf = pending + data if pending else data
-            cut = buf.rfind(sep)
+            cut = data.rfind(sep)
             if cut < 0:
-                pending = buf
+                pending += data
                 continue
             cut += len(sep)
-            chunk, pending = buf[:cut], buf[cut:]
+            # One copy of the block: the piece left over from the last block, then this block's lines.
+            chunk = b"".join((pending, memoryview(data)[:cut])) if pending else data[:cut]
+            pending = data[cut:]
             yield line_no, chunk
             line_no += chunk.count(sep)
 
@@ -1386,7 +1387,7 @@ def _jsonl_tables(
     as_string: set[str] = set()
     checked = False
     for first_line, chunk in _line_chunks(path, b"\n", _is_utf8(fmt)):
-        if not chunk.strip():
+        if chunk.isspace():  # (stops at the first byte that is not white space)
             continue
         utf8 = _is_utf8(fmt)
         data = chunk if utf8 else _decode_chunk(path, fmt, chunk, first_line, b"\n").encode("utf-8")

@@ -255,12 +255,15 @@ def change_sql(spec: FeedSpec, *, staged: str, prev: str, fulls: str | None) -> 
 def touched_keys_sql(staged: str, multi: str, prev: str) -> str:
     """The keys of a run's one delivery (``staged``) whose versions need ordering: those that recur in it
     or that a row deletes (``multi``: :func:`multi_keys_sql`) and those the history already holds as
-    current (``prev``). Every other staged row is its record's first version, current as it was staged."""
+    current (``prev``; ``_held`` is 1 for these). Every other staged row is its record's first version,
+    current as it was staged."""
     return f"""
-        SELECT _key FROM {multi}
-        UNION
-        SELECT s._key FROM {staged} AS s
-        SEMI JOIN (SELECT _key FROM {prev} WHERE _valid_to_seq IS NULL) AS p ON s._key = p._key
+        SELECT _key, MAX(_held) AS _held FROM (
+            SELECT _key, 0 AS _held FROM {multi}
+            UNION ALL
+            SELECT s._key, 1 AS _held FROM {staged} AS s
+            SEMI JOIN (SELECT _key FROM {prev} WHERE _valid_to_seq IS NULL) AS p ON s._key = p._key
+        ) AS t GROUP BY _key
     """
 
 
@@ -397,26 +400,14 @@ def duplicates_sql(
     return with_types(sql, spec, types)
 
 
-def reference_values_sql(spec: FeedSpec, field: str, staged: str) -> str:
-    """The distinct values of ``field`` in ``staged`` (to look up in the referenced feed)."""
-    return f"SELECT DISTINCT {q(field)} AS v FROM {staged} WHERE {q(field)} IS NOT NULL"
-
-
-def found_values_sql(values: str, target: str, target_field: str) -> str:
-    """Which of ``values`` (SQL of a column ``v``) occur in the target feed's history view ``target``:
-    a semi-join, so the target is scanned once against the (small) set of values sought, not
-    deduplicated whole."""
-    return (
-        f"SELECT DISTINCT t.{q(target_field)} AS v FROM {target} AS t "
-        f"SEMI JOIN ({values}) AS x ON t.{q(target_field)} = x.v"
+def unreferenced_sql(sources: list[tuple[str, str, str]], target: str, target_field: str) -> str:
+    """Rows of staged views whose reference is not found in the referenced feed's history view
+    ``target``: ``sources`` are (feed, field, staged view) of every field that refers to
+    ``target_field``. One anti-join probes all their rows against the referenced feed, which is read
+    once; no value set needs to be made distinct first."""
+    rows = " UNION ALL ".join(
+        f"SELECT '{feed}' AS feed, '{field}' AS field, s._delivery, s._seq, s._line, s._key, "
+        f"s.{q(field)} AS value FROM {staged} AS s WHERE s.{q(field)} IS NOT NULL"
+        for feed, field, staged in sources
     )
-
-
-def references_sql(spec: FeedSpec, field: str, found: str, staged: str = "staged") -> str:
-    """Rows of ``staged`` whose ``field`` is not among the ``found`` values (:func:`found_values_sql`)."""
-    return f"""
-        SELECT s._delivery, s._seq, s._line, s._key, s.{q(field)} AS value
-        FROM {staged} AS s
-        ANTI JOIN {found} AS f ON s.{q(field)} = f.v
-        WHERE s.{q(field)} IS NOT NULL
-    """
+    return f"SELECT x.* FROM ({rows}) AS x ANTI JOIN {target} AS t ON x.value = t.{q(target_field)}"

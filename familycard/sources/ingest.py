@@ -27,7 +27,7 @@ import os
 import re
 import shutil
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -180,6 +180,12 @@ class _FeedMerge:
         return f"multi_{self.spec.name}"
 
     @property
+    def multi_rows(self) -> str:
+        """The staged rows of the keys in :attr:`multi` (materialised: read by the versions, the
+        superseded list and the duplicates, instead of the staged rows three times)."""
+        return f"multi_rows_{self.spec.name}"
+
+    @property
     def prev(self) -> str:
         return f"prev_{self.spec.name}"
 
@@ -221,7 +227,7 @@ class _FeedMerge:
 def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
+        while chunk := fh.read(4 << 20):
             h.update(chunk)
     return h.hexdigest()
 
@@ -291,7 +297,7 @@ def discover(
     if not sources.is_dir():
         raise FileNotFoundError(f"no sources directory at {sources}")
     note = _delivery_note(sources)
-    found: list[DeliveryFile] = []
+    candidates: list[tuple[FeedSpec, Path, str, re.Match[str]]] = []
     strays: list[tuple[str, str]] = []
     names = set(catalogue.names())
     for sub in sorted(p for p in sources.iterdir() if p.is_dir()):
@@ -313,23 +319,31 @@ def discover(
                     )
                 )
                 continue
-            entry = note.get(rel, {})
-            received = entry.get("delivered")
-            found.append(
-                DeliveryFile(
-                    feed=spec.name,
-                    period=m["period"],
-                    kind=m["kind"],
-                    path=path,
-                    rel=rel,
-                    sha256=checksums.sha256(path) if checksums else sha256_file(path),
-                    size=path.stat().st_size,
-                    received=dt.date.fromisoformat(str(received))
-                    if received
-                    else dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC).date(),
-                    note_sha256=str(entry["sha256"]) if "sha256" in entry else None,
-                )
+            candidates.append((spec, path, rel, m))
+    # Hashing releases the GIL: files are hashed in one thread per core, the largest first.
+    digest = checksums.sha256 if checksums else sha256_file
+    paths = sorted({c[1] for c in candidates}, key=lambda p: -p.stat().st_size)
+    with ThreadPoolExecutor(max(1, min(os.cpu_count() or 1, len(paths)))) as pool:
+        sums = dict(zip(paths, pool.map(digest, paths), strict=True))
+    found: list[DeliveryFile] = []
+    for spec, path, rel, m in candidates:
+        entry = note.get(rel, {})
+        received = entry.get("delivered")
+        found.append(
+            DeliveryFile(
+                feed=spec.name,
+                period=m["period"],
+                kind=m["kind"],
+                path=path,
+                rel=rel,
+                sha256=sums[path],
+                size=path.stat().st_size,
+                received=dt.date.fromisoformat(str(received))
+                if received
+                else dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC).date(),
+                note_sha256=str(entry["sha256"]) if "sha256" in entry else None,
             )
+        )
     return found, strays
 
 
@@ -542,8 +556,12 @@ class Ingestion:
                     touched = history.touched_keys_sql(m.staged, m.multi, m.prev)
                     m.views.append(m.touched)
                     if eng.materialize(m.touched, touched, m.dir("touched")):
+                        # Keys that recur in the delivery but that the history does not hold (repeated
+                        # events, most often) need no current version: the history is not read.
+                        held = eng.fetch(f"SELECT COUNT(*) AS n FROM {m.touched} WHERE _held = 1")
+                        prev = m.prev if held["n"][0].as_py() else f"(SELECT * FROM {m.prev} WHERE FALSE)"
                         sql = history.change_sql(
-                            m.spec, staged=history.of_keys(m.staged, m.touched), prev=m.prev, fulls=m.fulls
+                            m.spec, staged=history.of_keys(m.staged, m.touched), prev=prev, fulls=m.fulls
                         )
                     else:  # all new records (an events feed): nothing to compare
                         sql = f"SELECT {history.history_columns(m.spec)} FROM {m.staged} WHERE FALSE"
@@ -636,7 +654,7 @@ class Ingestion:
 
     def _register_multi(self, merges: Sequence[_FeedMerge]) -> dict[str, int]:
         """Register ``multi_<feed>``: the keys that occur more than once in a delivery (one query for
-        every feed). Returns how many per feed."""
+        every feed), and ``multi_rows_<feed>``: their staged rows. Returns how many keys per feed."""
         if not merges:
             return {}
         sql = " UNION ALL ".join(
@@ -649,6 +667,9 @@ class Ingestion:
             self.engine.register_arrow(m.multi, keys)
             m.views.append(m.multi)
             counts[m.name] = keys.num_rows
+            rows = history.of_keys(m.staged, m.multi) if keys.num_rows else f"{m.staged} WHERE FALSE"
+            self.engine.materialize(m.multi_rows, f"SELECT * FROM {rows}", m.dir("multi_rows"))
+            m.views.append(m.multi_rows)
         return counts
 
     def _write_first(self, run: Run, m: _FeedMerge, n_multi: int, staging: Path) -> None:
@@ -668,14 +689,14 @@ class Ingestion:
         if not n_multi:
             return
         versions = m.view("versions")
-        sql = history.first_versions_sql(m.spec, staged=m.staged, multi=m.multi, fulls=m.fulls)
+        sql = history.first_versions_sql(m.spec, staged=m.multi_rows, multi=m.multi, fulls=m.fulls)
         eng.materialize(versions, m.typed(sql), m.dir("versions"))
         m.views.append(versions)
         sql = f"SELECT * FROM {versions} WHERE _valid_to_seq IS NOT NULL"
         if eng.materialize(m.view("closed"), sql, m.dir("closed")):
             run.adopt(m.table, m.dir("closed"), history.CLOSED_PART)
         m.views.append(m.view("closed"))
-        sql = history.not_current_sql(m.staged, m.multi, versions)
+        sql = history.not_current_sql(m.multi_rows, m.multi, versions)
         if eng.materialize(m.view("superseded"), sql, m.dir("superseded")):
             run.adopt(m.table, m.dir("superseded"), "superseded", into=SUPERSEDED)
         m.views.append(m.view("superseded"))
@@ -764,7 +785,7 @@ class Ingestion:
             return FINDING_SCHEMA.empty_table()
         sql = " UNION ALL ".join(
             f"SELECT '{spec.name}' AS feed, '{spec.key[0]}' AS field, d.* FROM ("
-            + history.duplicates_sql(spec, _types(spec), f"staged_{spec.name}", f"multi_{spec.name}")
+            + history.duplicates_sql(spec, _types(spec), f"multi_rows_{spec.name}")
             + ") AS d"
             for spec in changed
         )
@@ -773,24 +794,20 @@ class Ingestion:
 
     def _references(self, changed: Sequence[FeedSpec], files: dict[str, str], run_id: str) -> pa.Table:
         """References across feeds never remove a row (the other feed may simply be late): a value not
-        found is flagged for review and released once the referenced record arrives. The values sought
-        in one referenced field are looked up together, in one pass over that feed."""
+        found is flagged for review and released once the referenced record arrives. The rows referring to
+        one referenced field are looked up together, in one anti-join over that feed."""
         targets = references_by_target(changed)
         if not targets:
             return FINDING_SCHEMA.empty_table()
-        ctes, parts = [], []
-        for i, ((feed, field_name), sources) in enumerate(sorted(targets.items())):
-            values = " UNION ALL ".join(
-                history.reference_values_sql(spec, f, f"staged_{spec.name}") for spec, f in sources
+        parts = [
+            f"SELECT 'reference' AS rule, 'not found in {feed}.{field_name}' AS reason, r.* FROM ("
+            + history.unreferenced_sql(
+                [(spec.name, f, f"staged_{spec.name}") for spec, f in sources], f"src_{feed}", field_name
             )
-            ctes.append(f"found_{i} AS ({history.found_values_sql(values, f'src_{feed}', field_name)})")
-            for spec, f in sources:
-                inner = history.references_sql(spec, f, f"found_{i}", staged=f"staged_{spec.name}")
-                parts.append(
-                    f"SELECT '{spec.name}' AS feed, '{f}' AS field, 'reference' AS rule, "
-                    f"'not found in {feed}.{field_name}' AS reason, r.* FROM ({inner}) AS r"
-                )
-        got = self.engine.fetch(f"WITH {', '.join(ctes)} " + " UNION ALL ".join(parts))
+            + ") AS r"
+            for (feed, field_name), sources in sorted(targets.items())
+        ]
+        got = self.engine.fetch(" UNION ALL ".join(parts))
         return _findings_from(got, files, run_id, severity="flag", value=got["value"])
 
     def _releases(self, run: Run, seqs: dict[str, tuple[int, int]], staging: Path) -> None:

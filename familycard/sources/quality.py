@@ -9,8 +9,8 @@ Per feed:
 - **uniqueness**: the share of rows read that were not exact duplicates within their delivery;
 - **timeliness**: deliveries expected by the cadence up to the as-of date, how many are missing, how many
   arrived late and by how many days, and the last period received;
-- **consistency** across feeds: the share of the current records' references (e.g. IINs) not found in
-  the referenced feed (people in health records unknown to the civil registry).
+- **consistency** across feeds: the share of the current records whose reference (e.g. an IIN) the
+  referenced feed holds (health records of people unknown to the civil registry count against it).
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass
-from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -81,14 +80,20 @@ REFERENCE_SCHEMA = pa.schema(
         ("field", pa.string()),
         ("target_feed", pa.string()),
         ("target_field", pa.string()),
-        ("values", pa.int64()),  # distinct values among the current records
-        ("found", pa.int64()),  # of those, found in the referenced feed (any version)
+        ("records", pa.int64()),  # current records with the reference filled
+        ("found", pa.int64()),  # of those, records whose value the referenced feed holds (any version)
     ]
 )
-UNFOUND_SCHEMA = pa.schema([("feed", pa.string()), ("field", pa.string()), ("value", pa.string())])
-"""The distinct values of each reference that the referenced feed does not hold (as text): what a run
-needs to update the found counts from what it changed alone. Bookkeeping, never shown (the values are
-identifiers such as IINs)."""
+UNFOUND_SCHEMA = pa.schema(
+    [("feed", pa.string()), ("field", pa.string()), ("value", pa.string()), ("records", pa.int64())]
+)
+"""Each reference's values that the referenced feed does not hold (as text), with how many current
+records hold each: what a run needs to update the counts from what it changed alone. Bookkeeping, never
+shown (the values are identifiers such as IINs)."""
+
+Counts = tuple[dict[str, int], dict[str, dict[str, int]]]
+"""Quality's counts over the current records (named as :func:`counts_sql` names them) and, per reference
+(``<feed>__<field>``), its values not found with their records."""
 
 CURRENT = "_valid_to_seq IS NULL AND NOT _deleted"
 
@@ -130,12 +135,11 @@ def compute_quality(
     catalogue: Catalogue,
     deliveries: pa.Table,
     as_of: dt.date | None = None,
-    counts: tuple[dict[str, int], dict[str, list[str]]] | None = None,
+    counts: Counts | None = None,
 ) -> Quality:
     """Quality of every feed. The engine must have views ``src_<feed>`` for every feed, ``findings`` and
-    ``releases``; ``deliveries`` is the delivery ledger. ``counts`` (as :func:`counts_sql` names them,
-    with each reference's values not found, e.g. from :func:`updated_counts`) spares counting every
-    feed's current records again."""
+    ``releases``; ``deliveries`` is the delivery ledger. ``counts`` (e.g. from :func:`updated_counts`)
+    spares counting every feed's current records again."""
     findings_open = engine.fetch(f"SELECT feed, COUNT(*) AS n FROM ({OPEN_SQL}) AS o GROUP BY feed")
     findings_counts = engine.fetch("SELECT feed, rule, COUNT(*) AS n FROM findings GROUP BY feed, rule")
     loaded = deliveries.filter(pc.equal(deliveries["status"], "loaded"))
@@ -156,7 +160,7 @@ def compute_quality(
         if r == "duplicate"
     }
     if counts is None:
-        counts = split_counts(engine.fetch(counts_sql(catalogue)).to_pylist()[0])
+        counts = fresh_counts(engine, catalogue)
     numbers, unfound = counts
     rows: list[dict[str, object]] = []
     ref_rows: list[dict[str, object]] = []
@@ -188,18 +192,18 @@ def compute_quality(
         for col in spec.columns:
             if col.references is None:
                 continue
-            seen = int(numbers[f"{spec.name}__r_{col.field}"] or 0)
-            found = seen - len(unfound[f"{spec.name}__{col.field}"])
-            refs += seen
-            unknown += seen - found
+            records = int(numbers[f"{spec.name}__r_{col.field}"] or 0)
+            not_found = sum(unfound.get(f"{spec.name}__{col.field}", {}).values())
+            refs += records
+            unknown += not_found
             ref_rows.append(
                 dict(
                     feed=spec.name,
                     field=col.field,
                     target_feed=col.references.feed,
                     target_field=col.references.field,
-                    values=seen,
-                    found=found,
+                    records=records,
+                    found=records - not_found,
                 )
             )
         rows.append(
@@ -233,9 +237,9 @@ def compute_quality(
             )
         )
     unfound_rows = [
-        dict(feed=name.split("__")[0], field=name.split("__", 1)[1], value=v)
+        dict(feed=name.split("__")[0], field=name.split("__", 1)[1], value=v, records=k)
         for name, values in sorted(unfound.items())
-        for v in sorted(values)
+        for v, k in sorted(values.items())
     ]
     return Quality(
         pa.Table.from_pylist(rows, schema=QUALITY_SCHEMA),
@@ -245,69 +249,74 @@ def compute_quality(
     )
 
 
-def split_counts(row: dict[str, Any]) -> tuple[dict[str, int], dict[str, list[str]]]:
-    """The one row of :func:`counts_sql` (or :func:`updated_counts`' deltas) as counts and, per reference
-    (``<feed>__<field>``), the values not found (its ``<feed>__u_<field>`` lists)."""
-    numbers: dict[str, int] = {}
-    unfound: dict[str, list[str]] = {}
-    for name, value in row.items():
-        if "__u_" in name:
-            feed, field = name.split("__u_", 1)
-            unfound[f"{feed}__{field}"] = sorted(str(v) for v in (value or []))
-        else:
-            numbers[name] = int(value or 0)
-    return numbers, unfound
+def fresh_counts(engine: Engine, catalogue: Catalogue) -> Counts:
+    """Quality's counts over every feed's current records, counted afresh (two queries: the counts, and
+    the values not found)."""
+    numbers = {k: int(v or 0) for k, v in engine.fetch(counts_sql(catalogue)).to_pylist()[0].items()}
+    return numbers, unfound_by_reference(engine.fetch(unfound_sql(catalogue)))
+
+
+def unfound_by_reference(rows: pa.Table) -> dict[str, dict[str, int]]:
+    """Rows of ``ref``, ``v``, ``records`` (:func:`unfound_sql`) as {reference: {value: records}}."""
+    out: dict[str, dict[str, int]] = {}
+    cols = (rows[c].to_pylist() for c in ("ref", "v", "records"))
+    for ref, v, k in zip(*cols, strict=True):
+        out.setdefault(str(ref), {})[str(v)] = int(k)
+    return out
 
 
 def counts_sql(catalogue: Catalogue) -> str:
-    """One row with every count quality needs, over views ``src_<feed>`` (a single query: on Spark, one job
-    instead of one per feed), and each reference's values not found in the referenced feed, as a list
-    (:func:`split_counts`). A referenced field's values are read once for every field that refers to
-    it."""
+    """One row with every count quality needs over views ``src_<feed>`` (a single query: on Spark, one
+    job instead of one per feed): each feed's current records, their filled values per field, and their
+    filled references (``<feed>__r_<field>``)."""
     q = history.q
-    current = CURRENT
     parts = []
     for spec in catalogue:
         counts = [f"COUNT(*) AS {q(spec.name + '__n')}"]
         counts += [f"COUNT({q(f)}) AS {q(f'{spec.name}__c_{f}')}" for f in history.stored_fields(spec)]
-        parts.append(f"(SELECT {', '.join(counts)} FROM src_{spec.name} WHERE {current})")
-    for (feed, field), sources in sorted(references_by_target(catalogue).items()):
-        values = " UNION ALL ".join(
-            f"SELECT DISTINCT {i} AS src, {q(f)} AS v FROM src_{spec.name} "
-            f"WHERE {current} AND {q(f)} IS NOT NULL"
-            for i, (spec, f) in enumerate(sources)
-        )
-        counts = []
-        for i, (spec, f) in enumerate(sources):
-            counts += [
-                f"COUNT(*) FILTER (WHERE s.src = {i}) AS {q(f'{spec.name}__r_{f}')}",
-                f"LIST(CAST(s.v AS VARCHAR)) FILTER (WHERE s.src = {i} AND t.v IS NULL) "
-                f"AS {q(f'{spec.name}__u_{f}')}",
-            ]
-        parts.append(
-            f"""(SELECT {", ".join(counts)}
-                FROM ({values}) AS s
-                LEFT JOIN (SELECT DISTINCT {q(field)} AS v FROM src_{feed}) AS t ON s.v = t.v)"""
-        )
+        counts += [f"COUNT({q(f)}) AS {q(f'{spec.name}__r_{f}')}" for f in _reference_fields(spec)]
+        parts.append(f"(SELECT {', '.join(counts)} FROM src_{spec.name} WHERE {CURRENT})")
     return "SELECT * FROM " + " CROSS JOIN ".join(f"{p} AS t{i}" for i, p in enumerate(parts))
 
 
-def previous_counts(
-    quality: pa.Table, columns: pa.Table, references: pa.Table, unfound: pa.Table
-) -> tuple[dict[str, int], dict[str, list[str]]]:
-    """The counts behind a run's ``quality``, ``quality_columns`` and ``quality_references`` tables, named
-    as :func:`counts_sql` names them, and each reference's values not found (``quality_unfound``)."""
+def unfound_sql(catalogue: Catalogue) -> str:
+    """Rows ``ref`` (``<feed>__<field>``), ``v``, ``records``: each reference's values that the
+    referenced feed does not hold, with the current records holding them. The current records of every
+    field that refers to one referenced field are looked up together, in one anti-join: the referenced
+    feed is read once, and no referring feed's values need to be made distinct first."""
+    q = history.q
+    parts = []
+    for (feed, field), sources in sorted(references_by_target(catalogue).items()):
+        rows = " UNION ALL ".join(
+            f"SELECT '{spec.name}__{f}' AS ref, {q(f)} AS v FROM src_{spec.name} "
+            f"WHERE {CURRENT} AND {q(f)} IS NOT NULL"
+            for spec, f in sources
+        )
+        parts.append(
+            f"SELECT x.ref, CAST(x.v AS VARCHAR) AS v, COUNT(*) AS records FROM ({rows}) AS x "
+            f"ANTI JOIN src_{feed} AS t ON x.v = t.{q(field)} GROUP BY x.ref, x.v"
+        )
+    if not parts:
+        return "SELECT CAST(NULL AS VARCHAR) AS ref, CAST(NULL AS VARCHAR) AS v, 0 AS records WHERE FALSE"
+    return " UNION ALL ".join(parts)
+
+
+def previous_counts(quality: pa.Table, columns: pa.Table, references: pa.Table, unfound: pa.Table) -> Counts:
+    """The counts behind a run's ``quality``, ``quality_columns``, ``quality_references`` and
+    ``quality_unfound`` tables."""
     counts: dict[str, int] = {}
     for r in quality.to_pylist():
         counts[f"{r['feed']}__n"] = int(r["current_records"] or 0)
     for r in columns.to_pylist():
         counts[f"{r['feed']}__c_{r['field']}"] = int(r["filled"] or 0)
-    missing: dict[str, list[str]] = {}
+    missing: dict[str, dict[str, int]] = {}
+    if "records" not in references.schema.names or "records" not in unfound.schema.names:
+        return counts, missing  # written before records were counted: count afresh
     for r in references.to_pylist():
-        counts[f"{r['feed']}__r_{r['field']}"] = int(r["values"] or 0)
-        missing[f"{r['feed']}__{r['field']}"] = []
+        counts[f"{r['feed']}__r_{r['field']}"] = int(r["records"] or 0)
+        missing[f"{r['feed']}__{r['field']}"] = {}
     for r in unfound.to_pylist():
-        missing.setdefault(f"{r['feed']}__{r['field']}", []).append(str(r["value"]))
+        missing.setdefault(f"{r['feed']}__{r['field']}", {})[str(r["value"])] = int(r["records"])
     return counts, missing
 
 
@@ -318,129 +327,115 @@ def counted_fields(spec: FeedSpec) -> list[str]:
 
 
 def updated_counts(
-    engine: Engine,
-    catalogue: Catalogue,
-    previous: tuple[dict[str, int], dict[str, list[str]]],
-    changed: dict[str, FeedChange],
-) -> tuple[dict[str, int], dict[str, list[str]]] | None:
-    """The counts of :func:`counts_sql` after a run, and each reference's values not found, from the
-    previous run's and what the run changed (one query; its cost follows the size of the changes and of
-    the values not found, not of the histories). None when the previous counts do not cover every feed
-    (then count afresh).
+    engine: Engine, catalogue: Catalogue, previous: Counts, changed: dict[str, FeedChange]
+) -> Counts | None:
+    """The counts of :func:`fresh_counts` after a run, from the previous run's and what the run changed
+    (two queries whose cost follows the size of the changes and of the values not found, not of the
+    histories). None when the previous counts do not cover every feed (then count afresh).
 
-    Completeness: the current records are the previous ones, less those the run closed, plus its new
-    current versions. References count distinct values, so a value leaves only when no current record
-    holds it any more (*gone*), and enters only when none held it before (*came*). A value counts as
-    found when the referenced feed holds it in any version, and a feed's versions only ever grow: the
-    values not found after the run are among those not found before and not gone, and those that came;
-    only these few are looked up in the referenced feed."""
+    Completeness and references: the current records are the previous ones, less those the run closed,
+    plus its new current versions. A value counts as found when the referenced feed holds it in any
+    version, and a feed's versions only ever grow: the values not found after the run are among those
+    not found before (their records less those the run closed) and those of the run's new current
+    versions; only these are looked up in the referenced feed, which is read once per referenced field
+    and only when a feed referring to it or the feed itself changed."""
     numbers, unfound = previous
     need = [k for spec in catalogue for k in _count_names(spec)]
-    refs = [f"{spec.name}__{c.field}" for spec in catalogue for c in spec.columns if c.references is not None]
+    refs = [f"{spec.name}__{f}" for spec in catalogue for f in _reference_fields(spec)]
     if any(k not in numbers for k in need) or any(r not in unfound for r in refs):
         return None
-    parts, ctes = [], []
-    targets: dict[tuple[str, str], list[tuple[str, str]]] = {}  # referenced field: (reference, count name)
-    for spec in catalogue:
-        change = changed.get(spec.name)
-        if change is not None:
-            parts.append(_completeness_delta(spec, change))
-        for col in spec.columns:
-            ref = col.references
-            if ref is None or (change is None and ref.feed not in changed):
-                continue
-            name = f"{spec.name}__{col.field}"
-            more, select = _reference_delta(spec, col.field, change, name)
-            ctes += more
-            if select:
-                parts.append(select)
-            targets.setdefault((ref.feed, ref.field), []).append((name, f"{spec.name}__u_{col.field}"))
     numbers, unfound = dict(numbers), dict(unfound)
-    if not parts and not targets:
+    parts = [_completeness_delta(spec, changed[spec.name]) for spec in catalogue if spec.name in changed]
+    if parts:
+        sql = "SELECT * FROM " + " CROSS JOIN ".join(f"({p}) AS d{i}" for i, p in enumerate(parts))
+        for name, delta in engine.fetch(sql).to_pylist()[0].items():
+            numbers[name] += int(delta or 0)
+    lookups = []
+    for (feed, field), sources in sorted(references_by_target(catalogue).items()):
+        cands = [
+            _candidates(f"{spec.name}__{f}", f, changed.get(spec.name))
+            for spec, f in sources
+            if spec.name in changed or feed in changed
+        ]
+        if cands:
+            lookups.append(
+                f"SELECT c.ref, c.v, c.records FROM (SELECT ref, v, SUM(k) AS records FROM "
+                f"({' UNION ALL '.join(cands)}) AS u GROUP BY ref, v HAVING SUM(k) > 0) AS c "
+                f"ANTI JOIN (SELECT CAST({history.q(field)} AS VARCHAR) AS v FROM src_{feed}) AS t "
+                "ON c.v = t.v"
+            )
+            for spec, f in sources:
+                if spec.name in changed or feed in changed:
+                    unfound[f"{spec.name}__{f}"] = {}
+    if not lookups:
         return numbers, unfound
-    before = [(r, v) for r in refs for v in unfound[r]]
+    before = [(r, v, k) for r in refs for v, k in previous[1][r].items()]
     engine.register_arrow(
         "unfound_before",
         pa.table(
             {
-                "ref": pa.array([r for r, _ in before], pa.string()),
-                "v": pa.array([v for _, v in before], pa.string()),
+                "ref": pa.array([r for r, _, _ in before], pa.string()),
+                "v": pa.array([v for _, v, _ in before], pa.string()),
+                "records": pa.array([k for _, _, k in before], pa.int64()),
             }
         ),
     )
-    parts += [_unfound_sql(target, field, names) for (target, field), names in sorted(targets.items())]
-    sql = " CROSS JOIN ".join(f"({p}) AS d{i}" for i, p in enumerate(parts))
-    sql = (f"WITH {', '.join(ctes)} " if ctes else "") + f"SELECT * FROM {sql}"
-    deltas, after = split_counts(engine.fetch(sql).to_pylist()[0])
+    after = unfound_by_reference(engine.fetch(" UNION ALL ".join(lookups)))
     engine.drop("unfound_before")
-    for name, delta in deltas.items():
-        numbers[name] += delta
-    return numbers, unfound | after
+    for name, values in after.items():
+        unfound[name] = values
+    return numbers, unfound
 
 
-def _unfound_sql(target: str, field: str, refs: list[tuple[str, str]]) -> str:
-    """One row: for each reference to ``target``'s ``field`` (its CTE prefix, its list's name), the
-    values that may be missing there (:func:`_reference_delta`'s ``_cand``) that the referenced feed
-    does not hold, as a list. The referenced feed is read once for all of them."""
+def _candidates(name: str, field: str, own: FeedChange | None) -> str:
+    """Rows ``ref``, ``v``, ``k`` for one reference: its values not found before with their records,
+    less the records of those values the run closed, plus the run's new current versions by value
+    (whether found or not: the lookup decides)."""
     q = history.q
-    cand = " UNION ALL ".join(f"SELECT {i} AS r, v FROM {name}_cand" for i, (name, _) in enumerate(refs))
-    lists = ", ".join(f"LIST(c.v) FILTER (WHERE c.r = {i}) AS {q(col)}" for i, (_, col) in enumerate(refs))
-    return f"""
-        SELECT {lists} FROM ({cand}) AS c
-        ANTI JOIN (SELECT CAST({q(field)} AS VARCHAR) AS v FROM src_{target}) AS t ON c.v = t.v
-    """
+    f = q(field)
+    before = f"SELECT ref, v, records AS k FROM unfound_before WHERE ref = '{name}'"
+    if own is None:  # the feed did not change: only its values missing before can have arrived
+        return before
+    c = own.changes
+    closed = (
+        f"SELECT '{name}' AS ref, CAST({f} AS VARCHAR) AS v, -COUNT(*) AS k FROM {c} "
+        f"WHERE _seq < {int(own.since)} AND NOT _deleted AND {f} IS NOT NULL "
+        f"AND CAST({f} AS VARCHAR) IN (SELECT v FROM unfound_before WHERE ref = '{name}') GROUP BY {f}"
+    )
+    opened = (
+        f"SELECT '{name}' AS ref, CAST({f} AS VARCHAR) AS v, COUNT(*) AS k FROM {c} "
+        f"WHERE {CURRENT} AND {f} IS NOT NULL GROUP BY {f}"
+    )
+    return f"{before} UNION ALL {closed} UNION ALL {opened}"
+
+
+def _reference_fields(spec: FeedSpec) -> list[str]:
+    return [col.field for col in spec.columns if col.references is not None]
 
 
 def _count_names(spec: FeedSpec) -> list[str]:
     names = [f"{spec.name}__n", *(f"{spec.name}__c_{f}" for f in counted_fields(spec))]
-    names += [f"{spec.name}__r_{col.field}" for col in spec.columns if col.references is not None]
-    return names
+    return names + [f"{spec.name}__r_{f}" for f in _reference_fields(spec)]
 
 
 def _completeness_delta(spec: FeedSpec, change: FeedChange) -> str:
-    """One row: current records and filled values gained, less those lost, by one feed in a run."""
+    """One row: current records, filled values and filled references gained, less those lost, by one
+    feed in a run."""
     q = history.q
     closed = f"_seq < {int(change.since)} AND NOT _deleted"
-    opened = "_valid_to_seq IS NULL AND NOT _deleted"
+    opened = CURRENT
     cols = [f"COUNT(*) FILTER (WHERE {opened}) - COUNT(*) FILTER (WHERE {closed}) AS {q(spec.name + '__n')}"]
     cols += [
         f"COUNT({q(f)}) FILTER (WHERE {opened}) - COUNT({q(f)}) FILTER (WHERE {closed}) "
         f"AS {q(f'{spec.name}__c_{f}')}"
         for f in counted_fields(spec)
     ]
-    return f"SELECT {', '.join(cols)} FROM {change.changes}"
-
-
-def _reference_delta(
-    spec: FeedSpec, field: str, own: FeedChange | None, name: str
-) -> tuple[list[str], str | None]:
-    """``WITH`` clauses and one row (None when the feed did not change) for one reference: the change of
-    its distinct values, and (``<name>_cand``) the values that may be missing from the referenced feed
-    after the run: those missing before that are still held, and those that came."""
-    q = history.q
-    f = q(field)
-    before = f"(SELECT v FROM unfound_before WHERE ref = '{name}') AS u"
-    if own is None:  # the feed did not change: only its values missing before can have arrived
-        return [f"{name}_cand AS (SELECT u.v FROM {before})"], None
-    # The current values are scanned, not kept: a CTE used twice may be materialised whole.
-    cur = f"(SELECT {f} AS v FROM src_{spec.name} WHERE {CURRENT} AND {f} IS NOT NULL)"
-    c = own.changes
-    ctes = [
-        f"{name}_rm AS (SELECT DISTINCT {f} AS v FROM {c} "
-        f"WHERE _seq < {int(own.since)} AND NOT _deleted AND {f} IS NOT NULL)",
-        f"{name}_ad AS (SELECT {f} AS v, COUNT(*) AS k FROM {c} "
-        f"WHERE _valid_to_seq IS NULL AND NOT _deleted AND {f} IS NOT NULL GROUP BY {f})",
-        f"{name}_hit AS (SELECT c.v, COUNT(*) AS k FROM {cur} AS c SEMI JOIN "
-        f"(SELECT v FROM {name}_rm UNION ALL SELECT v FROM {name}_ad) AS x ON c.v = x.v GROUP BY c.v)",
-        f"{name}_gone AS (SELECT r.v FROM {name}_rm AS r ANTI JOIN {name}_hit AS h ON r.v = h.v)",
-        f"{name}_came AS (SELECT a.v FROM (SELECT a.v, a.k FROM {name}_ad AS a ANTI JOIN {name}_rm AS r "
-        f"ON a.v = r.v) AS a JOIN {name}_hit AS h ON a.v = h.v WHERE h.k = a.k)",
-        f"{name}_cand AS (SELECT u.v FROM {before} ANTI JOIN "
-        f"(SELECT CAST(v AS VARCHAR) AS v FROM {name}_gone) AS g ON u.v = g.v "
-        f"UNION ALL SELECT CAST(v AS VARCHAR) AS v FROM {name}_came)",
+    cols += [
+        f"COUNT({q(f)}) FILTER (WHERE {opened}) - COUNT({q(f)}) FILTER (WHERE {closed}) "
+        f"AS {q(f'{spec.name}__r_{f}')}"
+        for f in _reference_fields(spec)
     ]
-    values = f"(SELECT COUNT(*) FROM {name}_came) - (SELECT COUNT(*) FROM {name}_gone)"
-    return ctes, f"SELECT {values} AS {q(f'{spec.name}__r_{field}')}"
+    return f"SELECT {', '.join(cols)} FROM {change.changes}"
 
 
 def _pct(x: object) -> str:
