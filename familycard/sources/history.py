@@ -410,4 +410,7 @@ def unreferenced_sql(sources: list[tuple[str, str, str]], target: str, target_fi
         f"s.{q(field)} AS value FROM {staged} AS s WHERE s.{q(field)} IS NOT NULL"
         for feed, field, staged in sources
     )
-    return f"SELECT x.* FROM ({rows}) AS x ANTI JOIN {target} AS t ON x.value = t.{q(target_field)}"
+    return (
+        f"SELECT x.feed, x.field, x._delivery, x._seq, x._line, x._key, CAST(x.value AS VARCHAR) AS value "
+        f"FROM ({rows}) AS x ANTI JOIN {target} AS t ON x.value = t.{q(target_field)}"
+    )

@@ -28,7 +28,7 @@ import re
 import shutil
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pyarrow as pa
@@ -45,6 +45,7 @@ from familycard.sources.quality import (
     UNFOUND_SCHEMA,
     FeedChange,
     compute_quality,
+    fresh_counts,
     previous_counts,
     updated_counts,
 )
@@ -114,7 +115,9 @@ PARALLEL_BYTES = 64 * 2**20  # below this, starting worker processes costs more 
 
 @dataclass(frozen=True)
 class DeliveryFile:
-    """A file found in the sources directory, with what its name and the delivery note say."""
+    """A file found in the sources directory, with what its name and the delivery note say. ``sha256``
+    is empty until the file is read (a file the checksum cache does not know is hashed by the process
+    that reads it)."""
 
     feed: str
     period: str
@@ -256,16 +259,26 @@ class ChecksumCache:
 
     def sha256(self, path: Path) -> str:
         """The file's SHA-256, from the cache when the file looks unchanged."""
-        st = path.stat()
-        key = str(path.resolve())
-        stamp: list[object] = [st.st_size, st.st_mtime_ns, st.st_ino]
-        known = self._known.get(key)
-        if known is not None and known[:3] == stamp and isinstance(known[3], str):
-            digest = known[3]
-        else:
+        digest = self.known(path)
+        if digest is None:
             digest = sha256_file(path)
-        self._seen[key] = [*stamp, digest]
+            self.record(path, digest)
         return digest
+
+    def known(self, path: Path) -> str | None:
+        """The file's SHA-256 if the cache holds it and the file looks unchanged (else None)."""
+        st = path.stat()
+        known = self._known.get(str(path.resolve()))
+        stamp: list[object] = [st.st_size, st.st_mtime_ns, st.st_ino]
+        if known is not None and known[:3] == stamp and isinstance(known[3], str):
+            self._seen[str(path.resolve())] = known
+            return known[3]
+        return None
+
+    def record(self, path: Path, digest: str) -> None:
+        """Remember a checksum computed elsewhere (e.g. by the process that read the file)."""
+        st = path.stat()
+        self._seen[str(path.resolve())] = [st.st_size, st.st_mtime_ns, st.st_ino, digest]
 
     def save(self) -> None:
         """Remember the files seen in this run (written atomically; files no longer listed are forgotten)."""
@@ -290,10 +303,11 @@ def _delivery_note(sources: Path) -> dict[str, dict[str, object]]:
 
 
 def discover(
-    sources: Path, catalogue: Catalogue, checksums: ChecksumCache | None = None
+    sources: Path, catalogue: Catalogue, checksums: ChecksumCache | None = None, *, hash_unknown: bool = True
 ) -> tuple[list[DeliveryFile], list[tuple[str, str]]]:
     """Delivery files under ``sources/<feed>/``, and (path, reason) for files that cannot be deliveries;
-    ``checksums`` remembers the checksums of files seen before."""
+    ``checksums`` remembers the checksums of files seen before. Without ``hash_unknown``, a file the
+    cache does not know keeps an empty checksum (for the process that reads it to compute)."""
     if not sources.is_dir():
         raise FileNotFoundError(f"no sources directory at {sources}")
     note = _delivery_note(sources)
@@ -321,10 +335,15 @@ def discover(
                 continue
             candidates.append((spec, path, rel, m))
     # Hashing releases the GIL: files are hashed in one thread per core, the largest first.
-    digest = checksums.sha256 if checksums else sha256_file
     paths = sorted({c[1] for c in candidates}, key=lambda p: -p.stat().st_size)
-    with ThreadPoolExecutor(max(1, min(os.cpu_count() or 1, len(paths)))) as pool:
-        sums = dict(zip(paths, pool.map(digest, paths), strict=True))
+    sums: dict[Path, str] = {}
+    if not hash_unknown:
+        known = checksums.known if checksums else (lambda _p: None)
+        sums = {p: known(p) or "" for p in paths}
+    else:
+        digest = checksums.sha256 if checksums else sha256_file
+        with ThreadPoolExecutor(max(1, min(os.cpu_count() or 1, len(paths)))) as pool:
+            sums = dict(zip(paths, pool.map(digest, paths), strict=True))
     found: list[DeliveryFile] = []
     for spec, path, rel, m in candidates:
         entry = note.get(rel, {})
@@ -398,9 +417,10 @@ class Ingestion:
             seen = set(zip(previous["feed"].to_pylist(), previous["sha256"].to_pylist(), strict=True))
             next_seq = max(previous["seq"].to_pylist()) + 1
         checksums = ChecksumCache(self.wh.data / "cache" / "sha256.json")
-        found, strays = discover(self.sources, self.catalogue, checksums)
-        checksums.save()
-        new = [d for d in found if (d.feed, d.sha256) not in seen]
+        # Files the checksum cache does not know are hashed by the processes that read them, just before
+        # reading them (one pass over the disk instead of two), and skipped there if seen before.
+        found, strays = discover(self.sources, self.catalogue, checksums, hash_unknown=False)
+        new = [d for d in found if not d.sha256 or (d.feed, d.sha256) not in seen]
         report = IngestReport(run=None, skipped=len(found) - len(new))
         if previous is not None:
             known_strays = {
@@ -409,13 +429,19 @@ class Ingestion:
             }
             strays = [(p, r) for p, r in strays if (p, "rejected") not in known_strays]
         if not new and not strays:
+            checksums.save()
             return report
         new.sort(key=lambda d: (d.period, self.order[d.feed], d.kind, d.rel))
         run = self.wh.begin()
         report.run = run.id
         staging = self.wh.data / "staging" / run.id
         try:
-            deliveries = self._land_all(run, new, strays, next_seq, staging, report)
+            deliveries = self._land_all(run, new, strays, next_seq, staging, report, seen, checksums)
+            checksums.save()
+            if not deliveries:  # every file was a delivery seen before (under another name or time)
+                run.abort()
+                report.run = None
+                return report
             self._merge_all(run, deliveries, staging, report)
             meta = {
                 "stage": "ingest",
@@ -442,7 +468,11 @@ class Ingestion:
         next_seq: int,
         staging: Path,
         report: IngestReport,
+        seen: set[tuple[str, str]],
+        checksums: ChecksumCache,
     ) -> list[dict[str, object]]:
+        """Read, validate and stage the new files; their ledger rows (none for a file that proves to be
+        a delivery seen before, whose sequence number is then left unused)."""
         rows: list[dict[str, object]] = []
         findings: list[pa.Table] = []
         seq = next_seq
@@ -467,13 +497,24 @@ class Ingestion:
             (
                 self.catalogue[d.feed],
                 d,
-                f"{d.feed}/{d.period}/{d.kind}/{d.sha256[:12]}",
+                frozenset(sha for feed, sha in seen if feed == d.feed) if not d.sha256 else frozenset(),
                 seq + i,
                 staging,
                 run.id,
             )
             for i, d in enumerate(new)
         ]
+
+        def take(i: int, result: tuple[str, dict[str, object] | None, list[pa.Table]]) -> None:
+            digest, row, found = result
+            if not new[i].sha256:
+                checksums.record(new[i].path, digest)
+            if row is None:
+                report.skipped += 1
+                return
+            rows.append(row)
+            findings.extend(found)
+
         # Files are independent: large batches are read and validated in one process per core, the
         # largest files first (so that no large file starts last and leaves the other cores idle); the
         # results are taken in delivery order.
@@ -485,16 +526,14 @@ class Ingestion:
                 futures = {i: pool.submit(_land_task, tasks[i]) for i in largest}
                 for i in range(len(tasks)):
                     self.progress("read", i, len(new))
-                    row, found = futures[i].result()
-                    rows.append(row)
-                    findings.extend(found)
+                    take(i, futures[i].result())
         else:
             for i, task in enumerate(tasks):
                 self.progress("read", i, len(new))
-                row, found = _land_task(task)
-                rows.append(row)
-                findings.extend(found)
+                take(i, _land_task(task))
         self.progress("read", len(new), len(new))
+        if not rows:
+            return []
         table = pa.Table.from_pylist(rows, schema=DELIVERY_SCHEMA)
         pq.write_table(
             table,
@@ -536,6 +575,7 @@ class Ingestion:
         feeds = sorted(self.catalogue.names(), key=lambda n: self.order[n])
         merges: list[_FeedMerge] = []
         views: list[str] = []
+        carried = False  # a feed this run did not change has a history
         for i, name in enumerate(feeds):
             self.progress("merge", i, len(feeds))
             spec = self.catalogue[name]
@@ -545,6 +585,7 @@ class Ingestion:
             elif self._has(table):
                 eng.register_parquet(table, run.carry(table))
                 views.append(table)
+                carried = True
             else:
                 eng.materialize(table, _empty_history_sql(spec), run.new_table(table))
                 views.append(table)
@@ -579,12 +620,14 @@ class Ingestion:
             report.feeds_changed.append(m.name)
         self.progress("merge", len(feeds), len(feeds))
         changed = [m.spec for m in merges]
-        extra = [self._duplicates(changed, files, run.id), self._references(changed, files, run.id)]
+        # Every current record came with this run (its first): the references check saw them all.
+        all_new = not carried and not any(m.prev_open for m in merges)
+        extra = [self._duplicates(changed, files, run.id), self._references(changed, files, run.id, staging)]
         extra = [t for t in extra if t.num_rows]
         if extra:
             pq.write_table(pa.concat_tables(extra), run.append("findings"))
         self._releases(run, {m.name: (m.first_seq, m.last_seq) for m in merges}, staging)
-        self._quality(run, deltas)
+        self._quality(run, deltas, all_new)
         for view in views:
             eng.drop(view)
 
@@ -792,22 +835,34 @@ class Ingestion:
         got = self.engine.fetch(sql)
         return _findings_from(got, files, run_id, severity="warn", value=got["_key"])
 
-    def _references(self, changed: Sequence[FeedSpec], files: dict[str, str], run_id: str) -> pa.Table:
+    def _references(
+        self, changed: Sequence[FeedSpec], files: dict[str, str], run_id: str, staging: Path
+    ) -> pa.Table:
         """References across feeds never remove a row (the other feed may simply be late): a value not
-        found is flagged for review and released once the referenced record arrives. The rows referring to
-        one referenced field are looked up together, in one anti-join over that feed."""
+        found is flagged for review and released once the referenced record arrives. The rows referring
+        to one referenced field are looked up together, in one anti-join over that feed; the rows not
+        found are kept in the view ``probed`` for the quality counts (:data:`PROBED_COLUMNS`)."""
         targets = references_by_target(changed)
-        if not targets:
-            return FINDING_SCHEMA.empty_table()
         parts = [
-            f"SELECT 'reference' AS rule, 'not found in {feed}.{field_name}' AS reason, r.* FROM ("
+            f"SELECT '{feed}.{field_name}' AS target, r.* FROM ("
             + history.unreferenced_sql(
                 [(spec.name, f, f"staged_{spec.name}") for spec, f in sources], f"src_{feed}", field_name
             )
             + ") AS r"
             for (feed, field_name), sources in sorted(targets.items())
         ]
-        got = self.engine.fetch(" UNION ALL ".join(parts))
+        if not parts:
+            parts = [
+                "SELECT CAST(NULL AS VARCHAR) AS target, CAST(NULL AS VARCHAR) AS feed, "
+                "CAST(NULL AS VARCHAR) AS field, CAST(NULL AS VARCHAR) AS _delivery, "
+                "CAST(NULL AS BIGINT) AS _seq, CAST(NULL AS BIGINT) AS _line, CAST(NULL AS VARCHAR) AS _key, "
+                "CAST(NULL AS VARCHAR) AS value WHERE FALSE"
+            ]
+        self.engine.materialize("probed", " UNION ALL ".join(parts), staging / "_probed")
+        got = self.engine.fetch(
+            "SELECT feed, field, 'reference' AS rule, 'not found in ' || target AS reason, "
+            "_delivery, _seq, _line, _key, value FROM probed"
+        )
         return _findings_from(got, files, run_id, severity="flag", value=got["value"])
 
     def _releases(self, run: Run, seqs: dict[str, tuple[int, int]], staging: Path) -> None:
@@ -859,10 +914,11 @@ class Ingestion:
         else:
             pq.write_table(got, run.new_table("releases") / "part-0.parquet")
 
-    def _quality(self, run: Run, changed: dict[str, FeedChange]) -> None:
+    def _quality(self, run: Run, changed: dict[str, FeedChange], all_new: bool) -> None:
         """Quality and freshness of every feed, judged as of the latest due date among the deliveries.
         The counts over current records are the previous run's updated by what this run changed, when
-        the previous run has them; else they are counted afresh."""
+        the previous run has them; else they are counted afresh (``all_new``: every current record came
+        with this run, so the references check's ``probed`` rows tell which values are not found)."""
         eng = self.engine
         eng.register_parquet("findings", run.path / "findings")
         eng.register_parquet("releases", run.path / "releases")
@@ -870,7 +926,9 @@ class Ingestion:
         tables = ("quality", "quality_columns", "quality_references", "quality_unfound")
         if all(self._has(t) for t in tables):
             previous = previous_counts(*(self.wh.read(t) for t in tables))
-            counts = updated_counts(eng, self.catalogue, previous, changed)
+            counts = updated_counts(eng, self.catalogue, previous, changed, probed="probed")
+        if counts is None:
+            counts = fresh_counts(eng, self.catalogue, "probed" if all_new else None)
         q = compute_quality(eng, self.catalogue, pq.read_table(run.path / "deliveries"), counts=counts)
         pq.write_table(q.feeds, run.new_table("quality") / "part-0.parquet")
         pq.write_table(q.columns, run.new_table("quality_columns") / "part-0.parquet")
@@ -880,6 +938,7 @@ class Ingestion:
         pq.write_table(unfound, run.new_table("quality_unfound") / "part-0.parquet")
         eng.drop("findings")
         eng.drop("releases")
+        eng.drop("probed")
 
 
 def _findings_from(
@@ -987,13 +1046,20 @@ def land_delivery(
 
 
 def _land_task(
-    task: tuple[FeedSpec, DeliveryFile, str, int, Path, str],
-) -> tuple[dict[str, object], list[pa.Table]]:
-    """:func:`land_delivery` for a process pool: arguments in, ledger row and findings out."""
-    spec, d, delivery_id, seq, staging, run_id = task
+    task: tuple[FeedSpec, DeliveryFile, frozenset[str], int, Path, str],
+) -> tuple[str, dict[str, object] | None, list[pa.Table]]:
+    """:func:`land_delivery` for a process pool: arguments in; the file's checksum, its ledger row and
+    findings out. A file with no checksum yet is hashed first (reading it into the page cache for the
+    reader), and not read further if its feed had it already (``seen``): no ledger row."""
+    spec, d, seen, seq, staging, run_id = task
+    if not d.sha256:
+        d = replace(d, sha256=sha256_file(d.path))
+        if d.sha256 in seen:
+            return d.sha256, None, []
     found: list[pa.Table] = []
+    delivery_id = f"{d.feed}/{d.period}/{d.kind}/{d.sha256[:12]}"
     row = land_delivery(spec, d, delivery_id, seq, staging, found, run_id)
-    return row, found
+    return d.sha256, row, found
 
 
 def _types(spec: FeedSpec) -> dict[str, str]:

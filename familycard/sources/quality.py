@@ -91,6 +91,10 @@ UNFOUND_SCHEMA = pa.schema(
 records hold each: what a run needs to update the counts from what it changed alone. Bookkeeping, never
 shown (the values are identifiers such as IINs)."""
 
+PROBED_COLUMNS = ("target", "feed", "field", "value")
+"""Columns of the view of a run's referring rows not found (``target`` is ``<feed>.<field>``; ``value``
+as text), which the references check writes and the quality counts read."""
+
 Counts = tuple[dict[str, int], dict[str, dict[str, int]]]
 """Quality's counts over the current records (named as :func:`counts_sql` names them) and, per reference
 (``<feed>__<field>``), its values not found with their records."""
@@ -249,11 +253,13 @@ def compute_quality(
     )
 
 
-def fresh_counts(engine: Engine, catalogue: Catalogue) -> Counts:
+def fresh_counts(engine: Engine, catalogue: Catalogue, probed: str | None = None) -> Counts:
     """Quality's counts over every feed's current records, counted afresh (two queries: the counts, and
-    the values not found)."""
+    the values not found). ``probed`` (:data:`PROBED_COLUMNS`), when every current record came with
+    this run's deliveries: the run's referring rows that the referenced feed does not hold, which then
+    decide what is not found without reading the referenced feeds again."""
     numbers = {k: int(v or 0) for k, v in engine.fetch(counts_sql(catalogue)).to_pylist()[0].items()}
-    return numbers, unfound_by_reference(engine.fetch(unfound_sql(catalogue)))
+    return numbers, unfound_by_reference(engine.fetch(unfound_sql(catalogue, probed)))
 
 
 def unfound_by_reference(rows: pa.Table) -> dict[str, dict[str, int]]:
@@ -279,7 +285,7 @@ def counts_sql(catalogue: Catalogue) -> str:
     return "SELECT * FROM " + " CROSS JOIN ".join(f"{p} AS t{i}" for i, p in enumerate(parts))
 
 
-def unfound_sql(catalogue: Catalogue) -> str:
+def unfound_sql(catalogue: Catalogue, probed: str | None = None) -> str:
     """Rows ``ref`` (``<feed>__<field>``), ``v``, ``records``: each reference's values that the
     referenced feed does not hold, with the current records holding them. The current records of every
     field that refers to one referenced field are looked up together, in one anti-join: the referenced
@@ -292,9 +298,16 @@ def unfound_sql(catalogue: Catalogue) -> str:
             f"WHERE {CURRENT} AND {q(f)} IS NOT NULL"
             for spec, f in sources
         )
+        if probed is None:
+            missing = f"ANTI JOIN src_{feed} AS t ON x.v = t.{q(field)}"
+        else:
+            missing = (
+                f"SEMI JOIN (SELECT DISTINCT value FROM {probed} WHERE target = '{feed}.{field}') AS p "
+                "ON CAST(x.v AS VARCHAR) = p.value"
+            )
         parts.append(
             f"SELECT x.ref, CAST(x.v AS VARCHAR) AS v, COUNT(*) AS records FROM ({rows}) AS x "
-            f"ANTI JOIN src_{feed} AS t ON x.v = t.{q(field)} GROUP BY x.ref, x.v"
+            f"{missing} GROUP BY x.ref, x.v"
         )
     if not parts:
         return "SELECT CAST(NULL AS VARCHAR) AS ref, CAST(NULL AS VARCHAR) AS v, 0 AS records WHERE FALSE"
@@ -327,11 +340,20 @@ def counted_fields(spec: FeedSpec) -> list[str]:
 
 
 def updated_counts(
-    engine: Engine, catalogue: Catalogue, previous: Counts, changed: dict[str, FeedChange]
+    engine: Engine,
+    catalogue: Catalogue,
+    previous: Counts,
+    changed: dict[str, FeedChange],
+    probed: str | None = None,
 ) -> Counts | None:
     """The counts of :func:`fresh_counts` after a run, from the previous run's and what the run changed
     (two queries whose cost follows the size of the changes and of the values not found, not of the
     histories). None when the previous counts do not cover every feed (then count afresh).
+
+    ``probed`` (:data:`PROBED_COLUMNS`): the run's referring rows, of every feed it changed, that the
+    referenced feed does not hold, as the references check found them after the merge. The values of
+    the run's new versions are then judged by it, and only the values not found before are looked up
+    in a referenced feed that changed.
 
     Completeness and references: the current records are the previous ones, less those the run closed,
     plus its new current versions. A value counts as found when the referenced feed holds it in any
@@ -358,12 +380,8 @@ def updated_counts(
             if spec.name in changed or feed in changed
         ]
         if cands:
-            lookups.append(
-                f"SELECT c.ref, c.v, c.records FROM (SELECT ref, v, SUM(k) AS records FROM "
-                f"({' UNION ALL '.join(cands)}) AS u GROUP BY ref, v HAVING SUM(k) > 0) AS c "
-                f"ANTI JOIN (SELECT CAST({history.q(field)} AS VARCHAR) AS v FROM src_{feed}) AS t "
-                "ON c.v = t.v"
-            )
+            names = [f"{spec.name}__{f}" for spec, f in sources]
+            lookups.append(_lookup_sql(feed, field, cands, names, probed, changed.get(feed)))
             for spec, f in sources:
                 if spec.name in changed or feed in changed:
                     unfound[f"{spec.name}__{f}"] = {}
@@ -385,6 +403,43 @@ def updated_counts(
     for name, values in after.items():
         unfound[name] = values
     return numbers, unfound
+
+
+def _lookup_sql(
+    feed: str, field: str, cands: list[str], refs: list[str], probed: str | None, target: FeedChange | None
+) -> str:
+    """Rows ``ref``, ``v``, ``records``: the candidates (:func:`_candidates`) of the references to
+    ``feed``'s ``field`` that the feed does not hold. Without ``probed``, all are looked up there. With
+    it, a value the run's own rows brought is not found exactly when ``probed`` lists it, and a value
+    not found before is found only if one of the versions the run added to the referenced feed
+    (``target``: what the run changed there, if anything) holds it."""
+    q = history.q
+    c = (
+        f"(SELECT ref, v, SUM(k) AS records FROM ({' UNION ALL '.join(cands)}) AS u "
+        "GROUP BY ref, v HAVING SUM(k) > 0) AS c"
+    )
+    if probed is None:
+        return (
+            f"SELECT c.ref, c.v, c.records FROM {c} ANTI JOIN "
+            f"(SELECT CAST({q(field)} AS VARCHAR) AS v FROM src_{feed}) AS t ON c.v = t.v"
+        )
+    in_refs = ", ".join(f"'{r}'" for r in refs)
+    sql = (
+        f"SELECT c.ref, c.v, c.records FROM {c} "
+        f"LEFT JOIN (SELECT DISTINCT value AS v FROM {probed} WHERE target = '{feed}.{field}') AS p "
+        "ON c.v = p.v "
+        f"LEFT JOIN (SELECT DISTINCT v FROM unfound_before WHERE ref IN ({in_refs})) AS b ON c.v = b.v "
+    )
+    if target is None:  # the referenced feed did not change: what it lacked, it still lacks
+        return sql + "WHERE p.v IS NOT NULL OR b.v IS NOT NULL"
+    added = (
+        f"SELECT DISTINCT CAST({q(field)} AS VARCHAR) AS v FROM {target.changes} "
+        f"WHERE _seq >= {int(target.since)} AND {q(field)} IS NOT NULL"
+    )
+    return (
+        sql
+        + f"LEFT JOIN ({added}) AS h ON c.v = h.v WHERE p.v IS NOT NULL OR (b.v IS NOT NULL AND h.v IS NULL)"
+    )
 
 
 def _candidates(name: str, field: str, own: FeedChange | None) -> str:
