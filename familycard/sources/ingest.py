@@ -27,7 +27,7 @@ import os
 import re
 import shutil
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -334,16 +334,12 @@ def discover(
                 )
                 continue
             candidates.append((spec, path, rel, m))
-    # Hashing releases the GIL: files are hashed in one thread per core, the largest first.
-    paths = sorted({c[1] for c in candidates}, key=lambda p: -p.stat().st_size)
-    sums: dict[Path, str] = {}
-    if not hash_unknown:
-        known = checksums.known if checksums else (lambda _p: None)
-        sums = {p: known(p) or "" for p in paths}
-    else:
-        digest = checksums.sha256 if checksums else sha256_file
-        with ThreadPoolExecutor(max(1, min(os.cpu_count() or 1, len(paths)))) as pool:
-            sums = dict(zip(paths, pool.map(digest, paths), strict=True))
+
+    def digest(path: Path) -> str:
+        if hash_unknown:
+            return checksums.sha256(path) if checksums else sha256_file(path)
+        return (checksums.known(path) if checksums else None) or ""
+
     found: list[DeliveryFile] = []
     for spec, path, rel, m in candidates:
         entry = note.get(rel, {})
@@ -355,7 +351,7 @@ def discover(
                 kind=m["kind"],
                 path=path,
                 rel=rel,
-                sha256=sums[path],
+                sha256=digest(path),
                 size=path.stat().st_size,
                 received=dt.date.fromisoformat(str(received))
                 if received

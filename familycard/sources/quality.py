@@ -344,7 +344,7 @@ def updated_counts(
     catalogue: Catalogue,
     previous: Counts,
     changed: dict[str, FeedChange],
-    probed: str | None = None,
+    probed: str,
 ) -> Counts | None:
     """The counts of :func:`fresh_counts` after a run, from the previous run's and what the run changed
     (two queries whose cost follows the size of the changes and of the values not found, not of the
@@ -406,23 +406,18 @@ def updated_counts(
 
 
 def _lookup_sql(
-    feed: str, field: str, cands: list[str], refs: list[str], probed: str | None, target: FeedChange | None
+    feed: str, field: str, cands: list[str], refs: list[str], probed: str, target: FeedChange | None
 ) -> str:
     """Rows ``ref``, ``v``, ``records``: the candidates (:func:`_candidates`) of the references to
-    ``feed``'s ``field`` that the feed does not hold. Without ``probed``, all are looked up there. With
-    it, a value the run's own rows brought is not found exactly when ``probed`` lists it, and a value
-    not found before is found only if one of the versions the run added to the referenced feed
-    (``target``: what the run changed there, if anything) holds it."""
+    ``feed``'s ``field`` that the feed does not hold: a value the run's own rows brought is not found
+    exactly when ``probed`` lists it, and a value not found before is found only if one of the versions
+    the run added to the referenced feed (``target``: what the run changed there, if anything) holds
+    it. The referenced feed itself is not read."""
     q = history.q
     c = (
         f"(SELECT ref, v, SUM(k) AS records FROM ({' UNION ALL '.join(cands)}) AS u "
         "GROUP BY ref, v HAVING SUM(k) > 0) AS c"
     )
-    if probed is None:
-        return (
-            f"SELECT c.ref, c.v, c.records FROM {c} ANTI JOIN "
-            f"(SELECT CAST({q(field)} AS VARCHAR) AS v FROM src_{feed}) AS t ON c.v = t.v"
-        )
     in_refs = ", ".join(f"'{r}'" for r in refs)
     sql = (
         f"SELECT c.ref, c.v, c.records FROM {c} "
