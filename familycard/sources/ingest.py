@@ -41,6 +41,7 @@ from familycard.sources.formats import FormatError, iter_batches
 from familycard.sources.periods import due_date, period_bounds
 from familycard.sources.quality import (
     OPEN_SQL,
+    PROBED_SCHEMA,
     REFERENCE_SCHEMA,
     UNFOUND_SCHEMA,
     FeedChange,
@@ -837,7 +838,7 @@ class Ingestion:
         """References across feeds never remove a row (the other feed may simply be late): a value not
         found is flagged for review and released once the referenced record arrives. The rows referring
         to one referenced field are looked up together, in one anti-join over that feed; the rows not
-        found are kept in the view ``probed`` for the quality counts (:data:`PROBED_COLUMNS`)."""
+        found are kept in the view ``probed`` for the quality counts (:data:`PROBED_SCHEMA`)."""
         targets = references_by_target(changed)
         parts = [
             f"SELECT '{feed}.{field_name}' AS target, r.* FROM ("
@@ -847,14 +848,10 @@ class Ingestion:
             + ") AS r"
             for (feed, field_name), sources in sorted(targets.items())
         ]
-        if not parts:
-            parts = [
-                "SELECT CAST(NULL AS VARCHAR) AS target, CAST(NULL AS VARCHAR) AS feed, "
-                "CAST(NULL AS VARCHAR) AS field, CAST(NULL AS VARCHAR) AS _delivery, "
-                "CAST(NULL AS BIGINT) AS _seq, CAST(NULL AS BIGINT) AS _line, CAST(NULL AS VARCHAR) AS _key, "
-                "CAST(NULL AS VARCHAR) AS value WHERE FALSE"
-            ]
-        self.engine.materialize("probed", " UNION ALL ".join(parts), staging / "_probed")
+        if parts:
+            self.engine.materialize("probed", " UNION ALL ".join(parts), staging / "_probed")
+        else:
+            self.engine.register_arrow("probed", PROBED_SCHEMA.empty_table())
         got = self.engine.fetch(
             "SELECT feed, field, 'reference' AS rule, 'not found in ' || target AS reason, "
             "_delivery, _seq, _line, _key, value FROM probed"

@@ -91,9 +91,20 @@ UNFOUND_SCHEMA = pa.schema(
 records hold each: what a run needs to update the counts from what it changed alone. Bookkeeping, never
 shown (the values are identifiers such as IINs)."""
 
-PROBED_COLUMNS = ("target", "feed", "field", "value")
-"""Columns of the view of a run's referring rows not found (``target`` is ``<feed>.<field>``; ``value``
-as text), which the references check writes and the quality counts read."""
+PROBED_SCHEMA = pa.schema(
+    [
+        ("target", pa.string()),
+        ("feed", pa.string()),
+        ("field", pa.string()),
+        ("_delivery", pa.string()),
+        ("_seq", pa.int64()),
+        ("_line", pa.int64()),
+        ("_key", pa.string()),
+        ("value", pa.string()),
+    ]
+)
+"""The view of a run's referring rows not found (``target`` is ``<feed>.<field>``; ``value`` as text),
+which the references check writes and the quality counts read."""
 
 Counts = tuple[dict[str, int], dict[str, dict[str, int]]]
 """Quality's counts over the current records (named as :func:`counts_sql` names them) and, per reference
@@ -255,7 +266,7 @@ def compute_quality(
 
 def fresh_counts(engine: Engine, catalogue: Catalogue, probed: str | None = None) -> Counts:
     """Quality's counts over every feed's current records, counted afresh (two queries: the counts, and
-    the values not found). ``probed`` (:data:`PROBED_COLUMNS`), when every current record came with
+    the values not found). ``probed`` (:data:`PROBED_SCHEMA`), when every current record came with
     this run's deliveries: the run's referring rows that the referenced feed does not hold, which then
     decide what is not found without reading the referenced feeds again."""
     numbers = {k: int(v or 0) for k, v in engine.fetch(counts_sql(catalogue)).to_pylist()[0].items()}
@@ -350,7 +361,7 @@ def updated_counts(
     (two queries whose cost follows the size of the changes and of the values not found, not of the
     histories). None when the previous counts do not cover every feed (then count afresh).
 
-    ``probed`` (:data:`PROBED_COLUMNS`): the run's referring rows, of every feed it changed, that the
+    ``probed`` (:data:`PROBED_SCHEMA`): the run's referring rows, of every feed it changed, that the
     referenced feed does not hold, as the references check found them after the merge. The values of
     the run's new versions are then judged by it, and only the values not found before are looked up
     in a referenced feed that changed.
@@ -359,8 +370,8 @@ def updated_counts(
     plus its new current versions. A value counts as found when the referenced feed holds it in any
     version, and a feed's versions only ever grow: the values not found after the run are among those
     not found before (their records less those the run closed) and those of the run's new current
-    versions; only these are looked up in the referenced feed, which is read once per referenced field
-    and only when a feed referring to it or the feed itself changed."""
+    versions; ``probed`` and the versions the run added to the referenced feed decide which of these
+    are found, so no feed is read whole."""
     numbers, unfound = previous
     need = [k for spec in catalogue for k in _count_names(spec)]
     refs = [f"{spec.name}__{f}" for spec in catalogue for f in _reference_fields(spec)]
@@ -475,15 +486,11 @@ def _completeness_delta(spec: FeedSpec, change: FeedChange) -> str:
     closed = f"_seq < {int(change.since)} AND NOT _deleted"
     opened = CURRENT
     cols = [f"COUNT(*) FILTER (WHERE {opened}) - COUNT(*) FILTER (WHERE {closed}) AS {q(spec.name + '__n')}"]
+    fields = [("c", f) for f in counted_fields(spec)] + [("r", f) for f in _reference_fields(spec)]
     cols += [
         f"COUNT({q(f)}) FILTER (WHERE {opened}) - COUNT({q(f)}) FILTER (WHERE {closed}) "
-        f"AS {q(f'{spec.name}__c_{f}')}"
-        for f in counted_fields(spec)
-    ]
-    cols += [
-        f"COUNT({q(f)}) FILTER (WHERE {opened}) - COUNT({q(f)}) FILTER (WHERE {closed}) "
-        f"AS {q(f'{spec.name}__r_{f}')}"
-        for f in _reference_fields(spec)
+        f"AS {q(f'{spec.name}__{kind}_{f}')}"
+        for kind, f in fields
     ]
     return f"SELECT {', '.join(cols)} FROM {change.changes}"
 
