@@ -47,6 +47,9 @@ from familycard.sources.quality import (
     FeedChange,
     compute_quality,
     fresh_counts,
+    kept_unfound_sql,
+    ordered_counts_sql,
+    parquet_counts,
     previous_counts,
     updated_counts,
 )
@@ -165,6 +168,8 @@ class _FeedMerge:
     # keys it touches are compared.
     direct: bool = False
     staged_dir: Path | None = None  # where the reading processes staged the feed's rows
+    # A first history kept as staged: quality's counts over every staged row (from the files' footers).
+    staged_counts: dict[str, int] | None = None
     views: list[str] = field(default_factory=list)
 
     @property
@@ -624,7 +629,7 @@ class Ingestion:
         if extra:
             pq.write_table(pa.concat_tables(extra), run.append("findings"))
         self._releases(run, {m.name: (m.first_seq, m.last_seq) for m in merges}, staging)
-        self._quality(run, deltas, all_new)
+        self._quality(run, deltas, all_new, *self._first_counts(merges, all_new))
         for view in views:
             eng.drop(view)
 
@@ -725,6 +730,7 @@ class Ingestion:
                     run.adopt(m.table, m.dir(part), part)
                 m.views.append(m.view(part))
             return
+        m.staged_counts = parquet_counts(m.spec, sorted((staging / m.name).glob("*.parquet")))
         run.adopt(m.table, staging / m.name, history.OPEN_PART)
         if not n_multi:
             return
@@ -740,6 +746,31 @@ class Ingestion:
         if eng.materialize(m.view("superseded"), sql, m.dir("superseded")):
             run.adopt(m.table, m.dir("superseded"), "superseded", into=SUPERSEDED)
         m.views.append(m.view("superseded"))
+
+    def _first_counts(
+        self, merges: Sequence[_FeedMerge], all_new: bool
+    ) -> tuple[dict[str, dict[str, int]], str | None]:
+        """Quality's counts of the feeds whose first history this run kept as staged, without reading
+        their rows: those of every staged row (the files' footers), corrected by the keys whose versions
+        were ordered (one query for every feed). When every current record came with this run and every
+        feed it changed was kept so, also the query of the values not found (from ``probed`` alone)."""
+        kept = [m for m in merges if m.staged_counts is not None]
+        ordered = [m for m in kept if m.view("versions") in m.views]
+        known = {m.name: dict(m.staged_counts or {}) for m in kept}
+        if ordered:
+            parts = [ordered_counts_sql(m.spec, m.multi_rows, m.view("versions")) for m in ordered]
+            sql = "SELECT * FROM " + " CROSS JOIN ".join(f"({p}) AS t{i}" for i, p in enumerate(parts))
+            for name, delta in self.engine.fetch(sql).to_pylist()[0].items():
+                known[name.split("__")[0]][name] += int(delta or 0)
+        if not all_new or len(kept) < len(merges):
+            return known, None
+        names = {m.name for m in ordered}
+        feeds = {
+            m.name: ((m.multi, m.view("versions")) if m.name in names else None)
+            for m in kept
+            if any(c.references is not None for c in m.spec.columns)
+        }
+        return known, kept_unfound_sql("probed", feeds)
 
     def _change_counts(self, merges: Sequence[_FeedMerge]) -> dict[str, tuple[int, int]]:
         """Per feed: how many current versions this run closes, and how many closed versions it adds."""
@@ -907,11 +938,20 @@ class Ingestion:
         else:
             pq.write_table(got, run.new_table("releases") / "part-0.parquet")
 
-    def _quality(self, run: Run, changed: dict[str, FeedChange], all_new: bool) -> None:
+    def _quality(
+        self,
+        run: Run,
+        changed: dict[str, FeedChange],
+        all_new: bool,
+        known: dict[str, dict[str, int]],
+        unfound: str | None,
+    ) -> None:
         """Quality and freshness of every feed, judged as of the latest due date among the deliveries.
         The counts over current records are the previous run's updated by what this run changed, when
         the previous run has them; else they are counted afresh (``all_new``: every current record came
-        with this run, so the references check's ``probed`` rows tell which values are not found)."""
+        with this run, so the references check's ``probed`` rows tell which values are not found), less
+        those the run knows already (``known``, and the values not found when ``unfound`` is a query
+        of them: :meth:`_first_counts`)."""
         eng = self.engine
         eng.register_parquet("findings", run.path / "findings")
         eng.register_parquet("releases", run.path / "releases")
@@ -921,7 +961,7 @@ class Ingestion:
             previous = previous_counts(*(self.wh.read(t) for t in tables))
             counts = updated_counts(eng, self.catalogue, previous, changed, probed="probed")
         if counts is None:
-            counts = fresh_counts(eng, self.catalogue, "probed" if all_new else None)
+            counts = fresh_counts(eng, self.catalogue, "probed" if all_new else None, known, unfound)
         q = compute_quality(eng, self.catalogue, pq.read_table(run.path / "deliveries"), counts=counts)
         pq.write_table(q.feeds, run.new_table("quality") / "part-0.parquet")
         pq.write_table(q.columns, run.new_table("quality_columns") / "part-0.parquet")

@@ -17,10 +17,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from familycard.sources import history
 from familycard.sources.catalogue import Catalogue, FeedSpec, references_by_target
@@ -264,13 +267,27 @@ def compute_quality(
     )
 
 
-def fresh_counts(engine: Engine, catalogue: Catalogue, probed: str | None = None) -> Counts:
+def fresh_counts(
+    engine: Engine,
+    catalogue: Catalogue,
+    probed: str | None = None,
+    known: dict[str, dict[str, int]] | None = None,
+    unfound: str | None = None,
+) -> Counts:
     """Quality's counts over every feed's current records, counted afresh (two queries: the counts, and
     the values not found). ``probed`` (:data:`PROBED_SCHEMA`), when every current record came with
     this run's deliveries: the run's referring rows that the referenced feed does not hold, which then
-    decide what is not found without reading the referenced feeds again."""
-    numbers = {k: int(v or 0) for k, v in engine.fetch(counts_sql(catalogue)).to_pylist()[0].items()}
-    return numbers, unfound_by_reference(engine.fetch(unfound_sql(catalogue, probed)))
+    decide what is not found without reading the referenced feeds again. ``known``: feeds whose counts
+    the run already has (:func:`parquet_counts`, :func:`ordered_counts_sql`), not counted again;
+    ``unfound``: the values not found, when the run can tell them without a query over the feeds
+    (:func:`kept_unfound_sql`)."""
+    known = known or {}
+    numbers: dict[str, int] = {k: v for counts in known.values() for k, v in counts.items()}
+    rest = [spec for spec in catalogue if spec.name not in known]
+    if rest:
+        got = engine.fetch(counts_sql(rest)).to_pylist()[0]
+        numbers |= {k: int(v or 0) for k, v in got.items()}
+    return numbers, unfound_by_reference(engine.fetch(unfound or unfound_sql(catalogue, probed)))
 
 
 def unfound_by_reference(rows: pa.Table) -> dict[str, dict[str, int]]:
@@ -282,18 +299,62 @@ def unfound_by_reference(rows: pa.Table) -> dict[str, dict[str, int]]:
     return out
 
 
-def counts_sql(catalogue: Catalogue) -> str:
-    """One row with every count quality needs over views ``src_<feed>`` (a single query: on Spark, one
-    job instead of one per feed): each feed's current records, their filled values per field, and their
-    filled references (``<feed>__r_<field>``)."""
+def counted(spec: FeedSpec) -> list[tuple[str, str | None]]:
+    """The counts quality keeps of one feed's current records, as (name, field counted; None: the
+    records): the records (``<feed>__n``), the filled values of each stored field (``<feed>__c_<field>``)
+    and the filled references (``<feed>__r_<field>``)."""
+    out: list[tuple[str, str | None]] = [(f"{spec.name}__n", None)]
+    out += [(f"{spec.name}__c_{f}", f) for f in history.stored_fields(spec)]
+    return out + [(f"{spec.name}__r_{f}", f) for f in _reference_fields(spec)]
+
+
+def _count_exprs(spec: FeedSpec) -> list[str]:
     q = history.q
-    parts = []
-    for spec in catalogue:
-        counts = [f"COUNT(*) AS {q(spec.name + '__n')}"]
-        counts += [f"COUNT({q(f)}) AS {q(f'{spec.name}__c_{f}')}" for f in history.stored_fields(spec)]
-        counts += [f"COUNT({q(f)}) AS {q(f'{spec.name}__r_{f}')}" for f in _reference_fields(spec)]
-        parts.append(f"(SELECT {', '.join(counts)} FROM src_{spec.name} WHERE {CURRENT})")
+    return [f"COUNT({'*' if f is None else q(f)}) AS {q(name)}" for name, f in counted(spec)]
+
+
+def counts_sql(specs: Iterable[FeedSpec]) -> str:
+    """One row with every count quality needs (:func:`counted`) over views ``src_<feed>`` (a single
+    query: on Spark, one job instead of one per feed)."""
+    parts = [
+        f"(SELECT {', '.join(_count_exprs(spec))} FROM src_{spec.name} WHERE {CURRENT})" for spec in specs
+    ]
     return "SELECT * FROM " + " CROSS JOIN ".join(f"{p} AS t{i}" for i, p in enumerate(parts))
+
+
+def parquet_counts(spec: FeedSpec, files: Iterable[Path]) -> dict[str, int] | None:
+    """The counts of :func:`counted` over every row of some Parquet files (a feed's staged delivery),
+    read from their footers: no row is read. None when a file lacks a column's null counts."""
+    numbers = dict.fromkeys((name for name, _ in counted(spec)), 0)
+    for path in files:
+        meta = pq.ParquetFile(path).metadata
+        index = {meta.schema.column(i).name: i for i in range(meta.num_columns)}
+        for g in range(meta.num_row_groups):
+            group = meta.row_group(g)
+            for name, f in counted(spec):
+                if f is None:
+                    numbers[name] += group.num_rows
+                    continue
+                stats = group.column(index[f]).statistics
+                if stats is None or not stats.has_null_count:
+                    return None
+                numbers[name] += group.num_rows - stats.null_count
+    return numbers
+
+
+def ordered_counts_sql(spec: FeedSpec, rows: str, versions: str) -> str:
+    """One row: the counts of :func:`counted` over the current records among ``versions`` less those over
+    ``rows``. A first delivery whose staged rows are kept as they are orders only the rows of the keys
+    that recur in it (``rows``) into versions (``versions``): its counts are those of every staged row
+    (:func:`parquet_counts`) plus these."""
+    q = history.q
+    names = [name for name, _ in counted(spec)]
+    exprs = ", ".join(_count_exprs(spec))
+    diff = ", ".join(f"v.{q(n)} - r.{q(n)} AS {q(n)}" for n in names)
+    return (
+        f"SELECT {diff} FROM (SELECT {exprs} FROM {versions} WHERE {CURRENT}) AS v "
+        f"CROSS JOIN (SELECT {exprs} FROM {rows}) AS r"
+    )
 
 
 def unfound_sql(catalogue: Catalogue, probed: str | None = None) -> str:
@@ -323,6 +384,35 @@ def unfound_sql(catalogue: Catalogue, probed: str | None = None) -> str:
     if not parts:
         return "SELECT CAST(NULL AS VARCHAR) AS ref, CAST(NULL AS VARCHAR) AS v, 0 AS records WHERE FALSE"
     return " UNION ALL ".join(parts)
+
+
+def kept_unfound_sql(probed: str, feeds: dict[str, tuple[str, str] | None]) -> str:
+    """Rows ``ref``, ``v``, ``records`` as :func:`unfound_sql` gives them, from the references check's
+    unresolved rows (``probed``: :data:`PROBED_SCHEMA`) alone, when every current record came with the
+    run and every referring feed's first history was kept as staged (``feeds``: per referring feed, the
+    views of the keys whose versions were ordered and of those versions, or None when no key was). A
+    staged row is then a current record unless its key was ordered and the row is not a current
+    version; no feed is read."""
+    parts = []
+    for feed, ordered in sorted(feeds.items()):
+        base = f"SELECT p.feed, p.field, p.value FROM {probed} AS p"
+        where = f"WHERE p.feed = '{feed}'"
+        if ordered is None:
+            parts.append(f"{base} {where}")
+            continue
+        keys, versions = ordered
+        current = f"SELECT _key, _seq, _line FROM {versions} WHERE {CURRENT}"
+        parts += [
+            f"{base} ANTI JOIN {keys} AS k ON p._key = k._key {where}",
+            f"{base} SEMI JOIN ({current}) AS v "
+            f"ON p._key = v._key AND p._seq = v._seq AND p._line = v._line {where}",
+        ]
+    if not parts:
+        return "SELECT CAST(NULL AS VARCHAR) AS ref, CAST(NULL AS VARCHAR) AS v, 0 AS records WHERE FALSE"
+    return (
+        f"SELECT feed || '__' || field AS ref, value AS v, COUNT(*) AS records "
+        f"FROM ({' UNION ALL '.join(parts)}) AS x GROUP BY feed, field, value"
+    )
 
 
 def previous_counts(quality: pa.Table, columns: pa.Table, references: pa.Table, unfound: pa.Table) -> Counts:
