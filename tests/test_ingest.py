@@ -213,9 +213,10 @@ def test_a_broken_file_is_rejected_whole_and_others_load(nation: Path, tmp_path:
     assert bad[0]["rows_accepted"] == 0
     others = [x for x in d if x["status"] == "loaded"]
     assert len(others) == len(d) - 1
-    # Nothing of the broken file reached the history.
+    # Nothing of the broken file reached the history, nor its rows' issues read before the break.
     hist = wh.read(f"src_{feed}")
     assert bad[0]["delivery"] not in set(hist["_delivery"].to_pylist())
+    assert bad[0]["delivery"] not in set(wh.read("findings")["delivery"].to_pylist())
 
 
 def test_checksum_against_the_delivery_note(nation: Path, tmp_path: Path) -> None:
@@ -361,6 +362,30 @@ def test_a_first_delivery_orders_the_keys_that_recur_in_it(tmp_path: Path) -> No
     _deliver(both, "2025-02", "delta", ["b;3;U"], h)
     _ingest(both, together, cat)
     assert _versions(together) == expected
+
+
+def test_a_file_that_breaks_after_rows_with_issues_leaves_no_finding(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The readers write each delivery's issues as they go; when the file then proves broken, it is
+    rejected whole: neither its rows nor the issues of the rows read before the break are kept."""
+    from familycard.sources import formats, ingest
+
+    monkeypatch.setattr(formats, "_READ_BLOCK_BYTES", 64)  # several reads, several batches
+    monkeypatch.setattr(ingest, "BATCH_ROWS", 2)
+    cat = _catalogue(tmp_path, "snapshot")
+    src, data = tmp_path / "src", tmp_path / "data"
+    lines = [f"r{i};{-1 if i % 3 == 0 else i}" for i in range(40)]  # every third amount is refused
+    _deliver(src, "2025-01", "full", [*lines, "r40;1;surplus field"], "record_no;amount")
+    _ingest(src, data, cat)
+    wh = Warehouse(data)
+    (row,) = wh.read("deliveries").to_pylist()
+    assert row["status"] == "rejected" and "line 42" in row["message"], row["message"]
+    assert wh.read("findings").num_rows == 0
+    assert wh.read("src_people").num_rows == 0
+    _deliver(src, "2025-01", "full", lines, "record_no;amount")  # corrected: its issues are kept
+    _ingest(src, data, cat)
+    assert Warehouse(data).read("findings").num_rows == 14
 
 
 def test_full_delivery_deletes_what_it_omits(tmp_path: Path) -> None:

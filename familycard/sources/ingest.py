@@ -26,7 +26,7 @@ import multiprocessing
 import os
 import re
 import shutil
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -476,7 +476,6 @@ class Ingestion:
         """Read, validate and stage the new files; their ledger rows (none for a file that proves to be
         a delivery seen before, whose sequence number is then left unused)."""
         rows: list[dict[str, object]] = []
-        findings: list[pa.Table] = []
         seq = next_seq
         for rel, reason in strays:
             rows.append(
@@ -507,15 +506,14 @@ class Ingestion:
             for i, d in enumerate(new)
         ]
 
-        def take(i: int, result: tuple[str, dict[str, object] | None, list[pa.Table]]) -> None:
-            digest, row, found = result
+        def take(i: int, result: tuple[str, dict[str, object] | None]) -> None:
+            digest, row = result
             if not new[i].sha256:
                 checksums.record(new[i].path, digest)
             if row is None:
                 report.skipped += 1
                 return
             rows.append(row)
-            findings.extend(found)
 
         # Files are independent: large batches are read and validated in one process per core, the
         # largest files first (so that no large file starts last and leaves the other cores idle); the
@@ -543,7 +541,7 @@ class Ingestion:
             if self._has("deliveries")
             else run.new_table("deliveries") / "part-0.parquet",
         )
-        self._write_findings(run, findings)
+        self._write_findings(run, findings_dir(staging))
         report.deliveries = [
             {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in r.items()} for r in rows
         ]
@@ -552,15 +550,17 @@ class Ingestion:
     def _has(self, table: str) -> bool:
         return self.wh.current() is not None and table in self.wh.tables()
 
-    def _write_findings(self, run: Run, tables: Iterable[pa.Table]) -> None:
-        tables = [t for t in tables if t.num_rows]
-        if not self._has("findings"):
-            path = run.new_table("findings") / "part-0.parquet"
-            pq.write_table(pa.concat_tables(tables) if tables else FINDING_SCHEMA.empty_table(), path)
-        elif tables:
-            pq.write_table(pa.concat_tables(tables), run.append("findings"))
-        else:
+    def _write_findings(self, run: Run, written: Path) -> None:
+        """The issues the reading processes wrote (one file per delivery, in ``written``) become part
+        files of the findings table, in delivery order, as they are."""
+        if self._has("findings"):
             run.carry("findings")
+        else:
+            run.new_table("findings")
+            if not any(written.glob("*.parquet")):
+                pq.write_table(FINDING_SCHEMA.empty_table(), run.append("findings"))
+        if written.is_dir():
+            run.adopt("findings", written, "part")
 
     # -- merging: history, references, releases
     def _merge_all(
@@ -1004,10 +1004,11 @@ def land_delivery(
     delivery_id: str,
     seq: int,
     staging: Path,
-    findings: list[pa.Table],
     run_id: str,
 ) -> dict[str, object]:
-    """Read, validate and stage one delivery file: its ledger row; issues are appended to ``findings``."""
+    """Read, validate and stage one delivery file: its ledger row. Its accepted rows are staged in
+    ``staging/<feed>/`` and its issues in ``staging/_findings/`` (:func:`findings_dir`), one file each
+    named by the delivery's sequence number; a file rejected whole leaves neither."""
     base = dict(
         delivery=delivery_id,
         seq=seq,
@@ -1050,7 +1051,9 @@ def land_delivery(
     part = out_dir / f"{seq:09d}.parquet"
     schema = history.staged_schema(spec, output_schema(spec))
     first = 2 if spec.format.kind == "csv" and spec.format.header else 1
-    own: list[pa.Table] = []
+    issues = findings_dir(staging) / f"{seq:09d}.parquet"
+    issues.parent.mkdir(parents=True, exist_ok=True)
+    noted: pq.ParquetWriter | None = None  # opened at the first issue
     try:
         with pq.ParquetWriter(part, schema, compression="zstd") as writer:
             for batch in iter_batches(d.path, spec.format, BATCH_ROWS, expected_columns=spec.column_names):
@@ -1061,8 +1064,14 @@ def land_delivery(
                 counts["rows_accepted"] += v.rows.num_rows
                 writer.write_table(history.staged_rows(spec, v.rows, seq, delivery_id, d.period))
                 if v.issues.num_rows:
-                    own.append(_finding_table(v.issues, delivery_id, seq, d.feed, d.rel, run_id))
+                    noted = noted or pq.ParquetWriter(issues, FINDING_SCHEMA, compression="zstd")
+                    noted.write_table(_finding_table(v.issues, delivery_id, seq, d.feed, d.rel, run_id))
+        if noted is not None:
+            noted.close()
     except FormatError as exc:
+        if noted is not None:
+            noted.close()
+        issues.unlink(missing_ok=True)
         part.unlink(missing_ok=True)
         where = f"line {exc.line}" if exc.line else ""
         where += (", " if where else "") + f"field {exc.field!r}" if exc.field else ""
@@ -1074,25 +1083,29 @@ def land_delivery(
             "status": "rejected",
             "message": msg,
         }
-    findings.extend(own)
     return {**base, **counts, "status": "loaded", "message": None}
+
+
+def findings_dir(staging: Path) -> Path:
+    """Where the reading processes write the issues of each delivery they read (no feed's name: feed
+    names start with a letter)."""
+    return staging / "_findings"
 
 
 def _land_task(
     task: tuple[FeedSpec, DeliveryFile, frozenset[str], int, Path, str],
-) -> tuple[str, dict[str, object] | None, list[pa.Table]]:
-    """:func:`land_delivery` for a process pool: arguments in; the file's checksum, its ledger row and
-    findings out. A file with no checksum yet is hashed first (reading it into the page cache for the
-    reader), and not read further if its feed had it already (``seen``): no ledger row."""
+) -> tuple[str, dict[str, object] | None]:
+    """:func:`land_delivery` for a process pool: arguments in; the file's checksum and its ledger row
+    out (rows and issues go to files: nothing large crosses between processes). A file with no checksum
+    yet is hashed first (reading it into the page cache for the reader), and not read further if its
+    feed had it already (``seen``): no ledger row."""
     spec, d, seen, seq, staging, run_id = task
     if not d.sha256:
         d = replace(d, sha256=sha256_file(d.path))
         if d.sha256 in seen:
-            return d.sha256, None, []
-    found: list[pa.Table] = []
+            return d.sha256, None
     delivery_id = f"{d.feed}/{d.period}/{d.kind}/{d.sha256[:12]}"
-    row = land_delivery(spec, d, delivery_id, seq, staging, found, run_id)
-    return d.sha256, row, found
+    return d.sha256, land_delivery(spec, d, delivery_id, seq, staging, run_id)
 
 
 def _types(spec: FeedSpec) -> dict[str, str]:
