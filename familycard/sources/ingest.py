@@ -28,6 +28,7 @@ import re
 import shutil
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -274,10 +275,11 @@ class ChecksumCache:
     def known(self, path: Path) -> str | None:
         """The file's SHA-256 if the cache holds it and the file looks unchanged (else None)."""
         st = path.stat()
-        known = self._known.get(str(path.resolve()))
+        key = str(path.resolve())
+        known = self._known.get(key)
         stamp: list[object] = [st.st_size, st.st_mtime_ns, st.st_ino]
         if known is not None and known[:3] == stamp and isinstance(known[3], str):
-            self._seen[str(path.resolve())] = known
+            self._seen[key] = known
             return known[3]
         return None
 
@@ -317,7 +319,13 @@ def discover(
     if not sources.is_dir():
         raise FileNotFoundError(f"no sources directory at {sources}")
     note = _delivery_note(sources)
-    candidates: list[tuple[FeedSpec, Path, str, re.Match[str]]] = []
+
+    def digest(path: Path) -> str:
+        if hash_unknown:
+            return checksums.sha256(path) if checksums else sha256_file(path)
+        return (checksums.known(path) if checksums else None) or ""
+
+    found: list[DeliveryFile] = []
     strays: list[tuple[str, str]] = []
     names = set(catalogue.names())
     for sub in sorted(p for p in sources.iterdir() if p.is_dir()):
@@ -339,32 +347,23 @@ def discover(
                     )
                 )
                 continue
-            candidates.append((spec, path, rel, m))
-
-    def digest(path: Path) -> str:
-        if hash_unknown:
-            return checksums.sha256(path) if checksums else sha256_file(path)
-        return (checksums.known(path) if checksums else None) or ""
-
-    found: list[DeliveryFile] = []
-    for spec, path, rel, m in candidates:
-        entry = note.get(rel, {})
-        received = entry.get("delivered")
-        found.append(
-            DeliveryFile(
-                feed=spec.name,
-                period=m["period"],
-                kind=m["kind"],
-                path=path,
-                rel=rel,
-                sha256=digest(path),
-                size=path.stat().st_size,
-                received=dt.date.fromisoformat(str(received))
-                if received
-                else dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC).date(),
-                note_sha256=str(entry["sha256"]) if "sha256" in entry else None,
+            entry = note.get(rel, {})
+            received = entry.get("delivered")
+            found.append(
+                DeliveryFile(
+                    feed=spec.name,
+                    period=m["period"],
+                    kind=m["kind"],
+                    path=path,
+                    rel=rel,
+                    sha256=digest(path),
+                    size=path.stat().st_size,
+                    received=dt.date.fromisoformat(str(received))
+                    if received
+                    else dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC).date(),
+                    note_sha256=str(entry["sha256"]) if "sha256" in entry else None,
+                )
             )
-        )
     return found, strays
 
 
@@ -1053,9 +1052,10 @@ def land_delivery(
     first = 2 if spec.format.kind == "csv" and spec.format.header else 1
     issues = findings_dir(staging) / f"{seq:09d}.parquet"
     issues.parent.mkdir(parents=True, exist_ok=True)
-    noted: pq.ParquetWriter | None = None  # opened at the first issue
     try:
-        with pq.ParquetWriter(part, schema, compression="zstd") as writer:
+        with ExitStack() as files:
+            writer = files.enter_context(pq.ParquetWriter(part, schema, compression="zstd"))
+            noted: pq.ParquetWriter | None = None  # opened at the first issue
             for batch in iter_batches(d.path, spec.format, BATCH_ROWS, expected_columns=spec.column_names):
                 v = validate(batch, first + counts["rows_read"])
                 counts["rows_read"] += v.read
@@ -1064,13 +1064,11 @@ def land_delivery(
                 counts["rows_accepted"] += v.rows.num_rows
                 writer.write_table(history.staged_rows(spec, v.rows, seq, delivery_id, d.period))
                 if v.issues.num_rows:
-                    noted = noted or pq.ParquetWriter(issues, FINDING_SCHEMA, compression="zstd")
+                    if noted is None:
+                        noted = pq.ParquetWriter(issues, FINDING_SCHEMA, compression="zstd")
+                        files.enter_context(noted)
                     noted.write_table(_finding_table(v.issues, delivery_id, seq, d.feed, d.rel, run_id))
-        if noted is not None:
-            noted.close()
     except FormatError as exc:
-        if noted is not None:
-            noted.close()
         issues.unlink(missing_ok=True)
         part.unlink(missing_ok=True)
         where = f"line {exc.line}" if exc.line else ""

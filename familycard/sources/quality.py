@@ -357,6 +357,10 @@ def ordered_counts_sql(spec: FeedSpec, rows: str, versions: str) -> str:
     )
 
 
+_NO_UNFOUND = "SELECT CAST(NULL AS VARCHAR) AS ref, CAST(NULL AS VARCHAR) AS v, 0 AS records WHERE FALSE"
+"""No values not found (:func:`unfound_sql`, :func:`kept_unfound_sql` when there is no reference)."""
+
+
 def unfound_sql(catalogue: Catalogue, probed: str | None = None) -> str:
     """Rows ``ref`` (``<feed>__<field>``), ``v``, ``records``: each reference's values that the
     referenced feed does not hold, with the current records holding them. The current records of every
@@ -382,7 +386,7 @@ def unfound_sql(catalogue: Catalogue, probed: str | None = None) -> str:
             f"{missing} GROUP BY x.ref, x.v"
         )
     if not parts:
-        return "SELECT CAST(NULL AS VARCHAR) AS ref, CAST(NULL AS VARCHAR) AS v, 0 AS records WHERE FALSE"
+        return _NO_UNFOUND
     return " UNION ALL ".join(parts)
 
 
@@ -408,7 +412,7 @@ def kept_unfound_sql(probed: str, feeds: dict[str, tuple[str, str] | None]) -> s
             f"ON p._key = v._key AND p._seq = v._seq AND p._line = v._line {where}",
         ]
     if not parts:
-        return "SELECT CAST(NULL AS VARCHAR) AS ref, CAST(NULL AS VARCHAR) AS v, 0 AS records WHERE FALSE"
+        return _NO_UNFOUND
     return (
         f"SELECT feed || '__' || field AS ref, value AS v, COUNT(*) AS records "
         f"FROM ({' UNION ALL '.join(parts)}) AS x GROUP BY feed, field, value"
