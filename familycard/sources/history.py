@@ -214,8 +214,9 @@ def first_history_sql(spec: FeedSpec, *, staged: str, fulls: str | None, closed:
 def first_versions_sql(spec: FeedSpec, *, staged: str, multi: str, fulls: str | None) -> str:
     """The versions of a feed's first delivery that need ordering (the run brings one delivery, whose
     staged rows become the history's open part as they are): those of the keys that recur in it or
-    are deleted (``multi``, a view of ``_key``: :func:`multi_keys_sql`; a ``delete`` of a record never
-    seen deletes nothing). Every other row is its record's only version, current."""
+    are deleted (``multi``, a view of ``_key``, as the reading processes found them:
+    :mod:`familycard.sources.recurring`; a ``delete`` of a record never seen deletes nothing). Every
+    other row is its record's only version, current."""
     ctes = _versions_ctes(spec, staged=_staged_rows(spec, of_keys(staged, multi)), base=None, fulls=fulls)
     return f"{ctes} SELECT {history_columns(spec)} FROM v"
 
@@ -254,9 +255,9 @@ def change_sql(spec: FeedSpec, *, staged: str, prev: str, fulls: str | None) -> 
 
 def touched_keys_sql(staged: str, multi: str, prev: str) -> str:
     """The keys of a run's one delivery (``staged``) whose versions need ordering: those that recur in it
-    or that a row deletes (``multi``: :func:`multi_keys_sql`) and those the history already holds as
-    current (``prev``; ``_held`` is 1 for these). Every other staged row is its record's first version,
-    current as it was staged."""
+    or that a row deletes (``multi``: :mod:`familycard.sources.recurring`) and those the history already
+    holds as current (``prev``; ``_held`` is 1 for these). Every other staged row is its record's first
+    version, current as it was staged."""
     return f"""
         SELECT _key, MAX(_held) AS _held FROM (
             SELECT _key, 0 AS _held FROM {multi}
@@ -327,18 +328,6 @@ def open_part_sql(
     return sql
 
 
-def multi_keys_sql(spec: FeedSpec, staged: str, *, several: bool) -> str:
-    """Keys of ``staged`` that occur more than once in one delivery (``several``: the run brings more
-    than one delivery of the feed, and a key may recur across them), or that a row deletes: the only
-    rows that can be duplicates, and, in a feed's first delivery, the only ones whose versions need
-    ordering."""
-    more = "COUNT(DISTINCT _seq)" if several else "1"
-    return (
-        f"SELECT '{spec.name}' AS feed, _key FROM {staged} GROUP BY _key "
-        f"HAVING COUNT(*) > {more} OR MAX(CASE WHEN _op = 'delete' THEN 1 ELSE 0 END) = 1"
-    )
-
-
 _SEP, _NULL = "\x1f", "\x1e"  # unit and record separators: characters no agency text holds
 
 
@@ -372,7 +361,8 @@ def duplicates_sql(
 ) -> str:
     """Warnings for rows of ``staged`` repeated within their delivery: exact duplicates, and keys that
     appear with different content (the later line is the later version). ``multi`` (a view of
-    ``_key``, :func:`multi_keys_sql`) restricts the comparison to the keys that occur more than once."""
+    ``_key``, :mod:`familycard.sources.recurring`) restricts the comparison to the keys that occur more
+    than once."""
     fields = [*stored_fields(spec), "_op"]
     if multi is not None:
         staged = f"(SELECT d.* FROM {staged} AS d SEMI JOIN {multi} AS m ON d._key = m._key) AS d"

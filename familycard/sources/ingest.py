@@ -54,6 +54,7 @@ from familycard.sources.quality import (
     previous_counts,
     updated_counts,
 )
+from familycard.sources.recurring import RecurringKeys
 from familycard.sources.validate import ISSUE_SCHEMA, BatchValidator, output_schema
 from familycard.store.engine import SUPERSEDED, Engine, superseded_dir
 from familycard.store.warehouse import Run, Warehouse, link_file
@@ -590,7 +591,7 @@ class Ingestion:
             else:
                 eng.materialize(table, _empty_history_sql(spec), run.new_table(table))
                 views.append(table)
-        multi = self._register_multi(merges)
+        multi = self._register_multi(merges, staging)
         for m in merges:
             if m.prev_open:
                 sql = history.change_sql(m.spec, staged=m.staged, prev=m.prev, fulls=m.fulls)
@@ -696,18 +697,16 @@ class Ingestion:
         m.views.append(m.view("delta"))
         return m.view("delta")
 
-    def _register_multi(self, merges: Sequence[_FeedMerge]) -> dict[str, int]:
-        """Register ``multi_<feed>``: the keys that occur more than once in a delivery (one query for
-        every feed), and ``multi_rows_<feed>``: their staged rows. Returns how many keys per feed."""
-        if not merges:
-            return {}
-        sql = " UNION ALL ".join(
-            history.multi_keys_sql(m.spec, m.staged, several=len(m.deliveries) > 1) for m in merges
-        )
-        got = self.engine.fetch(sql)
+    def _register_multi(self, merges: Sequence[_FeedMerge], staging: Path) -> dict[str, int]:
+        """Register ``multi_<feed>``: the keys that occur more than once in a delivery or that a row
+        deletes (as the reading processes found them: :func:`multi_dir`), and ``multi_rows_<feed>``:
+        their staged rows. Returns how many keys per feed."""
         counts: dict[str, int] = {}
         for m in merges:
-            keys = got.filter(pc.equal(got["feed"], m.name)).select(["_key"])
+            found = [multi_dir(staging) / f"{int(str(d['seq'])):09d}.parquet" for d in m.deliveries]
+            parts = [pq.read_table(f)["_key"] for f in found if f.is_file()]
+            unique = pc.unique(pa.chunked_array(parts, pa.string())) if parts else pa.array([], pa.string())
+            keys = pa.table({"_key": unique})
             self.engine.register_arrow(m.multi, keys)
             m.views.append(m.multi)
             counts[m.name] = keys.num_rows
@@ -1006,8 +1005,9 @@ def land_delivery(
     run_id: str,
 ) -> dict[str, object]:
     """Read, validate and stage one delivery file: its ledger row. Its accepted rows are staged in
-    ``staging/<feed>/`` and its issues in ``staging/_findings/`` (:func:`findings_dir`), one file each
-    named by the delivery's sequence number; a file rejected whole leaves neither."""
+    ``staging/<feed>/``, its issues in ``staging/_findings/`` (:func:`findings_dir`) and the keys that
+    recur in it in ``staging/_multi/`` (:func:`multi_dir`), one file each named by the delivery's
+    sequence number; a file rejected whole leaves none of them."""
     base = dict(
         delivery=delivery_id,
         seq=seq,
@@ -1052,6 +1052,7 @@ def land_delivery(
     first = 2 if spec.format.kind == "csv" and spec.format.header else 1
     issues = findings_dir(staging) / f"{seq:09d}.parquet"
     issues.parent.mkdir(parents=True, exist_ok=True)
+    recurring = RecurringKeys()
     try:
         with ExitStack() as files:
             writer = files.enter_context(pq.ParquetWriter(part, schema, compression="zstd"))
@@ -1062,7 +1063,9 @@ def land_delivery(
                 counts["rows_rejected"] += v.rejected
                 counts["rows_flagged"] += v.flagged
                 counts["rows_accepted"] += v.rows.num_rows
-                writer.write_table(history.staged_rows(spec, v.rows, seq, delivery_id, d.period))
+                staged = history.staged_rows(spec, v.rows, seq, delivery_id, d.period)
+                writer.write_table(staged)
+                recurring.add(staged["_key"], staged["_deleted"])
                 if v.issues.num_rows:
                     if noted is None:
                         noted = pq.ParquetWriter(issues, FINDING_SCHEMA, compression="zstd")
@@ -1081,6 +1084,11 @@ def land_delivery(
             "status": "rejected",
             "message": msg,
         }
+    keys = recurring.result()
+    if len(keys):
+        out = multi_dir(staging) / f"{seq:09d}.parquet"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(pa.table({"_key": keys}), out)
     return {**base, **counts, "status": "loaded", "message": None}
 
 
@@ -1088,6 +1096,12 @@ def findings_dir(staging: Path) -> Path:
     """Where the reading processes write the issues of each delivery they read (no feed's name: feed
     names start with a letter)."""
     return staging / "_findings"
+
+
+def multi_dir(staging: Path) -> Path:
+    """Where the reading processes write the keys that recur in each delivery they read, or that a row
+    deletes (:class:`~familycard.sources.recurring.RecurringKeys`; a delivery with none writes no file)."""
+    return staging / "_multi"
 
 
 def _land_task(
