@@ -332,3 +332,89 @@ def test_two_digit_years_take_the_plausible_century(tmp_path: Path) -> None:
     # A birth date cannot be after the delivery (January 2025): 1926. A validity end may be ahead: 2026.
     assert row["birth_date"] == dt.date(1926, 2, 1)
     assert row["valid_to"] == dt.date(2026, 2, 1)
+
+
+# -- the vectorised readers agree with plain Python ------------------------------------------------------
+
+_SPACES = "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2003\u200a\u2028\u2029\u202f\u205f\u3000"
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.none(),
+            st.text(alphabet=_SPACES + "abcЖжәңүқөһ«»°é—№р8", max_size=6),
+        ),
+        max_size=20,
+    )
+)
+def test_text_is_trimmed_as_arrow_trims_it(values: list[str | None]) -> None:
+    import pyarrow.compute as pc
+
+    from familycard.sources.validate import _as_text
+
+    arr = pa.array(values, pa.string())
+    trimmed = pc.utf8_trim_whitespace(arr).to_pylist()
+    expected = [None if v is None or v == "" else v for v in trimmed]
+    assert _as_text(pa.chunked_array([arr], pa.string())).to_pylist() == expected
+    assert _as_text(pa.chunked_array([arr.slice(1)], pa.string())).to_pylist() == expected[1:]
+    for i in range(len(values)):  # (alone: one value that needs trimming has every value trimmed)
+        assert _as_text(pa.chunked_array([arr.slice(i, 1)], pa.string())).to_pylist() == expected[i : i + 1]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(1700, 2300), st.integers(-1, 14), st.integers(-1, 33)), max_size=30))
+def test_calendar_days_match_the_standard_library(triples: list[tuple[int, int, int]]) -> None:
+    import numpy as np
+
+    from familycard.sources.validate import _civil_days
+
+    y, m, d = (np.array([t[i] for t in triples], np.int64) for i in range(3))
+    days, valid = _civil_days(y, m, d)
+    for (yy, mm, dd), got, ok in zip(triples, days.tolist(), valid.tolist(), strict=True):
+        try:
+            date = dt.date(yy, mm, dd) if 1800 <= yy <= 2200 else None
+        except ValueError:
+            date = None
+        assert ok == (date is not None)
+        if date is not None:
+            assert got == (date - dt.date(1970, 1, 1)).days
+
+
+def _with_check_digit(first11: str) -> str:
+    check = iinlib.check_digit(first11)
+    return first11 + str(check if check is not None else 0)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.none(),
+            st.text(alphabet="0123456789", min_size=12, max_size=12),
+            st.text(alphabet="0123456789a ", min_size=10, max_size=13),
+            st.text(alphabet="0123456789", min_size=11, max_size=11).map(_with_check_digit),
+        ),
+        max_size=30,
+    )
+)
+def test_iin_rules_match_the_scalar_rules(values: list[str | None]) -> None:
+    from familycard.sources.validate import _check_iin
+
+    value, why, read = _check_iin(pa.array(values, pa.string()), business=False)
+    failed = {rule: mask.tolist() for rule, _, mask in why}
+    for i, text in enumerate(values):
+        if text is None:
+            assert value[i].as_py() is None and not any(m[i] for m in failed.values())
+            continue
+        broken = {p.name for p in iinlib.problems(text)}
+        assert (value[i].as_py() == text) == (not broken)
+        assert failed["iin_format"][i] == ("FORMAT" in broken)
+        if "FORMAT" not in broken:
+            assert read.digits[i].tolist() == [int(c) for c in text]
+            bad_check = bool(broken & {"CHECK_DIGIT", "UNISSUABLE"})
+            assert failed["check_digit"][i] == bad_check
+            if not bad_check:
+                assert failed["iin_kind"][i] == ("BIN" in broken)
+                assert failed["iin_date"][i] == bool(broken & {"CENTURY_SEX", "BIRTH_DATE"})

@@ -22,6 +22,8 @@ import numpy.typing as npt
 WEIGHTS_1 = np.arange(1, 12, dtype=np.int64)
 WEIGHTS_2 = np.array([3, 4, 5, 6, 7, 8, 9, 10, 11, 1, 2], dtype=np.int64)
 _POW10 = 10 ** np.arange(11, -1, -1, dtype=np.int64)
+_WEIGHTS_COL_1 = WEIGHTS_1.astype(np.int16)[:, None]
+_WEIGHTS_COL_2 = WEIGHTS_2.astype(np.int16)[:, None]
 
 
 class IINProblem(StrEnum):
@@ -126,10 +128,12 @@ def digits_array(iins: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
     return (iins[:, None] // _POW10[None, :]) % 10
 
 
-def check_digits_array(first11: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
-    """Check digits for an (n, 11) digit matrix; -1 where the number cannot be issued."""
-    c = (first11 @ WEIGHTS_1) % 11
-    c2 = (first11 @ WEIGHTS_2) % 11
+def check_digits_array(first11: npt.NDArray[np.integer]) -> npt.NDArray[np.int64]:
+    """Check digits for an (n, 11) digit matrix (digits 0-9, any integer type); -1 where the number
+    cannot be issued."""
+    columns = first11.T.astype(np.int16)  # (a weighted sum is at most 11 * 9 * 11)
+    c = (columns * _WEIGHTS_COL_1).sum(axis=0, dtype=np.int16).astype(np.int64) % 11
+    c2 = (columns * _WEIGHTS_COL_2).sum(axis=0, dtype=np.int16).astype(np.int64) % 11
     c = np.where(c == 10, c2, c)
     return np.where(c == 10, -1, c)
 

@@ -315,8 +315,7 @@ class BatchValidator:
         used[late] = fallback_used[late]
         unparsed = todo & ~late
         present = used >= 0
-        value = pa.array(days, pa.int32()).cast(pa.date32())
-        value = pc.if_else(pa.array(present), value, pa.nulls(n, pa.date32()))
+        value = pa.array(days, pa.int32(), mask=~present).cast(pa.date32())
         return value, np.maximum(used, 0).astype(np.int8), unparsed
 
     def _check(
@@ -385,7 +384,9 @@ def _as_text(col: pa.ChunkedArray) -> pa.Array:
     arr = col.combine_chunks() if col.num_chunks else pa.array([], col.type)
     if pa.types.is_dictionary(arr.type):
         arr = arr.dictionary_decode()
-    arr = pc.utf8_trim_whitespace(pc.cast(arr, pa.string()))
+    if arr.type != pa.string():
+        arr = pc.cast(arr, pa.string())
+    arr = pc.utf8_trim_whitespace(arr)
     empty = pc.equal(pc.binary_length(arr), 0)
     if not pc.any(empty).as_py():
         return arr
@@ -401,32 +402,39 @@ def _century(yy: npt.NDArray[np.int64], year: int, *, past_only: bool) -> npt.ND
     return np.where(full > year + 49, full - 100, np.where(full < year - 50, full + 100, full))
 
 
+_FIRST_YEAR, _LAST_YEAR = 1800, 2200  # dates outside these years are not read as dates
+_YEARS = np.arange(_FIRST_YEAR, _LAST_YEAR + 1)
+_LEAP = ((_YEARS % 4 == 0) & (_YEARS % 100 != 0)) | (_YEARS % 400 == 0)
+_YEAR_START = np.array(  # days since 1970-01-01 of each year's 1 January
+    [(dt.date(int(y), 1, 1) - _EPOCH).days for y in _YEARS], dtype=np.int32
+)
+_MONTH_LEN = np.array(
+    [[31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]],
+    dtype=np.int32,
+).ravel()  # index: leap * 12 + month - 1
+_MONTH_START = np.concatenate(
+    [np.cumsum(_MONTH_LEN[:12]) - _MONTH_LEN[:12], np.cumsum(_MONTH_LEN[12:]) - _MONTH_LEN[12:]]
+).astype(np.int32)
+
+
 def _civil_days(
-    y: npt.NDArray[np.int64], m: npt.NDArray[np.int64], d: npt.NDArray[np.int64]
+    y: npt.NDArray[np.integer], m: npt.NDArray[np.integer], d: npt.NDArray[np.integer]
 ) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.bool_]]:
-    """Days since 1970-01-01 for year/month/day arrays, and which triples are real calendar dates."""
-    valid = (m >= 1) & (m <= 12) & (d >= 1) & (y >= 1800) & (y <= 2200)
-    mm = np.clip(m, 1, 12)
-    yy = np.where(valid, y, 1970)
-    leap = ((yy % 4 == 0) & (yy % 100 != 0)) | (yy % 400 == 0)
-    month_len = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])[mm - 1] + ((mm == 2) & leap)
-    valid &= d <= month_len
-    dd = np.where(valid, d, 1)
-    # Howard Hinnant's days_from_civil.
-    yv = yy - (mm <= 2)
-    era = np.floor_divide(yv, 400)
-    yoe = yv - era * 400
-    doy = (153 * (mm + np.where(mm > 2, -3, 9)) + 2) // 5 + dd - 1
-    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
-    days = era * 146097 + doe - 719468
-    return days.astype(np.int32), valid
+    """Days since 1970-01-01 for year/month/day arrays, and which triples are real calendar dates
+    (years 1800 to 2200); by table lookups, with no arithmetic on calendars."""
+    valid = (m >= 1) & (m <= 12) & (d >= 1) & (y >= _FIRST_YEAR) & (y <= _LAST_YEAR)
+    year = np.where(valid, y - _FIRST_YEAR, 1970 - _FIRST_YEAR)
+    month = _LEAP[year] * 12 + np.where(valid, m, 1) - 1
+    valid &= d <= _MONTH_LEN[month]
+    days = _YEAR_START[year] + _MONTH_START[month] + np.where(valid, d, 1).astype(np.int32) - 1
+    return days.astype(np.int32, copy=False), valid
 
 
 class _IinRead(NamedTuple):
     """The digits of an IIN or BIN field (as :func:`_digits`), and an IIN's birth days
     (:func:`_iin_birth_days_digits`; None for a BIN)."""
 
-    digits: npt.NDArray[np.int64]
+    digits: npt.NDArray[np.uint8]
     birth: npt.NDArray[np.int64] | None
 
 
@@ -442,7 +450,7 @@ def _check_iin(
     check = iinlib.check_digits_array(digits[:, :11])
     check_ok = shape & (check >= 0) & (check == digits[:, 11])
     why.append(("check_digit", "check digit does not match", shape & ~check_ok))
-    is_bin = np.isin(digits[:, 4], (4, 5, 6))  # a BIN's fifth digit is its kind
+    is_bin = (digits[:, 4] >= 4) & (digits[:, 4] <= 6)  # a BIN's fifth digit is its kind
     birth = None
     if business:
         why.append(("bin_kind", "not a business identification number", check_ok & ~is_bin))
@@ -456,6 +464,8 @@ def _check_iin(
         bad_date = check_ok & ~is_bin & ((century < 1) | (century > 6) | (birth < -(10**6)))
         why.append(("iin_date", "the birth date or century digit in the IIN is impossible", bad_date))
         good = check_ok & ~is_bin & ~bad_date
+    if (good | ~present).all():  # (the usual case: every value given is good)
+        return text, why, _IinRead(digits, birth)
     value = pc.if_else(pa.array(good), text, pa.nulls(n, pa.string()))
     return value, why, _IinRead(digits, birth)
 
@@ -472,10 +482,14 @@ def _fixed_width(text: pa.Array, width: int) -> tuple[npt.NDArray[np.bool_], npt
     return fits, data.reshape(-1, width)
 
 
-def _ascii_digits(matrix: npt.NDArray[np.uint8]) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.int64]]:
-    """Which rows of a byte matrix are all ASCII digits, and the digits' values."""
-    values = matrix.astype(np.int64) - ord("0")
-    ok = np.asarray(((values >= 0) & (values <= 9)).all(axis=1), dtype=bool)
+def _ascii_digits(matrix: npt.NDArray[np.uint8]) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.uint8]]:
+    """Which rows of a byte matrix are all ASCII digits, and the digits' values (bytes: a byte that is
+    no digit has a value above 9)."""
+    # Column-major, so that each position's bytes are contiguous for the checks that read positions.
+    values = np.asfortranarray(matrix) - np.uint8(ord("0"))  # (wraps: a byte that is no digit is above 9)
+    if not values.size:
+        return np.ones(len(values), dtype=bool), values
+    ok = np.asarray(values.max(axis=1) <= 9, dtype=bool)
     return ok, values
 
 
@@ -497,38 +511,41 @@ def _read_template(
     parts = {"Y": y, "M": m, "D": d}
     where = np.flatnonzero(fits)[ok]
     for ch, out in parts.items():
-        cols = [j for j, i in enumerate(digit_at) if template[i] == ch]
-        number = np.zeros(int(ok.sum()), np.int64)
-        for j in cols:
-            number = number * 10 + values[ok, j]
-        out[where] = number
+        number = np.zeros(len(values), np.int32)
+        for j, i in enumerate(digit_at):
+            if template[i] == ch:
+                number = number * 10 + values[:, j]  # (a column of the column-major digits)
+        out[where] = number[ok]
     read = np.zeros(n, bool)
     read[where] = True
     return read, y, m, d
 
 
-def _digits(text: pa.Array | pa.ChunkedArray) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.int64]]:
+def _digits(text: pa.Array | pa.ChunkedArray) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.uint8]]:
     """Which values are exactly 12 ASCII digits, and the digits of each as a row of an (n, 12) matrix
     (zeros for the others), read from the text's bytes (no arithmetic on 12-digit numbers)."""
     if isinstance(text, pa.ChunkedArray):
         text = text.combine_chunks() if text.num_chunks else pa.array([], pa.string())
     fits, matrix = _fixed_width(text, 12)
     ok, values = _ascii_digits(matrix)
+    if len(values) == len(text) and ok.all():  # (the usual case: every value is 12 digits)
+        return ok, values
     shape = fits.copy()
     shape[fits] = ok
-    digits = np.zeros((len(text), 12), dtype=np.int64)
+    digits = np.zeros((len(text), 12), dtype=np.uint8, order="F")
     digits[shape] = values[ok]
     return shape, digits
 
 
-def _iin_birth_days_digits(digits: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+def _iin_birth_days_digits(digits: npt.NDArray[np.uint8]) -> npt.NDArray[np.int64]:
     """Birth day (days since epoch) encoded in IINs (an (n, 12) digit matrix); a large negative number
     when impossible."""
-    yy = digits[:, 0] * 10 + digits[:, 1]
-    mm = digits[:, 2] * 10 + digits[:, 3]
-    dd = digits[:, 4] * 10 + digits[:, 5]
-    century = digits[:, 6]
-    base = np.select([century <= 2, century <= 4], [1800, 1900], 2000)
+    head = digits[:, :7].astype(np.int32)
+    yy = head[:, 0] * 10 + head[:, 1]
+    mm = head[:, 2] * 10 + head[:, 3]
+    dd = head[:, 4] * 10 + head[:, 5]
+    century = head[:, 6]
+    base = 1800 + 100 * np.clip((century - 1) // 2, 0, 2)  # 1-2: 1800s, 3-4: 1900s, 5-6: 2000s
     days, valid = _civil_days(base + yy, mm, dd)
     return np.where(valid & (century >= 1) & (century <= 6), days.astype(np.int64), -(10**7))
 
