@@ -879,3 +879,46 @@ def test_checksums_of_unchanged_files_are_remembered(
     third, _ = ingest.discover(src, load_catalogue(), ingest.ChecksumCache(tmp_path / "sha256.json"))
     assert read == [victim]
     assert [d.sha256 for d in third if d.path == victim] == [ingest.sha256_file(victim)]
+
+
+def test_footer_counts_of_a_staged_file_whatever_its_dictionaries_and_empty_groups(tmp_path: Path) -> None:
+    """Quality reads a first delivery's counts from its staged file's footers: they must be there, and
+    equal a count of the rows, for files written with the dictionaries the readers choose (none for a
+    column of identifiers) and with a row group that holds no row."""
+    from familycard.sources import history
+    from familycard.sources.ingest import dictionary_columns
+    from familycard.sources.quality import counted, parquet_counts
+    from familycard.sources.validate import output_schema
+
+    spec = load_catalogue()["civil_registry"]
+    schema = history.staged_schema(spec, output_schema(spec))
+    rows = [
+        {f.name: (None if (i + j) % 3 == 0 else _sample(f.type, i)) for j, f in enumerate(schema)}
+        for i in range(40)
+    ]
+    table = pa.Table.from_pylist(rows, schema=schema)
+    path = tmp_path / "staged.parquet"
+    with pq.ParquetWriter(path, schema, use_dictionary=dictionary_columns(table)) as writer:
+        writer.write_table(schema.empty_table())
+        writer.write_table(table)
+    got = parquet_counts(spec, [path])
+    assert got is not None
+    for name, field_name in counted(spec):
+        col = table.num_rows if field_name is None else table.num_rows - table[field_name].null_count
+        assert got[name] == col, name
+
+
+def _sample(t: pa.DataType, i: int) -> object:
+    import datetime as dt
+
+    if pa.types.is_string(t):
+        return f"v{i}"
+    if pa.types.is_integer(t):
+        return i
+    if pa.types.is_floating(t):
+        return i / 2
+    if pa.types.is_boolean(t):
+        return i % 2 == 0
+    if pa.types.is_date(t):
+        return dt.date(2000, 1, 1) + dt.timedelta(days=i)
+    raise AssertionError(t)

@@ -1064,13 +1064,14 @@ def land_delivery(
                 counts["rows_flagged"] += v.flagged
                 counts["rows_accepted"] += v.rows.num_rows
                 staged = history.staged_rows(spec, v.rows, seq, delivery_id, d.period)
-                if writer is None:
-                    writer = pq.ParquetWriter(
-                        part, schema, compression="zstd", use_dictionary=dictionary_columns(staged)
-                    )
-                    files.enter_context(writer)
-                writer.write_table(staged)
-                recurring.add(staged["_key"], staged["_deleted"])
+                if staged.num_rows:  # (a batch whose rows were all rejected writes no empty row group)
+                    if writer is None:
+                        writer = pq.ParquetWriter(
+                            part, schema, compression="zstd", use_dictionary=dictionary_columns(staged)
+                        )
+                        files.enter_context(writer)
+                    writer.write_table(staged)
+                    recurring.add(staged["_key"], staged["_deleted"])
                 if v.issues.num_rows:
                     if noted is None:
                         noted = pq.ParquetWriter(issues, FINDING_SCHEMA, compression="zstd")
@@ -1089,7 +1090,7 @@ def land_delivery(
             "status": "rejected",
             "message": msg,
         }
-    if writer is None:  # (no batch: the file holds no rows)
+    if writer is None:  # (no row accepted: the staged file holds none)
         pq.write_table(schema.empty_table(), part, compression="zstd")
     keys = recurring.result()
     if len(keys):

@@ -331,6 +331,8 @@ def parquet_counts(spec: FeedSpec, files: Iterable[Path]) -> dict[str, int] | No
         index = {meta.schema.column(i).name: i for i in range(meta.num_columns)}
         for g in range(meta.num_row_groups):
             group = meta.row_group(g)
+            if group.num_rows == 0:  # (a writer may give an empty group no statistics)
+                continue
             for name, f in counted(spec):
                 if f is None:
                     numbers[name] += group.num_rows
