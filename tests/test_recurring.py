@@ -33,7 +33,7 @@ def test_no_recurring_key_gives_an_empty_result() -> None:
 
 def test_keys_that_share_a_hash_are_not_taken_for_one(monkeypatch: pytest.MonkeyPatch) -> None:
     # Every key hashes alike: only the count by key text may decide.
-    monkeypatch.setattr(recurring, "key_hashes", lambda keys: np.zeros(len(keys), np.uint64))
+    monkeypatch.setattr(recurring, "key_hashes", lambda keys, _con: np.zeros(len(keys), np.uint64))
     assert _found([["a", "b"], ["c", "b"]]) == {"b"}
     assert _found([["a", "b", "c"]]) == set()
 

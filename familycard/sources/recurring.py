@@ -24,21 +24,13 @@ import pyarrow.compute as pc
 
 _FLAG_BITS = 24  # the candidates' low hash bits flag 2**24 slots: few rows that recur nowhere pass
 
-_connection: duckdb.DuckDBPyConnection | None = None
 
-
-def _hasher() -> duckdb.DuckDBPyConnection:
-    """One single-threaded in-memory DuckDB connection per process (the readers run one per core)."""
-    global _connection
-    if _connection is None:
-        _connection = duckdb.connect(":memory:", config={"threads": 1})
-    return _connection
-
-
-def key_hashes(keys: pa.Array | pa.ChunkedArray) -> npt.NDArray[np.uint64]:
+def key_hashes(
+    keys: pa.Array | pa.ChunkedArray, connection: duckdb.DuckDBPyConnection
+) -> npt.NDArray[np.uint64]:
     """A 64-bit hash of every key (equal keys have equal hashes; nulls hash alike)."""
     table = pa.table({"k": keys})
-    return np.asarray(_hasher().from_arrow(table).project("hash(k) AS h").fetchnumpy()["h"], np.uint64)
+    return np.asarray(connection.from_arrow(table).project("hash(k) AS h").fetchnumpy()["h"], np.uint64)
 
 
 class RecurringKeys:
@@ -46,6 +38,7 @@ class RecurringKeys:
     that a row deletes."""
 
     def __init__(self) -> None:
+        self._connection: duckdb.DuckDBPyConnection | None = None  # (one thread: a reader per core)
         self._keys: list[pa.Array | pa.ChunkedArray] = []
         self._hashes: list[npt.NDArray[np.uint64]] = []
         self._deleted: list[pa.Array | pa.ChunkedArray] = []
@@ -54,14 +47,19 @@ class RecurringKeys:
         """One batch's keys and, for each, whether its row deletes the record."""
         if not len(keys):
             return
+        if self._connection is None:
+            self._connection = duckdb.connect(":memory:", config={"threads": 1})
         self._keys.append(keys)
-        self._hashes.append(key_hashes(keys))
+        self._hashes.append(key_hashes(keys, self._connection))
         gone = keys.filter(deleted)
         if len(gone):
             self._deleted.append(gone)
 
     def result(self) -> pa.Array:
         """The keys that occur more than once, and those a row deletes, each once (unordered)."""
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
         found: list[pa.Array] = [pa.chunked_array(self._deleted, pa.string()).combine_chunks()]
         if self._hashes:
             hashes = np.concatenate(self._hashes)
