@@ -63,6 +63,7 @@ from types import TracebackType
 from typing import Any, Literal, Self
 
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
@@ -1342,6 +1343,12 @@ def _fixed_general(
     return arrays
 
 
+@cache
+def _utf8_lengths(table: str) -> npt.NDArray[np.uint8]:
+    """The UTF-8 length of the character each byte stands for in a single-byte code page."""
+    return np.array([len(ch.encode("utf-8", errors="surrogatepass")) for ch in table], dtype=np.uint8)
+
+
 def _fixed_single_byte(
     chunk: bytes, fmt: FileFormat, table: str, wanted: set[str]
 ) -> dict[str, pa.Array] | None:
@@ -1369,10 +1376,10 @@ def _fixed_single_byte(
             data = codecs.charmap_decode(raw, "strict", table)[0].encode("utf-8")
             if len(data) == len(raw):  # all ASCII: every cell is `width` bytes
                 offsets = np.arange(0, (n + 1) * width, width, dtype=np.int32)
-            else:  # every cell is `width` characters: cut before every width-th character start
-                utf8 = np.frombuffer(data, dtype=np.uint8)
-                char_starts = np.flatnonzero((utf8 & 0xC0) != 0x80)
-                offsets = np.append(char_starts[::width], len(data)).astype(np.int32)
+            else:  # every cell is `width` characters: its length is the sum of theirs in UTF-8
+                lengths = _utf8_lengths(table)[matrix[:, start : start + width]].sum(axis=1, dtype=np.int32)
+                offsets = np.zeros(n + 1, dtype=np.int32)
+                np.cumsum(lengths, out=offsets[1:])
             padded = pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(data)])
             value = pc.utf8_rtrim(padded, characters=" ")
             arrays[name] = pc.if_else(pc.equal(value, _str_scalar("")), pa.scalar(None, pa.string()), value)
