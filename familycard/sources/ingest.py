@@ -703,7 +703,7 @@ class Ingestion:
         their staged rows. Returns how many keys per feed."""
         counts: dict[str, int] = {}
         for m in merges:
-            found = [multi_dir(staging) / f"{int(str(d['seq'])):09d}.parquet" for d in m.deliveries]
+            found = [delivery_file(multi_dir(staging), int(str(d["seq"]))) for d in m.deliveries]
             parts = [pq.read_table(f)["_key"] for f in found if f.is_file()]
             unique = pc.unique(pa.chunked_array(parts, pa.string())) if parts else pa.array([], pa.string())
             keys = pa.table({"_key": unique})
@@ -1047,10 +1047,10 @@ def land_delivery(
     validate = BatchValidator(spec, period_end)
     out_dir = staging / d.feed
     out_dir.mkdir(parents=True, exist_ok=True)
-    part = out_dir / f"{seq:09d}.parquet"
+    part = delivery_file(out_dir, seq)
     schema = history.staged_schema(spec, output_schema(spec))
     first = 2 if spec.format.kind == "csv" and spec.format.header else 1
-    issues = findings_dir(staging) / f"{seq:09d}.parquet"
+    issues = delivery_file(findings_dir(staging), seq)
     issues.parent.mkdir(parents=True, exist_ok=True)
     recurring = RecurringKeys()
     try:
@@ -1094,7 +1094,7 @@ def land_delivery(
         pq.write_table(schema.empty_table(), part, compression="zstd")
     keys = recurring.result()
     if len(keys):
-        out = multi_dir(staging) / f"{seq:09d}.parquet"
+        out = delivery_file(multi_dir(staging), seq)
         out.parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(pa.table({"_key": keys}), out)
     return {**base, **counts, "status": "loaded", "message": None}
@@ -1112,6 +1112,12 @@ def dictionary_columns(rows: pa.Table) -> list[str]:
         if pc.count_distinct(col).as_py() * 2 <= filled or filled == 0:
             chosen.append(name)
     return chosen
+
+
+def delivery_file(directory: Path, seq: int) -> Path:
+    """The file in ``directory`` that a reading process writes for the delivery with sequence number
+    ``seq`` (its staged rows, its issues, its recurring keys): named so that names sort as deliveries."""
+    return directory / f"{seq:09d}.parquet"
 
 
 def findings_dir(staging: Path) -> Path:

@@ -325,7 +325,8 @@ def counts_sql(specs: Iterable[FeedSpec]) -> str:
 def parquet_counts(spec: FeedSpec, files: Iterable[Path]) -> dict[str, int] | None:
     """The counts of :func:`counted` over every row of some Parquet files (a feed's staged delivery),
     read from their footers: no row is read. None when a file lacks a column's null counts."""
-    numbers = dict.fromkeys((name for name, _ in counted(spec)), 0)
+    names = counted(spec)
+    numbers = dict.fromkeys((name for name, _ in names), 0)
     for path in files:
         meta = pq.ParquetFile(path).metadata
         index = {meta.schema.column(i).name: i for i in range(meta.num_columns)}
@@ -333,7 +334,7 @@ def parquet_counts(spec: FeedSpec, files: Iterable[Path]) -> dict[str, int] | No
             group = meta.row_group(g)
             if group.num_rows == 0:  # (a writer may give an empty group no statistics)
                 continue
-            for name, f in counted(spec):
+            for name, f in names:
                 if f is None:
                     numbers[name] += group.num_rows
                     continue

@@ -39,9 +39,9 @@ class RecurringKeys:
 
     def __init__(self) -> None:
         self._connection: duckdb.DuckDBPyConnection | None = None  # (one thread: a reader per core)
-        self._keys: list[pa.Array | pa.ChunkedArray] = []
+        self._keys: list[pa.Array] = []  # (the chunks of every batch's keys)
         self._hashes: list[npt.NDArray[np.uint64]] = []
-        self._deleted: list[pa.Array | pa.ChunkedArray] = []
+        self._deleted: list[pa.Array] = []
 
     def add(self, keys: pa.Array | pa.ChunkedArray, deleted: pa.Array | pa.ChunkedArray) -> None:
         """One batch's keys and, for each, whether its row deletes the record."""
@@ -49,18 +49,17 @@ class RecurringKeys:
             return
         if self._connection is None:
             self._connection = duckdb.connect(":memory:", config={"threads": 1})
-        self._keys.append(keys)
+        keys, deleted = pa.chunked_array(keys), pa.chunked_array(deleted)
+        self._keys += keys.chunks
         self._hashes.append(key_hashes(keys, self._connection))
-        gone = keys.filter(deleted)
-        if len(gone):
-            self._deleted.append(gone)
+        self._deleted += keys.filter(deleted).chunks
 
     def result(self) -> pa.Array:
         """The keys that occur more than once, and those a row deletes, each once (unordered)."""
         if self._connection is not None:
             self._connection.close()
             self._connection = None
-        found: list[pa.Array] = [pa.chunked_array(self._deleted, pa.string()).combine_chunks()]
+        found = list(self._deleted)
         if self._hashes:
             hashes = np.concatenate(self._hashes)
             ordered = np.sort(hashes)
@@ -70,10 +69,7 @@ class RecurringKeys:
                 flags = np.zeros(1 << _FLAG_BITS, dtype=bool)
                 flags[twice & mask] = True
                 maybe = flags[hashes & mask]
-                keys = pa.chunked_array(
-                    [c for k in self._keys for c in (k.chunks if isinstance(k, pa.ChunkedArray) else [k])],
-                    pa.string(),
-                )
+                keys = pa.chunked_array(self._keys, pa.string())
                 counts = pc.value_counts(keys.filter(pa.array(maybe)))
                 found.append(counts.field("values").filter(pc.greater(counts.field("counts"), 1)))
         out = pa.chunked_array(found, pa.string())
