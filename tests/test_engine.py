@@ -284,6 +284,15 @@ def test_materialize_writes_parquet_and_registers_a_view(engine: Engine, tmp_pat
     assert written.column("age").to_pylist() == [75, 40, 26, 25]  # as ordered
     assert written.schema.field("age").type == pa.int64()
     assert engine.fetch("SELECT count(*) AS n FROM adults").column("n").to_pylist() == [4]
+    # Both engines write the pipeline's one codec (engine.PARQUET_COMPRESSION: LZ4_RAW, which Arrow
+    # names LZ4).
+    codecs = {
+        meta.row_group(g).column(c).compression
+        for meta in (pq.ParquetFile(f).metadata for f in files)
+        for g in range(meta.num_row_groups)
+        for c in range(meta.num_columns)
+    }
+    assert codecs in ({"LZ4"}, {"LZ4_RAW"})
 
 
 def test_materialize_zero_rows_keeps_the_schema(engine: Engine, tmp_path: Path) -> None:

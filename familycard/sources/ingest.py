@@ -56,7 +56,7 @@ from familycard.sources.quality import (
 )
 from familycard.sources.recurring import RecurringKeys
 from familycard.sources.validate import ISSUE_SCHEMA, BatchValidator, output_schema
-from familycard.store.engine import SUPERSEDED, Engine, superseded_dir
+from familycard.store.engine import PARQUET_COMPRESSION, SUPERSEDED, Engine, superseded_dir
 from familycard.store.warehouse import Run, Warehouse, link_file
 
 DELIVERY_SCHEMA = pa.schema(
@@ -1066,8 +1066,9 @@ def land_delivery(
                 staged = history.staged_rows(spec, v.rows, seq, delivery_id, d.period)
                 if staged.num_rows:  # (a batch whose rows were all rejected writes no empty row group)
                     if writer is None:
+                        dictionary = dictionary_columns(staged)
                         writer = pq.ParquetWriter(
-                            part, schema, compression="zstd", use_dictionary=dictionary_columns(staged)
+                            part, schema, compression=PARQUET_COMPRESSION, use_dictionary=dictionary
                         )
                         files.enter_context(writer)
                     writer.write_table(staged)
@@ -1091,7 +1092,7 @@ def land_delivery(
             "message": msg,
         }
     if writer is None:  # (no row accepted: the staged file holds none)
-        pq.write_table(schema.empty_table(), part, compression="zstd")
+        pq.write_table(schema.empty_table(), part, compression=PARQUET_COMPRESSION)
     keys = recurring.result()
     if len(keys):
         out = delivery_file(multi_dir(staging), seq)

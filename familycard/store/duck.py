@@ -11,6 +11,7 @@ import pyarrow as pa
 
 from familycard.store.dialect import check_portable
 from familycard.store.engine import (
+    PARQUET_COMPRESSION,
     Engine,
     canonical_table,
     check_name,
@@ -134,7 +135,7 @@ class DuckDBEngine(Engine):
             select = f"SELECT * FROM ({select}\n) AS _o ORDER BY {', '.join(order_by)}"
         target = _literal(str(out / "part-0.parquet"))
         row = self._con.execute(
-            f"COPY ({select}\n) TO {target} (FORMAT parquet, COMPRESSION zstd)"
+            f"COPY ({select}\n) TO {target} (FORMAT parquet, COMPRESSION {PARQUET_COMPRESSION})"
         ).fetchone()
         self.register_parquet(name, out)
         return int(row[0]) if row else 0

@@ -94,6 +94,12 @@ def check_output_dir(path: Path) -> Path:
     return path
 
 
+PARQUET_COMPRESSION = "lz4"
+"""The codec of every Parquet file the pipeline writes (LZ4_RAW; Spark calls it ``lz4_raw``). Tables are
+written once and read many times, and most stages read more than they write: decoding LZ4 costs about
+half of what Zstandard does (a feed's history scanned whole, every column: 0.62 s against 1.04 s for
+19 million rows), and writing costs a little less, for files about 1.7 times as large."""
+
 SUPERSEDED = "_superseded"
 """The subdirectory of a table directory that lists rows its part files still hold but a later run
 replaced: a feed history's current versions that a run closed without rewriting the part files holding

@@ -40,7 +40,7 @@ _SQL_CONF = {
     "spark.sql.ansi.enabled": "true",
     "spark.sql.execution.arrow.pyspark.enabled": "true",
     "spark.sql.execution.arrow.pyspark.fallback.enabled": "false",
-    "spark.sql.parquet.compression.codec": "zstd",
+    "spark.sql.parquet.compression.codec": "lz4_raw",  # engine.PARQUET_COMPRESSION
     # INT96 (Spark's default) is a legacy encoding; DuckDB and Arrow write and expect microseconds.
     "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
 }
