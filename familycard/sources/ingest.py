@@ -1101,14 +1101,20 @@ def land_delivery(
     return {**base, **counts, "status": "loaded", "message": None}
 
 
+DICTIONARY_SAMPLE = 50_000
+"""How many of a delivery's first rows judge which of its columns get a Parquet dictionary."""
+
+
 def dictionary_columns(rows: pa.Table) -> list[str]:
-    """The columns worth a dictionary in Parquet, judged on a delivery's first batch: those with at most
-    one distinct value for every two filled ones. A column of identifiers (a key, an IIN) would only
+    """The columns worth a dictionary in Parquet, judged on a delivery's first rows (at most
+    :data:`DICTIONARY_SAMPLE` of its first batch): those with at most one distinct value for every two
+    filled ones. A column of identifiers (a key, an IIN) would only
     make the writer build a dictionary and drop it: without one, a national delivery is written about a
     fifth faster, and its file is smaller."""
     chosen = []
-    for name in rows.column_names:
-        col = rows[name]
+    sample = rows.slice(0, DICTIONARY_SAMPLE)
+    for name in sample.column_names:
+        col = sample[name]
         filled = len(col) - col.null_count
         if pc.count_distinct(col).as_py() * 2 <= filled or filled == 0:
             chosen.append(name)
