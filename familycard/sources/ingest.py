@@ -1108,9 +1108,9 @@ DICTIONARY_SAMPLE = 50_000
 def dictionary_columns(rows: pa.Table) -> list[str]:
     """The columns worth a dictionary in Parquet, judged on a delivery's first rows (at most
     :data:`DICTIONARY_SAMPLE` of its first batch): those with at most one distinct value for every two
-    filled ones. A column of identifiers (a key, an IIN) would only
-    make the writer build a dictionary and drop it: without one, a national delivery is written about a
-    fifth faster, and its file is smaller."""
+    filled ones. A column of identifiers (a key, an IIN) would only make the writer build a dictionary
+    and drop it: without one, a national delivery is written about a fifth faster, and its file is
+    smaller."""
     chosen = []
     sample = rows.slice(0, DICTIONARY_SAMPLE)
     for name in sample.column_names:
