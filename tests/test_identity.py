@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import datetime as dt
 import doctest
+import itertools
+import random
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -450,6 +452,65 @@ def test_precision_and_recall_meet_the_targets(indexed: Warehouse, nation: Path)
     assert score.mentions == indexed.read("person_links").num_rows
     assert score.by_fault["iin_mistyped"].recall >= 0.98
     assert set(score.by_method) <= {"iin", "linkage", "review", "new"}
+
+
+def test_scores_are_the_pairs_counted_one_by_one(tmp_path: Path) -> None:
+    """The evaluation sums pairs over (index person, true person) cells in SQL; here every pair of a small
+    hand-made index is counted directly, overall and for one fault."""
+
+    rng = random.Random(7)
+    mentions = []
+    for i in range(120):
+        truth = rng.randrange(30)
+        pred = f"P{truth if rng.random() < 0.8 else rng.randrange(30):02d}"
+        mentions.append(("feed_a", str(i), "subject", pred, truth, rng.random() < 0.2))
+    wh = Warehouse(tmp_path / "data")
+    run = wh.begin()
+    links = pa.table(
+        {
+            "feed": [m[0] for m in mentions],
+            "record_key": [m[1] for m in mentions],
+            "role": [m[2] for m in mentions],
+            "person_id": [m[3] for m in mentions],
+            "method": ["linkage"] * len(mentions),
+        }
+    )
+    pq.write_table(links, run.new_table("person_links") / "part-0.parquet")
+    persons = pa.table({"person_id": [f"P{i:02d}" for i in range(30)], "iin": pa.nulls(30, pa.string())})
+    pq.write_table(persons, run.new_table("persons") / "part-0.parquet")
+    run.commit({})
+    truth = tmp_path / "truth"
+    truth.mkdir()
+    records = {
+        "feed": [m[0] for m in mentions],
+        "record_id": [m[1] for m in mentions],
+        "role": [m[2] for m in mentions],
+        "person_id": pa.array([m[4] for m in mentions], pa.int64()),
+        "iin_missing": [m[5] for m in mentions],
+    }
+    for fault in ("iin_mistyped", "name_typo", "name_variant"):
+        records[fault] = [False] * len(mentions)
+    pq.write_table(pa.table(records), truth / "source_records.parquet")
+    pq.write_table(
+        pa.table({"person_id": pa.array(range(30), pa.int64()), "iin": pa.nulls(30, pa.string())}),
+        truth / "persons.parquet",
+    )
+    score = evaluate_identity(wh.data, truth)
+
+    def counted(pairs: list[tuple[tuple, tuple]]) -> tuple[int, int, int]:
+        same_pred = sum(a[3] == b[3] for a, b in pairs)
+        same_true = sum(a[4] == b[4] for a, b in pairs)
+        both = sum(a[3] == b[3] and a[4] == b[4] for a, b in pairs)
+        return same_pred, same_true, both
+
+    every = list(itertools.combinations(mentions, 2))
+    got = score.pairs
+    assert (got.predicted_pairs, got.true_pairs, got.correct_pairs) == counted(every)
+    flagged = [(a, b) for a, b in every if a[5] or b[5]]
+    got = score.by_fault["iin_missing"]
+    assert (got.predicted_pairs, got.true_pairs, got.correct_pairs) == counted(flagged)
+    assert score.fault_mentions["iin_missing"] == sum(m[5] for m in mentions)
+    assert score.mentions == len(mentions)
 
 
 # ------------------------------------------------------------------------------------------ engines

@@ -26,6 +26,8 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -121,57 +123,71 @@ class Evaluation:
         return float(self.group()["exact_share"])  # type: ignore[arg-type]
 
 
+ROWS_SQL = """
+    WITH votes AS (
+        SELECT CAST(l.person_id AS VARCHAR) AS pid, CAST(t.person_id AS VARCHAR) AS tid, COUNT(*) AS n
+        FROM person_links AS l
+        JOIN t_records AS t ON t.feed = l.feed AND t.record_id = l.record_key AND t.role = l.role
+        GROUP BY CAST(l.person_id AS VARCHAR), CAST(t.person_id AS VARCHAR)
+    ),
+    map AS (
+        SELECT pid, tid FROM votes
+        QUALIFY ROW_NUMBER() OVER (PARTITION BY pid ORDER BY n DESC, tid) = 1
+    ),
+    mapped AS (
+        SELECT COALESCE(map.tid, 'build:' || CAST(m.person_id AS VARCHAR)) AS tid, m.family_id,
+            f.head_person_id = m.person_id AS is_head
+        FROM family_members AS m
+        JOIN families AS f ON f.family_id = m.family_id
+        LEFT JOIN map ON map.pid = CAST(m.person_id AS VARCHAR)
+        WHERE m.as_of = '{period}'
+    ),
+    -- a true person the build holds twice (identity left a duplicate) counts once
+    pred AS (
+        SELECT * FROM mapped QUALIFY ROW_NUMBER() OVER (PARTITION BY tid ORDER BY family_id) = 1
+    ),
+    tru AS (
+        SELECT CAST(person_id AS VARCHAR) AS tid, family_id, role = 'head' AS is_head FROM t_spells
+        WHERE from_period <= '{period}' AND to_period >= '{period}'
+    )
+    SELECT COALESCE(p.family_id, 'none:' || t.tid) AS pred, COALESCE(t.family_id, -1) AS fam,
+        COALESCE(p.is_head, FALSE) AS pred_head, COALESCE(t.is_head, FALSE) AS true_head
+    FROM pred AS p FULL JOIN tru AS t ON t.tid = p.tid
+"""
+"""Each person of the build or the truth at the as-of period: the family the build puts them in (its
+build persons mapped to true persons by majority of their links), their true family, and whether each
+side makes them the head."""
+
+
 def evaluate(
-    warehouse: Warehouse, truth: Path, *, run: str | None = None, as_of: str | None = None
+    warehouse: Warehouse,
+    truth: Path,
+    *,
+    run: str | None = None,
+    as_of: str | None = None,
+    memory_limit: str = "8GB",
 ) -> Evaluation:
-    """Score the families of the current (or given) run against the truth at their as-of period."""
+    """Score the families of the current (or given) run against the truth at their as-of period (DuckDB
+    capped at ``memory_limit``, spilling to a temporary directory under the warehouse)."""
     truth = Path(truth)
-    with open_engine("duckdb") as eng:
-        for name in ("family_members", "families", "person_links"):
-            eng.register_parquet(name, warehouse.table_path(name, run))
-        period = as_of or eng.fetch("SELECT MAX(as_of) AS p FROM families").column("p")[0].as_py()
-        if period is None:
-            raise ValueError("the build has no families")
-        eng.register_arrow(
-            "t_records",
-            pq.read_table(
-                truth / "source_records.parquet", columns=["feed", "record_id", "role", "person_id"]
-            ),
-        )
-        eng.register_arrow("t_spells", pq.read_table(truth / "family_spells.parquet"))
-        rows = eng.fetch(
-            f"""
-            WITH votes AS (
-                SELECT CAST(l.person_id AS VARCHAR) AS pid, CAST(t.person_id AS VARCHAR) AS tid, COUNT(*) AS n
-                FROM person_links AS l
-                JOIN t_records AS t ON t.feed = l.feed AND t.record_id = l.record_key AND t.role = l.role
-                GROUP BY CAST(l.person_id AS VARCHAR), CAST(t.person_id AS VARCHAR)
-            ),
-            map AS (
-                SELECT pid, tid FROM votes
-                QUALIFY ROW_NUMBER() OVER (PARTITION BY pid ORDER BY n DESC, tid) = 1
-            ),
-            mapped AS (
-                SELECT COALESCE(map.tid, 'build:' || CAST(m.person_id AS VARCHAR)) AS tid, m.family_id,
-                    f.head_person_id = m.person_id AS is_head
-                FROM family_members AS m
-                JOIN families AS f ON f.family_id = m.family_id
-                LEFT JOIN map ON map.pid = CAST(m.person_id AS VARCHAR)
-                WHERE m.as_of = '{period}'
-            ),
-            -- a true person the build holds twice (identity left a duplicate) counts once
-            pred AS (
-                SELECT * FROM mapped QUALIFY ROW_NUMBER() OVER (PARTITION BY tid ORDER BY family_id) = 1
-            ),
-            tru AS (
-                SELECT CAST(person_id AS VARCHAR) AS tid, family_id, role = 'head' AS is_head FROM t_spells
-                WHERE from_period <= '{period}' AND to_period >= '{period}'
+    # (the truth's records are read where they lie, and the engine spills beyond its memory limit: a
+    # national truth has some 180 M records)
+    tmp = Path(tempfile.mkdtemp(prefix="eval-", dir=warehouse.data))
+    records = str(truth / "source_records.parquet").replace("'", "''")
+    try:
+        with open_engine("duckdb", temp_dir=tmp, memory_limit=memory_limit) as eng:
+            for name in ("family_members", "families", "person_links"):
+                eng.register_parquet(name, warehouse.table_path(name, run))
+            period = as_of or eng.fetch("SELECT MAX(as_of) AS p FROM families").column("p")[0].as_py()
+            if period is None:
+                raise ValueError("the build has no families")
+            eng.register_query(
+                "t_records", f"SELECT feed, record_id, role, person_id FROM read_parquet('{records}')"
             )
-            SELECT COALESCE(p.family_id, 'none:' || t.tid) AS pred, COALESCE(t.family_id, -1) AS fam,
-                COALESCE(p.is_head, FALSE) AS pred_head, COALESCE(t.is_head, FALSE) AS true_head
-            FROM pred AS p FULL JOIN tru AS t ON t.tid = p.tid
-            """
-        )
+            eng.register_arrow("t_spells", pq.read_table(truth / "family_spells.parquet"))
+            rows = eng.fetch(ROWS_SQL.format(period=period))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     hard = pq.read_table(truth / "families.parquet", columns=["family_id", "hard_cases"])
     return _score(str(period), rows, hard)
 

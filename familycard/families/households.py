@@ -257,8 +257,16 @@ the kinds of tie, ``rank`` the people within one kind (the mother before the fat
 men before women before children)."""
 
 
-def attach_sql(previous: str) -> str:
-    """One round of attachment: unplaced people join the household of their best placed candidate.
+def _kept_union(rounds: int) -> str:
+    """The placements of the first ``rounds`` rounds of attachment (``fam_kept_<r>``), as one query."""
+    return " UNION ALL ".join(f"SELECT * FROM fam_kept_{r}" for r in range(1, rounds + 1))
+
+
+def attach_sql(round_: int) -> str:
+    """Round ``round_`` of attachment (``fam_kept_<round_>``, from 1): unplaced people join the household
+    of their best placed candidate. Only the round's placements are written (person, household, how,
+    uncertain): the households of registration (``fam_assign_0``) and earlier rounds' placements are
+    read, never rewritten.
 
     Within a kind of tie, a household where more of the person's brothers and sisters live comes first
     (an unregistered child of parents who live apart goes where the siblings are). A child placed by
@@ -267,13 +275,27 @@ def attach_sql(previous: str) -> str:
     the next. Where the best candidates still point to different households, the placement is marked
     uncertain.
     """
+    earlier = (
+        _kept_union(round_ - 1)
+        if round_ > 1
+        else "SELECT person_id, grp, how, uncertain FROM fam_assign_0 WHERE FALSE"
+    )
     return f"""
-        WITH placed AS (SELECT person_id, grp, uncertain FROM {previous} WHERE grp IS NOT NULL),
+        WITH earlier AS ({earlier}),
+        placed AS (
+            SELECT person_id, grp, uncertain FROM fam_assign_0 WHERE grp IS NOT NULL
+            UNION ALL SELECT person_id, grp, uncertain FROM earlier
+        ),
+        unplaced AS (
+            SELECT a.person_id, a.uncertain FROM fam_assign_0 AS a
+            ANTI JOIN earlier AS e ON e.person_id = a.person_id
+            WHERE a.grp IS NULL
+        ),
         cand AS (
             SELECT c.person_id, c.priority, c.rank, c.via, c.uncertain OR t.uncertain AS uncertain, t.grp
             FROM fam_candidates AS c
             JOIN placed AS t ON t.person_id = c.target
-            SEMI JOIN (SELECT person_id FROM {previous} WHERE grp IS NULL) AS u ON u.person_id = c.person_id
+            SEMI JOIN unplaced AS u ON u.person_id = c.person_id
         ),
         clash AS (
             -- a household with a child born 1 to 199 days apart from this one holds no brother or
@@ -321,18 +343,19 @@ def attach_sql(previous: str) -> str:
                    AND CAST(b2.person_id AS VARCHAR) < CAST(b1.person_id AS VARCHAR)))
         ),
         kept AS (SELECT b.* FROM best AS b ANTI JOIN deferred AS d ON d.person_id = b.person_id)
-        SELECT a.person_id, COALESCE(a.grp, b.grp) AS grp, COALESCE(a.how, b.via) AS how,
-            CASE WHEN a.grp IS NOT NULL THEN a.uncertain ELSE COALESCE(b.uncertain, a.uncertain) END
-                AS uncertain,
-            a.match_probability
-        FROM {previous} AS a LEFT JOIN kept AS b ON b.person_id = a.person_id
+        SELECT b.person_id, b.grp, b.via AS how, COALESCE(b.uncertain, u.uncertain) AS uncertain
+        FROM kept AS b JOIN unplaced AS u ON u.person_id = b.person_id
     """
 
 
-def final_sql(previous: str) -> str:
-    """``fam_assign``: everyone's household; whoever is still unplaced lives alone."""
+def final_sql(rounds: int = ATTACH_ROUNDS) -> str:
+    """``fam_assign``: everyone's household, from registration or from a round of attachment; whoever is
+    still unplaced lives alone."""
     return f"""
-        SELECT person_id, COALESCE(grp, 'P:' || CAST(person_id AS VARCHAR)) AS grp,
-            COALESCE(how, 'alone') AS how, uncertain, match_probability
-        FROM {previous}
+        SELECT a.person_id, COALESCE(a.grp, k.grp, 'P:' || CAST(a.person_id AS VARCHAR)) AS grp,
+            COALESCE(a.how, k.how, 'alone') AS how,
+            CASE WHEN a.grp IS NOT NULL OR k.person_id IS NULL THEN a.uncertain ELSE k.uncertain END
+                AS uncertain,
+            a.match_probability
+        FROM fam_assign_0 AS a LEFT JOIN ({_kept_union(rounds)}) AS k ON k.person_id = a.person_id
     """

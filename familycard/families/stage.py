@@ -115,7 +115,10 @@ def _build(
         views.append(name)
         return engine.materialize(name, sql, scratch / name, order_by=order_by)
 
-    make("fam_links", evidence.links_sql(FEEDS_READ))
+    # (a view: each step reads only its feed's and role's links, a few row groups of ``person_links``;
+    # writing the ten feeds' links out once took longer than the steps' reads)
+    engine.register_query("fam_links", evidence.links_sql(FEEDS_READ))
+    views.append("fam_links")
     for name, build in evidence.STEPS:
         make(name, build(period, end))
     # names compared across scripts in Python (a small table: unregistered migrants and their namesakes)
@@ -127,11 +130,9 @@ def _build(
     make("fam_elsewhere", households.ELSEWHERE_SQL)
     make("fam_assign_0", households.BASE_SQL)
     make("fam_candidates", households.CANDIDATES_SQL)
-    previous = "fam_assign_0"
     for r in range(1, households.ATTACH_ROUNDS + 1):
-        make(f"fam_assign_{r}", households.attach_sql(previous))
-        previous = f"fam_assign_{r}"
-    make("fam_assign", households.final_sql(previous))
+        make(f"fam_kept_{r}", households.attach_sql(r))
+    make("fam_assign", households.final_sql())
     make("fam_hh", members.HOUSEHOLD_SQL)
     make("fam_rel", members.RELATIONS_SQL)
     make("fam_heads", members.HEADS_SQL)

@@ -32,15 +32,15 @@ dwelling or vehicle re-registered to an heir) counts as an error.
 from __future__ import annotations
 
 import json
+import shutil
 import sys
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
+import duckdb
 
 from familycard.store.warehouse import Warehouse
 
@@ -106,114 +106,149 @@ class IdentityScore:
         }
 
 
-def _pairs(counts: pa.Array) -> int:
-    n = counts.to_numpy(zero_copy_only=False).astype("int64")
-    return int((n * (n - 1) // 2).sum())
+def _pairs_sql(n: str) -> str:
+    """SQL: the pairs among ``n`` mentions, summed."""
+    return f"SUM({n} * ({n} - 1) // 2)"
 
 
-def _pair_counts(table: pa.Table) -> tuple[int, int, int]:
-    """(predicted, true, correct) pairs among the mentions of ``table`` (``pred``, ``truth``)."""
-    if table.num_rows == 0:
-        return 0, 0, 0
-    pred = table.group_by("pred").aggregate([("pred", "count")])["pred_count"]
-    true = table.group_by("truth").aggregate([("truth", "count")])["truth_count"]
-    both = table.group_by(["pred", "truth"]).aggregate([("pred", "count")])["pred_count"]
-    return _pairs(pred), _pairs(true), _pairs(both)
+def _score(row: dict[str, int], suffix: str = "") -> PairScore:
+    """A pair score from the sums of :data:`PAIRS_SQL` (``suffix`` ``_0``: among unflagged mentions)."""
+    return PairScore(int(row[f"p{suffix}"] or 0), int(row[f"t{suffix}"] or 0), int(row[f"c{suffix}"] or 0))
 
 
-def _score_subset(table: pa.Table, mask: pa.ChunkedArray | None) -> PairScore:
-    p, t, c = _pair_counts(table)
-    if mask is None:
-        return PairScore(p, t, c)
-    # Pairs with at least one flagged mention: all pairs less those among unflagged mentions.
-    p0, t0, c0 = _pair_counts(table.filter(pc.invert(mask)))
-    return PairScore(p - p0, t - t0, c - c0)
+# ``ev_cells``: the mentions counted by (index person, true person, link method), with how many carry no
+# flag of each fault (``n0_<fault>``): every figure is a sum over these cells, so the evaluation holds a
+# cell per person, not a row per mention, and DuckDB spills what does not fit its memory limit.
+CELLS_SQL = f"""
+    WITH flags AS (
+        SELECT feed, CAST(record_id AS VARCHAR) AS record_key, role, MAX(person_id) AS truth,
+            {", ".join(f"COALESCE(BOOL_OR({f}), FALSE) AS {f}" for f in FAULTS)}
+        FROM read_parquet({{records}}) GROUP BY feed, record_id, role
+    )
+    SELECT CAST(l.person_id AS VARCHAR) AS pred, CAST(f.truth AS BIGINT) AS truth, l.method, COUNT(*) AS n,
+        {", ".join(f"COUNT(*) FILTER (WHERE NOT f.{f}) AS n0_{f}" for f in FAULTS)}
+    FROM read_parquet({{links}}) AS l
+    JOIN flags AS f ON f.feed = l.feed AND f.record_key = l.record_key AND f.role = l.role
+    GROUP BY ALL
+"""
+_COUNTS = ["n", *(f"n0_{f}" for f in FAULTS)]
+PAIRS_SQL = f"""
+    WITH pg AS (SELECT pred, {", ".join(f"SUM({c}) AS {c}" for c in _COUNTS)} FROM ev_cells GROUP BY pred),
+    tg AS (SELECT truth, {", ".join(f"SUM({c}) AS {c}" for c in _COUNTS)} FROM ev_cells GROUP BY truth),
+    cg AS (SELECT pred, truth, {", ".join(f"SUM({c}) AS {c}" for c in _COUNTS)} FROM ev_cells GROUP BY ALL)
+    SELECT * FROM
+        (SELECT {", ".join(f"{_pairs_sql(c)} AS p{c[1:]}" for c in _COUNTS)} FROM pg),
+        (SELECT {", ".join(f"{_pairs_sql(c)} AS t{c[1:]}" for c in _COUNTS)} FROM tg),
+        (SELECT {", ".join(f"{_pairs_sql(c)} AS c{c[1:]}" for c in _COUNTS)} FROM cg)
+"""
+# Index person -> true person: through the IIN where the index person has one that a true person holds,
+# else the true person most of its mentions belong to (the smallest on ties); then the mentions linked
+# to their true person, by method.
+ACCURACY_SQL = """
+    WITH by_iin AS (
+        SELECT CAST(p.person_id AS VARCHAR) AS pred, CAST(t.person_id AS BIGINT) AS truth
+        FROM read_parquet({persons}) AS p JOIN read_parquet({true_persons}) AS t ON t.iin = p.iin
+        WHERE p.iin IS NOT NULL AND p.iin <> ''
+        QUALIFY ROW_NUMBER() OVER (PARTITION BY p.person_id ORDER BY t.person_id) = 1
+    ),
+    votes AS (
+        SELECT c.pred, c.truth, SUM(c.n) AS n FROM ev_cells AS c
+        ANTI JOIN by_iin AS b ON b.pred = c.pred GROUP BY c.pred, c.truth
+    ),
+    identity AS (
+        SELECT pred, truth FROM by_iin
+        UNION ALL
+        SELECT pred, truth FROM votes QUALIFY ROW_NUMBER() OVER (PARTITION BY pred ORDER BY n DESC, truth) = 1
+    )
+    SELECT c.method, SUM(c.n) AS mentions, SUM(CASE WHEN i.truth = c.truth THEN c.n ELSE 0 END) AS correct
+    FROM ev_cells AS c LEFT JOIN identity AS i ON i.pred = c.pred
+    GROUP BY c.method ORDER BY c.method
+"""
 
 
-def evaluate_identity(data: Path, truth: Path, *, run: str | None = None) -> IdentityScore:
+def _literal(path: Path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+def _from(files: str) -> str:
+    return f"read_parquet({files})"
+
+
+def _files(path: Path) -> str:
+    """A ``read_parquet`` argument for a table directory or a single file."""
+    return _literal(path / "*.parquet" if path.is_dir() else path)
+
+
+def evaluate_identity(
+    data: Path, truth: Path, *, run: str | None = None, memory_limit: str = "8GB"
+) -> IdentityScore:
     """Score the person index of the warehouse at ``data`` (current or given run) against the truth
-    directory ``truth`` of the synthetic nation it was built from."""
+    directory ``truth`` of the synthetic nation it was built from. The work is SQL on DuckDB, capped at
+    ``memory_limit`` and spilling to a temporary directory under ``data``, so a national index (some 180 M
+    mentions) is scored on a laptop."""
     wh = Warehouse(Path(data))
-    links = wh.read("person_links", run).select(["feed", "record_key", "role", "person_id", "method"])
-    persons = wh.read("persons", run).select(["person_id", "iin"])
-    records = pq.read_table(Path(truth) / "source_records.parquet")
-    true_persons = pq.read_table(Path(truth) / "persons.parquet").select(["person_id", "iin"])
-    flags = records.group_by(["feed", "record_id", "role"]).aggregate(
-        [("person_id", "max")] + [(f, "max") for f in FAULTS]
-    )
-    flags = flags.rename_columns(
-        [
-            {"record_id": "record_key", "person_id_max": "truth"}.get(c, c.removesuffix("_max"))
-            for c in flags.column_names
-        ]
-    )
-    joined = links.join(flags, ["feed", "record_key", "role"], join_type="inner")
-    unmatched = {
-        "links_without_truth": links.num_rows - joined.num_rows,
-        "truth_without_link": flags.num_rows - joined.num_rows,
+    truth = Path(truth)
+    tmp = Path(tempfile.mkdtemp(prefix="eval-", dir=Path(data)))
+    try:
+        con = duckdb.connect(":memory:")
+        con.execute(f"SET temp_directory = {_literal(tmp)}")
+        con.execute(f"SET memory_limit = '{memory_limit}'")
+        con.execute("SET preserve_insertion_order = false")
+        links = _files(wh.table_path("person_links", run))
+        records = _files(truth / "source_records.parquet")
+        con.execute(f"CREATE TABLE ev_cells AS {CELLS_SQL.format(records=records, links=links)}")
+        mentions, fault_counts = _totals(con)
+        n_links = _count(con, f"SELECT COUNT(*) FROM {_from(links)}")
+        n_flags = _count(
+            con, f"SELECT COUNT(*) FROM (SELECT DISTINCT feed, record_id, role FROM read_parquet({records}))"
+        )
+        cursor = con.execute(PAIRS_SQL)
+        names = [d[0] for d in cursor.description]
+        sums = dict(zip(names, cursor.fetchone() or (), strict=True))
+        accuracy_rows = con.execute(
+            ACCURACY_SQL.format(
+                persons=_files(wh.table_path("persons", run)), true_persons=_files(truth / "persons.parquet")
+            )
+        ).fetchall()
+        con.close()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    overall = _score(sums)
+    by_fault = {}
+    for f in FAULTS:
+        without = _score(sums, f"0_{f}")
+        by_fault[f] = PairScore(
+            overall.predicted_pairs - without.predicted_pairs,
+            overall.true_pairs - without.true_pairs,
+            overall.correct_pairs - without.correct_pairs,
+        )
+    by_method = {
+        str(method): {"mentions": int(n), "accuracy": round(int(ok) / int(n), 6)}
+        for method, n, ok in accuracy_rows
     }
-    table = pa.table(
-        {
-            "pred": joined["person_id"],
-            "truth": joined["truth"].cast(pa.int64()),
-            "method": joined["method"],
-            **{f: joined[f].fill_null(False) for f in FAULTS},
-        }
-    )
-    overall = _score_subset(table, None)
-    by_fault = {f: _score_subset(table, table[f]) for f in FAULTS}
-    fault_mentions = {f: int(pc.sum(table[f].cast(pa.int64())).as_py() or 0) for f in FAULTS}
-    identity = _identify(table, persons, true_persons)
-    correct = pc.equal(
-        pc.fill_null(pc.equal(_map(table["pred"], identity, pa.int64()), table["truth"]), False), True
-    )
-    by_method: dict[str, dict[str, float]] = {}
-    methods = table["method"].to_pylist()
-    hits = correct.to_pylist()
-    for method in sorted(set(methods)):
-        picked = [h for m, h in zip(methods, hits, strict=True) if m == method]
-        by_method[method] = {"mentions": len(picked), "accuracy": round(sum(picked) / len(picked), 6)}
-    accuracy = sum(hits) / len(hits) if hits else 1.0
+    correct = sum(int(ok) for _, _, ok in accuracy_rows)
     return IdentityScore(
-        mentions=table.num_rows,
+        mentions=mentions,
         pairs=overall,
         by_fault=by_fault,
-        fault_mentions=fault_mentions,
-        mention_accuracy=accuracy,
+        fault_mentions=fault_counts,
+        mention_accuracy=correct / mentions if mentions else 1.0,
         by_method=by_method,
-        unmatched=unmatched,
+        unmatched={"links_without_truth": n_links - mentions, "truth_without_link": n_flags - mentions},
     )
 
 
-def _map(keys: pa.ChunkedArray, mapping: dict[Any, Any], typ: pa.DataType) -> pa.Array:
-    return pa.array([mapping.get(k) for k in keys.to_pylist()], typ)
+def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
+    row = con.execute(sql).fetchone()
+    return int(row[0]) if row and row[0] is not None else 0
 
 
-def _identify(table: pa.Table, persons: pa.Table, true_persons: pa.Table) -> dict[str, int]:
-    """Index person -> true person: through the IIN where the index person has one that a true person
-    holds, else the true person most of its mentions belong to."""
-    by_iin = {
-        iin: pid
-        for pid, iin in zip(
-            true_persons["person_id"].to_pylist(), true_persons["iin"].to_pylist(), strict=True
-        )
-        if iin
-    }
-    out: dict[str, int] = {}
-    for pid, iin in zip(persons["person_id"].to_pylist(), persons["iin"].to_pylist(), strict=True):
-        if iin and iin in by_iin:
-            out[pid] = by_iin[iin]
-    counts = table.group_by(["pred", "truth"]).aggregate([("pred", "count")])
-    best: dict[str, tuple[int, int]] = {}
-    for pred, truth, n in zip(
-        counts["pred"].to_pylist(), counts["truth"].to_pylist(), counts["pred_count"].to_pylist(), strict=True
-    ):
-        if pred in out:
-            continue
-        if pred not in best or (n, -truth) > (best[pred][1], -best[pred][0]):
-            best[pred] = (truth, n)
-    out.update({pred: truth for pred, (truth, _) in best.items()})
-    return out
+def _totals(con: duckdb.DuckDBPyConnection) -> tuple[int, dict[str, int]]:
+    """The mentions scored, and how many carry each fault."""
+    sums = ", ".join(f"SUM(n - n0_{f})" for f in FAULTS)
+    row = con.execute(f"SELECT SUM(n), {sums} FROM ev_cells").fetchone() or ()
+    values = [int(v or 0) for v in row] or [0] * (len(FAULTS) + 1)
+    return values[0], dict(zip(FAULTS, values[1:], strict=True))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -49,7 +49,7 @@ import pyarrow.parquet as pq
 
 from familycard.identity.decisions import current_decisions, load_decisions
 from familycard.identity.linkage import LINK_SCHEMA, LinkResult, empty_pairs, level_labels, link_records
-from familycard.identity.mentions import build_mentions
+from familycard.identity.mentions import KEYED_MENTIONS_SQL, build_mentions
 from familycard.identity.model import (
     LIST_BLOCKING_COLUMNS,
     LinkageModel,
@@ -135,29 +135,38 @@ REGISTRY_SQL = f"""
 # LEVENSHTEIN means the same on both engines).
 _DIFFER = "({a} IS NOT NULL AND {b} IS NOT NULL AND LEVENSHTEIN({a}, {b}) > 2)"
 DIRECT_SQL = f"""
-    SELECT m.mention_id, m.feed, m.record_key, m.role, m.kato, r.person_id,
+    SELECT m.feed, m.record_key, m.role, m.kato, r.person_id,
         (m.birth_date IS NULL OR m.birth_date <> r.birth_date)
-        AND {_DIFFER.format(a="m.surname_key", b="r.surname_key")}
-        AND {_DIFFER.format(a="m.given_name_key", b="r.given_name_key")} AS disagree,
-        j.mention_id IS NOT NULL AS rejected
-    FROM id_mentions AS m
+        AND {_DIFFER.format(a="ks.key", b="r.surname_key")}
+        AND {_DIFFER.format(a="kg.key", b="r.given_name_key")} AS disagree,
+        j.person_id IS NOT NULL AS rejected
+    FROM id_mentions_raw AS m
     JOIN id_registry AS r ON r.iin = m.iin
-    LEFT JOIN id_rejected AS j ON j.mention_id = m.mention_id AND j.person_id = r.person_id
+    LEFT JOIN id_mentions_keys AS ks ON ks.name = m.surname
+    LEFT JOIN id_mentions_keys AS kg ON kg.name = m.given_name
+    LEFT JOIN id_rejected AS j
+        ON j.feed = m.feed AND j.record_key = m.record_key AND j.role = m.role AND j.person_id = r.person_id
 """
+"""``id_direct``: each mention whose valid IIN is a registry person's, read from the mentions as delivered
+(in their order: by feed and role), with the two name keys the check needs looked up on the way; a
+mention is named by its feed, record key and role (no mention id is made for the 98 % linked here)."""
 
 # The mentions with no direct link (no IIN of a registry person), and those whose direct link disagrees
-# or was rejected. (Not a join of every mention to every direct link by mention id: nationally both are
-# about 180 M long texts, and that join spilled more than the disk holds; the registry's IINs and the few
-# doubtful direct links are small.)
-UNRESOLVED_SQL = """
+# or was rejected, with their name keys. (Not a join of every mention to every direct link: nationally
+# both are about 180 M rows, and that join spilled more than the disk holds; the registry's IINs and the
+# few doubtful direct links are small, and only the mentions they leave are keyed.)
+_DOUBTFUL = "(SELECT feed, record_key, role, person_id, disagree FROM id_direct WHERE disagree OR rejected)"
+_SAME_MENTION = "d.feed = m.feed AND d.record_key = m.record_key AND d.role = m.role"
+_UNLINKED = "(SELECT m.* FROM id_mentions_raw AS m ANTI JOIN id_registry AS r ON r.iin = m.iin)"
+_DOUBTED = f"(SELECT m.* FROM id_mentions_raw AS m SEMI JOIN {_DOUBTFUL} AS d ON {_SAME_MENTION})"
+UNRESOLVED_SQL = f"""
     SELECT * FROM (
         SELECT m.*, CAST(NULL AS VARCHAR) AS iin_person, FALSE AS disagree
-        FROM id_mentions AS m ANTI JOIN id_registry AS r ON r.iin = m.iin
+        FROM ({KEYED_MENTIONS_SQL.format(raw=_UNLINKED, keys="id_mentions_keys")}) AS m
         UNION ALL
         SELECT m.*, d.person_id AS iin_person, d.disagree
-        FROM id_mentions AS m
-        JOIN (SELECT mention_id, person_id, disagree FROM id_direct WHERE disagree OR rejected) AS d
-            ON d.mention_id = m.mention_id
+        FROM ({KEYED_MENTIONS_SQL.format(raw=_DOUBTED, keys="id_mentions_keys")}) AS m
+        JOIN {_DOUBTFUL} AS d ON {_SAME_MENTION}
     ) AS u
     ORDER BY mention_id
 """
@@ -224,15 +233,15 @@ CANDIDATE_KATOS_SQL = """
     GROUP BY chunk, person_id
 """
 
-# (direct links carry their mention's record, so that only the other links are joined to the mentions)
+# (direct links carry their mention's record, and so do the others, so that no link is joined back to
+# the mentions)
 LINKS_SQL = """
     SELECT feed, record_key, role, person_id, 'iin' AS method, CAST(1.0 AS DOUBLE) AS match_probability,
         CAST(NULL AS DOUBLE) AS match_weight, FALSE AS uncertain
     FROM id_direct WHERE NOT disagree AND NOT rejected
     UNION ALL
-    SELECT m.feed, m.record_key, m.role, l.person_id, l.method, l.match_probability, l.match_weight,
-        l.uncertain
-    FROM id_other AS l JOIN id_mentions AS m ON m.mention_id = l.mention_id
+    SELECT feed, record_key, role, person_id, method, match_probability, match_weight, uncertain
+    FROM id_other
 """
 
 PERSONS_SQL = """
@@ -262,7 +271,9 @@ NEW_PERSON_SCHEMA = pa.schema(
 )
 OTHER_SCHEMA = pa.schema(
     [
-        ("mention_id", pa.string()),
+        ("feed", pa.string()),
+        ("record_key", pa.string()),
+        ("role", pa.string()),
         ("person_id", pa.string()),
         ("method", pa.string()),
         ("match_probability", pa.float64()),
@@ -304,8 +315,8 @@ def run_identity(
         for spec in feeds:
             engine.register_parquet(f"src_{spec.name}", warehouse.table_path(f"src_{spec.name}"))
         tick("mentions", 0, 4)
-        report.mentions = build_mentions(engine, Catalogue(tuple(feeds)), staging)
-        views += ["id_mentions"]
+        views += ["id_mentions", "id_mentions_raw", "id_mentions_keys"]
+        report.mentions = build_mentions(engine, Catalogue(tuple(feeds)), staging, keyed_view=True)
         decided = current_decisions(load_decisions(warehouse.data))
         built = _build(engine, staging, model, registry, id_key, decided, report, tick, views)
         tick("write", 3, 4)
@@ -354,14 +365,11 @@ def _build(
 ) -> _Built:
     rejected = sorted(k for k, v in decided.items() if v == "reject")
     accepted = {m: p for (m, p), v in sorted(decided.items()) if v == "accept"}
+    parts = [(*_mention_parts(m), p) for m, p in rejected]
+    names = ("feed", "record_key", "role", "person_id")
     engine.register_arrow(
         "id_rejected",
-        pa.table(
-            {
-                "mention_id": pa.array([m for m, _ in rejected], pa.string()),
-                "person_id": pa.array([p for _, p in rejected], pa.string()),
-            }
-        ),
+        pa.table({n: pa.array([row[i] for row in parts], pa.string()) for i, n in enumerate(names)}),
     )
     views += ["id_rejected", "id_registry", "id_direct"]
     pid = person_id_sql(id_key, "registry", "record_key")
@@ -436,6 +444,13 @@ def _build(
     reference = pa.concat_tables(seen) if seen else None
     tick("linkage", 2, 4)
     return _resolve(records, reference, known, to_registry, model, id_key, accepted, report, staging)
+
+
+def _mention_parts(mention_id: str) -> tuple[str, str, str]:
+    """A mention id ``feed|record_key|role`` as its three parts (feeds and roles hold no ``|``)."""
+    feed, rest = mention_id.split("|", 1)
+    record_key, role = rest.rsplit("|", 1)
+    return feed, record_key, role
 
 
 def _chunk_reference(engine: Engine, chunk: int) -> pa.Table:
@@ -547,14 +562,19 @@ def _resolve(
             for u in ids:
                 p, w = info[u]["match_probability"], info[u]["match_weight"]
                 out[u] = (pid, "new", p, w, False)
+    uids = sorted(out)
+    where = pc.index_in(pa.array(uids, pa.string()), value_set=records["uid"].combine_chunks())
+    named = records.select(["feed", "record_key", "role"]).take(where)
     other = pa.table(
         {
-            "mention_id": pa.array(sorted(out), pa.string()),
-            "person_id": pa.array([out[u][0] for u in sorted(out)], pa.string()),
-            "method": pa.array([out[u][1] for u in sorted(out)], pa.string()),
-            "match_probability": pa.array([out[u][2] for u in sorted(out)], pa.float64()),
-            "match_weight": pa.array([out[u][3] for u in sorted(out)], pa.float64()),
-            "uncertain": pa.array([out[u][4] for u in sorted(out)], pa.bool_()),
+            "feed": named["feed"],
+            "record_key": named["record_key"],
+            "role": named["role"],
+            "person_id": pa.array([out[u][0] for u in uids], pa.string()),
+            "method": pa.array([out[u][1] for u in uids], pa.string()),
+            "match_probability": pa.array([out[u][2] for u in uids], pa.float64()),
+            "match_weight": pa.array([out[u][3] for u in uids], pa.float64()),
+            "uncertain": pa.array([out[u][4] for u in uids], pa.bool_()),
         },
         schema=OTHER_SCHEMA,
     )
@@ -666,9 +686,10 @@ def _write(engine: Engine, run: Any, built: _Built, report: IdentityReport, view
     engine.register_arrow("id_other", built.other)
     engine.register_arrow("id_new_persons", built.new_persons)
     views += ["id_other", "id_new_persons", "person_links", "persons"]
-    # (by feed and role, so that a reader of one feed's links reads a few row groups; sorting by record
-    # key too took as long again at a tenth of the national size)
-    engine.materialize("person_links", LINKS_SQL, run.new_table("person_links"), order_by=("feed", "role"))
+    # (not sorted: the direct links come in the mentions' order, which is the catalogue's feeds and roles,
+    # so a reader of one feed's links still reads a few row groups; sorting them by feed and role took
+    # half of this step at a tenth of the national size)
+    engine.materialize("person_links", LINKS_SQL, run.new_table("person_links"))
     report.persons = engine.materialize(
         "persons", PERSONS_SQL, run.new_table("persons"), order_by=("person_id",)
     )
