@@ -38,6 +38,18 @@ SEPARATED_SQL = """
 """
 """``fam_separated``: husbands still registered with the wife they divorced since."""
 
+PARENT_REG_SQL = """
+    SELECT pr.child, pr.parent, COALESCE(k.minor, FALSE) AS child_minor, c.addr_key AS child_addr,
+        q.addr_key AS parent_addr
+    FROM fam_parent AS pr
+    LEFT JOIN fam_people AS k ON k.person_id = pr.child
+    LEFT JOIN fam_reg AS c ON c.person_id = pr.child
+    LEFT JOIN fam_reg AS q ON q.person_id = pr.parent
+"""
+"""``fam_parent_reg``: each (child, parent) with both registered addresses. (Comparing the two addresses
+after the join, not in it: joined on the address, DuckDB paired everyone registered at one address first,
+four times as many rows as there are people.)"""
+
 ELSEWHERE_SQL = """
     WITH reg AS (
         SELECT r.person_id, r.addr_key, r.home_key, r.reg_period, p.minor
@@ -65,20 +77,13 @@ ELSEWHERE_SQL = """
     grown_children AS (
         -- unmarried adults registered with a parent and with no minor child of their own registered there
         SELECT r.person_id FROM reg AS r
-        SEMI JOIN (
-            SELECT pr.child FROM fam_parent AS pr
-            JOIN fam_reg AS c ON c.person_id = pr.child JOIN fam_reg AS q ON q.person_id = pr.parent
-            WHERE c.addr_key = q.addr_key
-        ) AS wp ON wp.child = r.person_id
+        SEMI JOIN (SELECT child FROM fam_parent_reg WHERE child_addr = parent_addr) AS wp
+            ON wp.child = r.person_id
         ANTI JOIN (SELECT husband AS person_id FROM fam_couples WHERE state = 'married'
                    UNION ALL SELECT wife AS person_id FROM fam_couples WHERE state = 'married') AS m
             ON m.person_id = r.person_id
-        ANTI JOIN (
-            SELECT pr.parent FROM fam_parent AS pr
-            JOIN fam_people AS k ON k.person_id = pr.child AND k.minor
-            JOIN fam_reg AS c ON c.person_id = pr.child JOIN fam_reg AS q ON q.person_id = pr.parent
-            WHERE c.addr_key = q.addr_key
-        ) AS op ON op.parent = r.person_id
+        ANTI JOIN (SELECT parent FROM fam_parent_reg WHERE child_minor AND child_addr = parent_addr) AS op
+            ON op.parent = r.person_id
         WHERE NOT r.minor
     ),
     by_home AS (
@@ -170,11 +175,13 @@ CANDIDATES_SQL = """
     ),
     other_parent_home AS (
         -- (parent, child) where the child lives with its other parent, divorced from this one
+        -- (households looked up by person and compared after: see fam_rel)
         SELECT pr.parent, pr.child FROM fam_parent AS pr
         JOIN fam_parent AS o ON o.child = pr.child AND o.parent <> pr.parent
         JOIN divorced AS c ON c.a = pr.parent AND c.b = o.parent
-        JOIN fam_assign_0 AS ka ON ka.person_id = pr.child
-        JOIN fam_assign_0 AS oa ON oa.person_id = o.parent AND oa.grp = ka.grp
+        LEFT JOIN fam_assign_0 AS ka ON ka.person_id = pr.child
+        LEFT JOIN fam_assign_0 AS oa ON oa.person_id = o.parent
+        WHERE COALESCE(ka.grp, '?') = COALESCE(oa.grp, '!')
         UNION ALL
         -- a child under another person's guardianship is not in this parent's care
         SELECT pr.parent, pr.child FROM fam_parent AS pr
@@ -350,12 +357,17 @@ def attach_sql(round_: int) -> str:
 
 def final_sql(rounds: int = ATTACH_ROUNDS) -> str:
     """``fam_assign``: everyone's household, from registration or from a round of attachment; whoever is
-    still unplaced lives alone."""
+    still unplaced lives alone. From here on a household is a number (``grp``, by the order of its text
+    key): every later step joins and groups by it, and numbers are cheaper to compare than addresses."""
     return f"""
-        SELECT a.person_id, COALESCE(a.grp, k.grp, 'P:' || CAST(a.person_id AS VARCHAR)) AS grp,
-            COALESCE(a.how, k.how, 'alone') AS how,
-            CASE WHEN a.grp IS NOT NULL OR k.person_id IS NULL THEN a.uncertain ELSE k.uncertain END
-                AS uncertain,
-            a.match_probability
-        FROM fam_assign_0 AS a LEFT JOIN ({_kept_union(rounds)}) AS k ON k.person_id = a.person_id
+        WITH placed AS (
+            SELECT a.person_id, COALESCE(a.grp, k.grp, 'P:' || CAST(a.person_id AS VARCHAR)) AS grp,
+                COALESCE(a.how, k.how, 'alone') AS how,
+                CASE WHEN a.grp IS NOT NULL OR k.person_id IS NULL THEN a.uncertain ELSE k.uncertain END
+                    AS uncertain,
+                a.match_probability
+            FROM fam_assign_0 AS a LEFT JOIN ({_kept_union(rounds)}) AS k ON k.person_id = a.person_id
+        )
+        SELECT person_id, DENSE_RANK() OVER (ORDER BY grp) AS grp, how, uncertain, match_probability
+        FROM placed
     """

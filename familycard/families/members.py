@@ -81,10 +81,12 @@ RELATIONS_SQL = """
             JOIN spouse AS s ON s.a = pr.child
     )
     SELECT r.a, r.b, r.rank, r.role
-    FROM r JOIN fam_hh AS ha ON ha.person_id = r.a JOIN fam_hh AS hb ON hb.person_id = r.b AND hb.grp = ha.grp
-    WHERE r.a <> r.b
+    FROM r LEFT JOIN fam_hh AS ha ON ha.person_id = r.a LEFT JOIN fam_hh AS hb ON hb.person_id = r.b
+    WHERE r.a <> r.b AND COALESCE(ha.grp, -1) = COALESCE(hb.grp, -2)
 """
-"""``fam_rel``: kinship between two people of the same household: ``b`` is ``a``'s ``role``."""
+"""``fam_rel``: kinship between two people of the same household: ``b`` is ``a``'s ``role``. (Each side's
+household is looked up by person and the two compared after: joined on the household, DuckDB paired
+all members of every household first, more rows than there are kinship ties.)"""
 
 HEADS_SQL = """
     WITH dependants AS (

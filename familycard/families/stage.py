@@ -127,6 +127,7 @@ def _build(
     views.append("fam_patronymic")
     make("fam_separated", households.SEPARATED_SQL)
     make("fam_unions", households.UNIONS_SQL)
+    make("fam_parent_reg", households.PARENT_REG_SQL)
     make("fam_elsewhere", households.ELSEWHERE_SQL)
     make("fam_assign_0", households.BASE_SQL)
     make("fam_candidates", households.CANDIDATES_SQL)
