@@ -50,30 +50,50 @@ def main(argv: list[str] | None = None) -> int:
             ),
             flush=True,
         )
-        try:
-            from familycard.families.stage import run_families
-        except ImportError:
-            run_families = None
-        if run_families is not None:
-            _fam, seconds, peak = measured(lambda: run_families(wh, eng))
-            print(
-                json.dumps(
-                    {
-                        "stage": "families",
-                        "engine": args.engine,
-                        "seconds": round(seconds, 1),
-                        "peak_rss_mib": round(peak / 2**20),
-                    }
-                ),
-                flush=True,
-            )
-    if args.truth is not None:
-        from familycard.identity.evaluate import evaluate_identity
+        from familycard.families.stage import run_families
 
-        score = evaluate_identity(args.data, args.truth)
+        _fam, seconds, peak = measured(lambda: run_families(wh, eng))
         print(
             json.dumps(
-                {"identity_precision": round(score.precision, 5), "identity_recall": round(score.recall, 5)}
+                {
+                    "stage": "families",
+                    "engine": args.engine,
+                    "seconds": round(seconds, 1),
+                    "peak_rss_mib": round(peak / 2**20),
+                }
+            ),
+            flush=True,
+        )
+    if args.truth is not None:
+        from familycard.families.evaluate import evaluate as evaluate_families
+        from familycard.identity.evaluate import evaluate_identity
+
+        score, seconds, peak = measured(lambda: evaluate_identity(args.data, args.truth))
+        print(
+            json.dumps(
+                {
+                    "eval": "identity",
+                    "precision": round(score.precision, 5),
+                    "recall": round(score.recall, 5),
+                    "mentions": score.mentions,
+                    "seconds": round(seconds, 1),
+                    "peak_rss_mib": round(peak / 2**20),
+                }
+            ),
+            flush=True,
+        )
+        families, seconds, peak = measured(lambda: evaluate_families(wh, args.truth))
+        overall = families.group()
+        print(
+            json.dumps(
+                {
+                    "eval": "families",
+                    "f1": overall["f1"],
+                    "exact_share": overall["exact_share"],
+                    "head_accuracy": round(families.head_accuracy, 5),
+                    "seconds": round(seconds, 1),
+                    "peak_rss_mib": round(peak / 2**20),
+                }
             ),
             flush=True,
         )
