@@ -715,3 +715,33 @@ def test_employer_bins_are_valid_and_distinct_at_national_scale() -> None:
     valid, problems, _ = _check_iin(sample, business=True)
     assert valid.null_count == 0
     assert [rule for rule, _, mask in problems if mask.any()] == []
+
+
+def test_large_settlements_have_streets_enough_for_distinct_addresses() -> None:
+    """Addresses are drawn at random within a settlement; a national nation spreads its large settlements
+    over more blocks of streets, so unrelated families rarely share an address without a flat (one such
+    address makes them one household to the address register)."""
+    from familycard.geo.territory import build_territory
+    from familycard.synth.world import STREETS_PER_BLOCK, spread_streets, street_blocks
+
+    weights = build_territory().settlement_weight
+    assert int(street_blocks(weights, 20_000).max()) == 1  # small nations are generated as before
+    blocks = street_blocks(weights, 6_000_000)
+    largest = int(np.argmax(weights))
+    families = int(weights[largest] / weights.sum() * 6_000_000)
+    rng = np.random.default_rng(3)
+
+    def shared(spread: bool) -> float:
+        street = rng.integers(1, STREETS_PER_BLOCK + 1, families)
+        house = rng.integers(1, 250, families)
+        if spread:
+            settlement = np.full(families, largest)
+            drawn = street
+            street = spread_streets(drawn, settlement, np.arange(families, dtype=np.int64), blocks)
+            assert ((street - 1) % STREETS_PER_BLOCK + 1 == drawn).all()  # the number within its block
+            assert int(street.max()) > STREETS_PER_BLOCK * (int(blocks[largest]) - 1)
+        _, counts = np.unique(street.astype(np.int64) * 1000 + house, return_counts=True)
+        return float(counts[counts > 1].sum() / families)
+
+    assert shared(spread=False) > 0.5  # one block: most of the city's houses are shared
+    assert shared(spread=True) < 0.01

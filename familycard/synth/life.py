@@ -19,7 +19,17 @@ from familycard.geo.territory import REGIONS, build_territory
 from familycard.identity import iin as iinlib
 from familycard.synth import naming
 from familycard.synth.population import YEAR, issue_iins
-from familycard.synth.world import ALIVE, Act, Archetype, Emp, HardCase, Migration, Role, World
+from familycard.synth.world import (
+    ALIVE,
+    Act,
+    Archetype,
+    Emp,
+    HardCase,
+    Migration,
+    Role,
+    World,
+    spread_streets,
+)
 
 # region wage multipliers (oil regions and the capitals pay more)
 _WAGE_REGION = {
@@ -327,7 +337,7 @@ class Life:
         A.n += k
         rng = self.rng
         A.settlement[idx] = settlement
-        A.street[idx] = rng.integers(1, 400, k)
+        A.street[idx] = spread_streets(rng.integers(1, 400, k), settlement, self.w.aid(idx), A.blocks)
         A.house[idx] = rng.integers(1, 250, k)
         rural = self.terr.settlement_rural[settlement]
         A.flat[idx] = np.where(~rural & (rng.random(k) < 0.7), rng.integers(1, 300, k), 0)

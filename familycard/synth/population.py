@@ -18,6 +18,7 @@ from familycard.synth import naming
 from familycard.synth.config import SynthConfig
 from familycard.synth.world import (
     ALIVE,
+    ID_STRIDE,
     Act,
     Addresses,
     Archetype,
@@ -29,6 +30,8 @@ from familycard.synth.world import (
     Role,
     World,
     new_panels,
+    spread_streets,
+    street_blocks,
 )
 
 YEAR = 365.25
@@ -454,7 +457,10 @@ def _freeze(cfg: SynthConfig, chunk: int, b: _Builder) -> World:
     house[:nf] = rng.integers(1, 250, nf)
     flat = np.zeros(acap, np.int32)
     flat[:nf] = np.where(~rural & (rng.random(nf) < 0.7), rng.integers(1, 300, nf), 0)
-    addresses = Addresses(n=nf, settlement=addr_settle, street=street, house=house, flat=flat)
+    blocks = street_blocks(terr.settlement_weight, cfg.families)
+    dwelling = chunk * ID_STRIDE + np.arange(nf, dtype=np.int64)
+    street[:nf] = spread_streets(street[:nf], addr_settle[:nf], dwelling, blocks)
+    addresses = Addresses(n=nf, settlement=addr_settle, street=street, house=house, flat=flat, blocks=blocks)
 
     # --- names ---------------------------------------------------------------------------------
     region_code = np.array([r.code for r in REGIONS])[terr.settlement_region[settle]]
