@@ -117,8 +117,8 @@ def _score(row: dict[str, int], suffix: str = "") -> PairScore:
 
 
 # ``ev_cells``: the mentions counted by (index person, true person, link method), with how many carry no
-# flag of each fault (``n0_<fault>``): every figure is a sum over these cells, so the evaluation holds a
-# cell per person, not a row per mention, and DuckDB spills what does not fit its memory limit.
+# flag of each fault (``n0_<fault>``): every figure is a sum over these cells, so the evaluation holds
+# about a cell per person, not a row per mention, and DuckDB spills what does not fit its memory limit.
 CELLS_SQL = f"""
     WITH flags AS (
         SELECT feed, CAST(record_id AS VARCHAR) AS record_key, role, MAX(person_id) AS truth,
@@ -189,28 +189,26 @@ def evaluate_identity(
     wh = Warehouse(Path(data))
     truth = Path(truth)
     tmp = Path(tempfile.mkdtemp(prefix="eval-", dir=Path(data)))
+    links = _files(wh.table_path("person_links", run))
+    records = _files(truth / "source_records.parquet")
     try:
-        con = duckdb.connect(":memory:")
-        con.execute(f"SET temp_directory = {_literal(tmp)}")
-        con.execute(f"SET memory_limit = '{memory_limit}'")
-        con.execute("SET preserve_insertion_order = false")
-        links = _files(wh.table_path("person_links", run))
-        records = _files(truth / "source_records.parquet")
-        con.execute(f"CREATE TABLE ev_cells AS {CELLS_SQL.format(records=records, links=links)}")
-        mentions, fault_counts = _totals(con)
-        n_links = _count(con, f"SELECT COUNT(*) FROM {_from(links)}")
-        n_flags = _count(
-            con, f"SELECT COUNT(*) FROM (SELECT DISTINCT feed, record_id, role FROM read_parquet({records}))"
-        )
-        cursor = con.execute(PAIRS_SQL)
-        names = [d[0] for d in cursor.description]
-        sums = dict(zip(names, cursor.fetchone() or (), strict=True))
-        accuracy_rows = con.execute(
-            ACCURACY_SQL.format(
-                persons=_files(wh.table_path("persons", run)), true_persons=_files(truth / "persons.parquet")
-            )
-        ).fetchall()
-        con.close()
+        with duckdb.connect(":memory:") as con:
+            con.execute(f"SET temp_directory = {_literal(tmp)}")
+            con.execute(f"SET memory_limit = '{memory_limit}'")
+            con.execute("SET preserve_insertion_order = false")
+            con.execute(f"CREATE TABLE ev_cells AS {CELLS_SQL.format(records=records, links=links)}")
+            mentions, fault_counts = _totals(con)
+            n_links = _count(con, f"SELECT COUNT(*) FROM {_from(links)}")
+            distinct = f"SELECT DISTINCT feed, record_id, role FROM {_from(records)}"
+            n_flags = _count(con, f"SELECT COUNT(*) FROM ({distinct})")
+            cursor = con.execute(PAIRS_SQL)
+            names = [d[0] for d in cursor.description]
+            sums = dict(zip(names, cursor.fetchone() or (), strict=True))
+            persons = _files(wh.table_path("persons", run))
+            true_persons = _files(truth / "persons.parquet")
+            accuracy_rows = con.execute(
+                ACCURACY_SQL.format(persons=persons, true_persons=true_persons)
+            ).fetchall()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     overall = _score(sums)
