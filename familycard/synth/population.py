@@ -18,7 +18,6 @@ from familycard.synth import naming
 from familycard.synth.config import SynthConfig
 from familycard.synth.world import (
     ALIVE,
-    ID_STRIDE,
     Act,
     Addresses,
     Archetype,
@@ -458,8 +457,6 @@ def _freeze(cfg: SynthConfig, chunk: int, b: _Builder) -> World:
     flat = np.zeros(acap, np.int32)
     flat[:nf] = np.where(~rural & (rng.random(nf) < 0.7), rng.integers(1, 300, nf), 0)
     blocks = street_blocks(terr.settlement_weight, cfg.families)
-    dwelling = chunk * ID_STRIDE + np.arange(nf, dtype=np.int64)
-    street[:nf] = spread_streets(street[:nf], addr_settle[:nf], dwelling, blocks)
     addresses = Addresses(n=nf, settlement=addr_settle, street=street, house=house, flat=flat, blocks=blocks)
 
     # --- names ---------------------------------------------------------------------------------
@@ -565,6 +562,9 @@ def _freeze(cfg: SynthConfig, chunk: int, b: _Builder) -> World:
         level=np.full((months, fcap), -1, np.int8),
         iin_serials=serials,
     )
+    # large settlements' streets spread over their blocks, by the dwellings' national ids
+    dwellings = np.arange(nf)
+    street[:nf] = spread_streets(street[:nf], addr_settle[:nf], world.aid(dwellings), blocks)
     world.__dict__["rural_of_settlement"] = terr.settlement_rural
     world.__dict__["region_of_settlement"] = terr.settlement_region
     del fam_rng
