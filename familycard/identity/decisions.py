@@ -105,6 +105,18 @@ def record_decision(
     )
 
 
+def mention_id(feed: str, record_key: str, role: str) -> str:
+    """A mention's id, ``feed|record_key|role`` (as :mod:`familycard.identity.mentions` makes it in SQL)."""
+    return f"{feed}|{record_key}|{role}"
+
+
+def mention_parts(mention_id: str) -> tuple[str, str, str]:
+    """The feed, record key and role of a mention id (feeds and roles hold no ``|``; record keys may)."""
+    feed, rest = mention_id.split("|", 1)
+    record_key, role = rest.rsplit("|", 1)
+    return feed, record_key, role
+
+
 def current_decisions(decisions: pa.Table) -> dict[tuple[str, str], str]:
     """The decision in force per (mention id ``feed|record_key|role``, person id): the latest one."""
     rows = sorted(
@@ -112,5 +124,5 @@ def current_decisions(decisions: pa.Table) -> dict[tuple[str, str], str]:
     )  # ties keep file order
     out: dict[tuple[str, str], str] = {}
     for _, r in rows:
-        out[(f"{r['feed']}|{r['record_key']}|{r['role']}", str(r["person_id"]))] = str(r["decision"])
+        out[(mention_id(r["feed"], r["record_key"], r["role"]), str(r["person_id"]))] = str(r["decision"])
     return out

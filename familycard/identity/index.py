@@ -47,7 +47,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from familycard.identity.decisions import current_decisions, load_decisions
+from familycard.identity.decisions import current_decisions, load_decisions, mention_parts
 from familycard.identity.linkage import LINK_SCHEMA, LinkResult, empty_pairs, level_labels, link_records
 from familycard.identity.mentions import KEYED_MENTIONS_SQL, build_mentions
 from familycard.identity.model import (
@@ -365,7 +365,7 @@ def _build(
 ) -> _Built:
     rejected = sorted(k for k, v in decided.items() if v == "reject")
     accepted = {m: p for (m, p), v in sorted(decided.items()) if v == "accept"}
-    parts = [(*_mention_parts(m), p) for m, p in rejected]
+    parts = [(*mention_parts(m), p) for m, p in rejected]
     names = ("feed", "record_key", "role", "person_id")
     engine.register_arrow(
         "id_rejected",
@@ -444,13 +444,6 @@ def _build(
     reference = pa.concat_tables(seen) if seen else None
     tick("linkage", 2, 4)
     return _resolve(records, reference, known, to_registry, model, id_key, accepted, report, staging)
-
-
-def _mention_parts(mention_id: str) -> tuple[str, str, str]:
-    """A mention id ``feed|record_key|role`` as its three parts (feeds and roles hold no ``|``)."""
-    feed, rest = mention_id.split("|", 1)
-    record_key, role = rest.rsplit("|", 1)
-    return feed, record_key, role
 
 
 def _chunk_reference(engine: Engine, chunk: int) -> pa.Table:
