@@ -42,6 +42,7 @@ from typing import Any
 
 import duckdb
 
+from familycard.store.duck import table_sql
 from familycard.store.warehouse import Warehouse
 
 FAULTS = ("iin_missing", "iin_mistyped", "name_typo", "name_variant")
@@ -127,7 +128,7 @@ CELLS_SQL = f"""
     )
     SELECT CAST(l.person_id AS VARCHAR) AS pred, CAST(f.truth AS BIGINT) AS truth, l.method, COUNT(*) AS n,
         {", ".join(f"COUNT(*) FILTER (WHERE NOT f.{f}) AS n0_{f}" for f in FAULTS)}
-    FROM read_parquet({{links}}) AS l
+    FROM ({{links}}) AS l
     JOIN flags AS f ON f.feed = l.feed AND f.record_key = l.record_key AND f.role = l.role
     GROUP BY ALL
 """
@@ -147,7 +148,7 @@ PAIRS_SQL = f"""
 ACCURACY_SQL = """
     WITH by_iin AS (
         SELECT CAST(p.person_id AS VARCHAR) AS pred, CAST(t.person_id AS BIGINT) AS truth
-        FROM read_parquet({persons}) AS p JOIN read_parquet({true_persons}) AS t ON t.iin = p.iin
+        FROM ({persons}) AS p JOIN read_parquet({true_persons}) AS t ON t.iin = p.iin
         WHERE p.iin IS NOT NULL AND p.iin <> ''
         QUALIFY ROW_NUMBER() OVER (PARTITION BY p.person_id ORDER BY t.person_id) = 1
     ),
@@ -170,15 +171,6 @@ def _literal(path: Path) -> str:
     return "'" + str(path).replace("'", "''") + "'"
 
 
-def _from(files: str) -> str:
-    return f"read_parquet({files})"
-
-
-def _files(path: Path) -> str:
-    """A ``read_parquet`` argument for a table directory or a single file."""
-    return _literal(path / "*.parquet" if path.is_dir() else path)
-
-
 def evaluate_identity(
     data: Path, truth: Path, *, run: str | None = None, memory_limit: str = "8GB"
 ) -> IdentityScore:
@@ -189,8 +181,9 @@ def evaluate_identity(
     wh = Warehouse(Path(data))
     truth = Path(truth)
     tmp = Path(tempfile.mkdtemp(prefix="eval-", dir=Path(data)))
-    links = _files(wh.table_path("person_links", run))
-    records = _files(truth / "source_records.parquet")
+    # (warehouse tables as the DuckDB engine reads them; the truth's files as they lie)
+    links = table_sql(wh.table_path("person_links", run))
+    records = _literal(truth / "source_records.parquet")
     try:
         with duckdb.connect(":memory:") as con:
             con.execute(f"SET temp_directory = {_literal(tmp)}")
@@ -198,14 +191,14 @@ def evaluate_identity(
             con.execute("SET preserve_insertion_order = false")
             con.execute(f"CREATE TABLE ev_cells AS {CELLS_SQL.format(records=records, links=links)}")
             mentions, fault_counts = _totals(con)
-            n_links = _count(con, f"SELECT COUNT(*) FROM {_from(links)}")
-            distinct = f"SELECT DISTINCT feed, record_id, role FROM {_from(records)}"
+            n_links = _count(con, f"SELECT COUNT(*) FROM ({links})")
+            distinct = f"SELECT DISTINCT feed, record_id, role FROM read_parquet({records})"
             n_flags = _count(con, f"SELECT COUNT(*) FROM ({distinct})")
             cursor = con.execute(PAIRS_SQL)
             names = [d[0] for d in cursor.description]
             sums = dict(zip(names, cursor.fetchone() or (), strict=True))
-            persons = _files(wh.table_path("persons", run))
-            true_persons = _files(truth / "persons.parquet")
+            persons = table_sql(wh.table_path("persons", run))
+            true_persons = _literal(truth / "persons.parquet")
             accuracy_rows = con.execute(
                 ACCURACY_SQL.format(persons=persons, true_persons=true_persons)
             ).fetchall()
