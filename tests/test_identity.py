@@ -22,7 +22,15 @@ from familycard.identity.evaluate import evaluate_identity
 from familycard.identity.index import run_identity
 from familycard.identity.linkage import link_records
 from familycard.identity.mentions import build_mentions, name_key
-from familycard.identity.model import estimate_model, iin_digits, load_model, prepare_records
+from familycard.identity.model import (
+    IIN_NEAR_LEVEL,
+    estimate_model,
+    iin_digits,
+    iin_neighbours,
+    load_model,
+    near_iin_u,
+    prepare_records,
+)
 from familycard.pipeline import run_pipeline
 from familycard.sources.catalogue import load_catalogue
 from familycard.store.engine import Engine, open_engine
@@ -228,6 +236,92 @@ def test_link_records_on_a_small_table() -> None:
     clustered = link_records(twice)
     assert clustered.links["person"].to_pylist() == ["x", "x"]
     assert clustered.links["method"].to_pylist() == ["new", "new"]
+
+
+def test_iin_neighbours_are_the_near_misses_the_model_scores() -> None:
+    """The near misses counted to measure the level's u probability are exactly the texts the model's
+    level accepts: every one-digit change and every swap of two different digits, nothing else."""
+    import duckdb
+
+    iins = ["850301300011", "900715400012", "111111111110"]
+    near = iin_neighbours([*iins, "85030130001", None, "8503013000x1"])  # malformed ones give none
+    assert set(near["iin"].to_pylist()) == set(iins)
+    for iin in iins:
+        swaps = sum(1 for i, j in itertools.combinations(range(12), 2) if iin[i] != iin[j])
+        assert near.filter(pc.equal(near["iin"], iin)).num_rows == 12 * 9 + swaps
+    (condition,) = [
+        level["sql_condition"]
+        for c in load_model().settings["comparisons"]
+        if c["output_column_name"] == "iin_text"
+        for level in c["comparison_levels"]
+        if level.get("label_for_charts") == IIN_NEAR_LEVEL
+    ]
+    rng = random.Random(5)
+    others = [(iin, "".join(rng.choice("0123456789") for _ in range(12))) for iin in iins for _ in range(200)]
+    others += [
+        (iin, iin[:3] + str((int(iin[3]) + 1) % 10) + iin[4:7] + str((int(iin[7]) + 1) % 10) + iin[8:])
+        for iin in iins
+    ]  # two digits changed, not a swap
+    pairs = pa.table(
+        {
+            "iin_text_l": near["iin"].to_pylist() + [a for a, _ in others],
+            "iin_text_r": near["neighbour"].to_pylist() + [b for _, b in others],
+        }
+    )
+    con = duckdb.connect()
+    con.register("pairs", pairs)
+    flags = [r[0] for r in con.execute(f"SELECT ({condition}) AS near FROM pairs").fetchall()]
+    listed = set(zip(near["iin"].to_pylist(), near["neighbour"].to_pylist(), strict=True))
+    expected = [
+        (a, b) in listed
+        for a, b in zip(pairs["iin_text_l"].to_pylist(), pairs["iin_text_r"].to_pylist(), strict=True)
+    ]
+    assert flags == expected and sum(expected) == near.num_rows
+
+
+def test_a_mistyped_iin_without_a_birth_date_links_by_the_registry_s_own_near_miss_rate() -> None:
+    """A record with all three names and a mistyped IIN but no birth date (as a mobile operator's): in a
+    registry of 20 million its prior is one in 20 million. With the near-miss u probability trained on a
+    nation of 5,000 families it only reaches review; with the rate measured on such a registry (where a
+    random other person's IIN is a near miss about once in five million pairs, not once in 30,000) it
+    links."""
+    registry = pa.table(
+        {
+            "id": ["R1", "R2"],
+            "surname": ["Серікбаев", "Ким"],
+            "given_name": ["Нұрлан", "Алексей"],
+            "patronymic": ["Асқарұлы", "Олегович"],
+            "sex": ["M", "M"],
+            "birth_date": [dt.date(1985, 3, 1), dt.date(2001, 2, 3)],
+            "iin": ["850301300011", "010203500017"],
+        }
+    )
+    record = pa.table(
+        {
+            "id": ["phone"],
+            "surname": ["Серікбаев"],
+            "given_name": ["Нұрлан"],
+            "patronymic": ["Асқарұлы"],
+            "sex": ["M"],
+            "iin": ["850301300021"],  # one digit changed
+        }
+    )
+    trained = load_model()
+    prior = 1 / 20e6
+    national_u = near_iin_u(found=20_000, sampled=5_000, population=20_000_000)
+    assert national_u < 1e-6
+    got = {}
+    for name, model in (
+        ("trained", trained),
+        ("measured", trained.with_u("iin_text", IIN_NEAR_LEVEL, national_u)),
+    ):
+        (link,) = link_records(
+            record, reference=registry, model=model, prior=prior, cluster_rest=False
+        ).links.to_pylist()
+        got[name] = (link["person"], link["method"])
+    assert got == {"trained": ("R1", "review"), "measured": ("R1", "linkage")}
+    with pytest.raises(KeyError, match="no level"):
+        trained.with_u("iin_text", "no such level", 0.1)
 
 
 def test_a_record_known_by_name_alone_is_compared_within_its_district() -> None:
@@ -564,6 +658,14 @@ def test_engines_give_identical_person_links(tiny: tuple[Path, str], engine: Eng
     links = wh.read("person_links")
     assert report.mentions == links.num_rows
     assert content_digest(links) == expected
+    # The near-miss IIN rate was measured on the registry: the first persons by id, their near misses
+    # that other registry persons hold, counted here again in Python.
+    persons = wh.read("persons").filter(pc.equal(wh.read("persons")["source"], "registry"))
+    iins = persons.sort_by("person_id")["iin"].to_pylist()
+    sample, held = iins[:5000], set(iins)
+    found = sum(1 for n in iin_neighbours(sample)["neighbour"].to_pylist() if n in held)
+    assert (report.iin_sampled, report.iin_near_found) == (len(sample), found) and found > 0
+    assert report.iin_near_u == near_iin_u(found, len(sample), len(iins))
     assert pc.all(pc.is_valid(links["person_id"])).as_py()
 
 

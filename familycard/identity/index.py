@@ -51,10 +51,13 @@ from familycard.identity.decisions import current_decisions, load_decisions, men
 from familycard.identity.linkage import LINK_SCHEMA, LinkResult, empty_pairs, level_labels, link_records
 from familycard.identity.mentions import KEYED_MENTIONS_SQL, build_mentions
 from familycard.identity.model import (
+    IIN_NEAR_LEVEL,
     LIST_BLOCKING_COLUMNS,
     LinkageModel,
     iin_digits_sql,
+    iin_neighbours,
     load_model,
+    near_iin_u,
     prepare_records,
 )
 from familycard.sources.catalogue import Catalogue, load_catalogue
@@ -69,6 +72,9 @@ DEFAULT_ID_KEY = "familycard-person-id-v1"
 # warehouse engine's): nationally a few million mentions have some hundred million candidate pairs.
 CHUNK_MENTIONS = 250_000
 SPLINK_MEMORY_LIMIT = "4GB"
+# Registry persons whose IINs' near misses are looked up to measure the near-miss level's u probability
+# (model.IIN_NEAR_LEVEL): the first by person id, a keyed hash, so a fixed sample on either engine.
+IIN_SAMPLE = 5_000
 OUTPUT_TABLES = ("persons", "person_links", "review_queue")
 
 LINKS_SCHEMA = pa.schema(
@@ -96,6 +102,11 @@ class IdentityReport:
     methods: dict[str, int] = field(default_factory=dict)
     review: int = 0
     decisions_applied: int = 0
+    # The near-miss IIN level's u probability as measured on the registry: sampled persons, near-miss
+    # IINs of theirs that someone holds, and the u probability the links to the registry used.
+    iin_sampled: int = 0
+    iin_near_found: int = 0
+    iin_near_u: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -104,6 +115,11 @@ class IdentityReport:
             "methods": self.methods,
             "review": self.review,
             "decisions_applied": self.decisions_applied,
+            "iin_near": {
+                "sampled": self.iin_sampled,
+                "found": self.iin_near_found,
+                "u": self.iin_near_u,
+            },
         }
 
 
@@ -377,6 +393,7 @@ def _build(
         "id_registry", REGISTRY_SQL.format(pid=pid, registry=_literal(registry)), staging / "id_registry"
     )
     engine.materialize("id_direct", DIRECT_SQL, staging / "id_direct")
+    to_model = _measured(engine, model, n_registry, report, views)
     tick("linkage", 1, 4)
     unresolved = engine.fetch(UNRESOLVED_SQL)
     records = unresolved.rename_columns(["uid" if c == "mention_id" else c for c in unresolved.column_names])
@@ -417,7 +434,7 @@ def _build(
             id_column="uid",
             reference=reference,
             reference_id_column="person_id",
-            model=model,
+            model=to_model,
             prior=1 / max(n_registry, 1),
             exclude=exclude,
             cluster_rest=False,
@@ -444,6 +461,25 @@ def _build(
     reference = pa.concat_tables(seen) if seen else None
     tick("linkage", 2, 4)
     return _resolve(records, reference, known, to_registry, model, id_key, accepted, report, staging)
+
+
+def _measured(
+    engine: Engine, model: LinkageModel, n_registry: int, report: IdentityReport, views: list[str]
+) -> LinkageModel:
+    """The model for links to the registry: its near-miss IIN level's u probability measured on the
+    registry (:func:`familycard.identity.model.near_iin_u`), from the near misses of a fixed sample of
+    registry persons' IINs that other registry persons hold."""
+    sample = engine.fetch(f"SELECT iin FROM id_registry ORDER BY person_id LIMIT {IIN_SAMPLE}")[
+        "iin"
+    ].to_pylist()
+    views.append("id_iin_near")
+    engine.register_arrow("id_iin_near", iin_neighbours(sample))
+    found = engine.fetch(
+        "SELECT COUNT(*) AS n FROM id_iin_near AS v JOIN id_registry AS r ON r.iin = v.neighbour"
+    )["n"][0].as_py()
+    report.iin_sampled, report.iin_near_found = len(sample), int(found)
+    report.iin_near_u = near_iin_u(int(found), len(sample), n_registry)
+    return model.with_u("iin_text", IIN_NEAR_LEVEL, report.iin_near_u)
 
 
 def _chunk_reference(engine: Engine, chunk: int) -> pa.Table:

@@ -137,6 +137,22 @@ class LinkageModel:
             settings["probability_two_random_records_match"] = min(max(prior, 1e-12), 0.5)
         return settings
 
+    def with_u(self, comparison: str, label: str, u: float) -> LinkageModel:
+        """The model with the u probability of one comparison level (named by its chart label) set to
+        ``u``: a level whose chance agreement depends on the data linked (:func:`near_iin_u`)."""
+        settings = json.loads(json.dumps(self.settings))
+        levels = [
+            level
+            for c in settings["comparisons"]
+            if c["output_column_name"] == comparison
+            for level in c["comparison_levels"]
+            if level.get("label_for_charts") == label
+        ]
+        if len(levels) != 1:
+            raise KeyError(f"the model has no level {label!r} in its comparison {comparison!r}")
+        levels[0]["u_probability"] = u
+        return replace(self, settings=settings)
+
     def as_json(self) -> dict[str, Any]:
         """The model as stored in the methodology file."""
         return {
@@ -148,6 +164,43 @@ class LinkageModel:
             "estimated": self.estimated,
             "splink": self.settings,
         }
+
+
+# The IIN comparison's level for a mistyped IIN. Its u probability (that two different people's IINs are
+# one digit or one swap apart) is no constant of the population, as a name's is: IINs are a birth date
+# and a serial number within it, so the share of a person's near-miss IINs that belong to someone
+# grows with the people born on each day, and the chance that a random other person holds one falls
+# more slowly than one over the registry's size. The trained value (from a nation of 5,000 families)
+# is right for that size only; each run measures it on its own registry (:func:`near_iin_u`).
+IIN_NEAR_LEVEL = "one digit changed or two swapped"
+
+
+def iin_neighbours(iins: Sequence[str]) -> pa.Table:
+    """Every text one digit changed or two different digits swapped from each 12-digit IIN of ``iins``
+    (what the model's :data:`IIN_NEAR_LEVEL` compares as a near miss), one row per ``(iin,
+    neighbour)``."""
+    left: list[str] = []
+    right: list[str] = []
+    for iin in iins:
+        if iin is None or len(iin) != 12 or not iin.isdigit():
+            continue
+        near: set[str] = set()
+        for i, digit in enumerate(iin):
+            near.update(iin[:i] + d + iin[i + 1 :] for d in "0123456789" if d != digit)
+            for j in range(i + 1, 12):
+                if iin[j] != digit:
+                    near.add(iin[:i] + iin[j] + iin[i + 1 : j] + digit + iin[j + 1 :])
+        left.extend([iin] * len(near))
+        right.extend(sorted(near))
+    return pa.table({"iin": pa.array(left, pa.string()), "neighbour": pa.array(right, pa.string())})
+
+
+def near_iin_u(found: int, sampled: int, population: int) -> float:
+    """The u probability of :data:`IIN_NEAR_LEVEL` from ``found`` near-miss IINs held by someone among
+    the neighbours of ``sampled`` people's IINs, in a registry of ``population``: the chance that a
+    random other person's IIN is a near miss of one's own. One is added to ``found`` so that a sample
+    without any (a small registry) does not make a near miss conclusive."""
+    return (found + 1) / (max(sampled, 1) * max(population, 1))
 
 
 def comparisons() -> list[Any]:
@@ -199,7 +252,7 @@ def comparisons() -> list[Any]:
         comparison_levels=[
             cll.NullLevel("iin_text"),
             cll.ExactMatchLevel("iin_text"),
-            cll.CustomLevel(f"({one_digit} OR {swap})", label_for_charts="one digit changed or two swapped"),
+            cll.CustomLevel(f"({one_digit} OR {swap})", label_for_charts=IIN_NEAR_LEVEL),
             cll.ElseLevel(),
         ],
     )
