@@ -5,8 +5,10 @@ builds the index; this re-runs the stages on the same snapshot to time them alon
 
     .venv/bin/python bench/identity.py --data D [--truth N/truth] [--engine duckdb]
 
-Prints one JSON line per stage with seconds and peak RSS (this process and its children), and with
-``--truth`` the linkage and family scores, for bench/RESULTS.md.
+Prints one JSON line per stage with seconds, peak RSS (this process and its children) and ``steps``: the
+rows and seconds of every table the stage materialises and every result it fetches (``bench/steps.py``;
+the rest of a stage's time is Python and Splink's scoring), and with ``--truth`` the linkage and family
+scores, for bench/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from familycard.store.warehouse import Warehouse
 
 sys.path.insert(0, str(Path(__file__).parent))
 from ingest import measured  # the sibling benchmark's sampler
+from steps import Step, summary, timed
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     with open_engine(args.engine, temp_dir=args.data / "tmp", memory_limit=MEMORY_LIMIT) as eng:
         from familycard.identity.index import run_identity
 
+        steps: list[Step] = []
+        timed(eng, steps)
         report, seconds, peak = measured(lambda: run_identity(wh, eng))
         print(
             json.dumps(
@@ -46,12 +51,14 @@ def main(argv: list[str] | None = None) -> int:
                     "review": report.review,
                     "seconds": round(seconds, 1),
                     "peak_rss_mib": round(peak / 2**20),
+                    "steps": summary(steps),
                 }
             ),
             flush=True,
         )
         from familycard.families.stage import run_families
 
+        steps.clear()
         _fam, seconds, peak = measured(lambda: run_families(wh, eng))
         print(
             json.dumps(
@@ -60,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
                     "engine": args.engine,
                     "seconds": round(seconds, 1),
                     "peak_rss_mib": round(peak / 2**20),
+                    "steps": summary(steps),
                 }
             ),
             flush=True,

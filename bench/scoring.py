@@ -22,17 +22,17 @@ import json
 import shutil
 import sys
 import time
-from collections.abc import Sequence
 from pathlib import Path
 
 import duckdb
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ingest import measured
+from steps import Step, summary, timed
 
 from familycard.pipeline import MEMORY_LIMIT
 from familycard.scoring.stage import BASE_INPUTS, BUCKET_FAMILIES, FEEDS_READ, run_assessment
-from familycard.store.engine import Engine, open_engine
+from familycard.store.engine import open_engine
 from familycard.store.warehouse import Warehouse
 
 SUFFIXED = {
@@ -98,19 +98,6 @@ def _rows(con: duckdb.DuckDBPyConnection, table: Path) -> int:
     return int(row[0]) if row else 0
 
 
-def timed(engine: Engine, steps: list[tuple[str, int, float]]) -> None:
-    """Record (table, rows, seconds) of every table the engine materialises (where the time goes)."""
-    inner = engine.materialize
-
-    def materialize(name: str, query: str, path: Path, *, order_by: Sequence[str] = ()) -> int:
-        t = time.perf_counter()
-        rows = inner(name, query, path, order_by=order_by)
-        steps.append((name, rows, time.perf_counter() - t))
-        return rows
-
-    engine.materialize = materialize  # type: ignore[method-assign]
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", type=Path, required=True, help="an assessed warehouse (the nation to copy)")
@@ -129,7 +116,7 @@ def main() -> None:
     (args.out / "tmp").mkdir(exist_ok=True)
     wh = Warehouse(args.out)
 
-    steps: list[tuple[str, int, float]] = []
+    steps: list[Step] = []
 
     def stage() -> object:
         with open_engine(args.engine, temp_dir=args.out / "tmp", memory_limit=MEMORY_LIMIT) as eng:
@@ -149,13 +136,7 @@ def main() -> None:
                 "persons": wh.read("person_facts").num_rows if args.copies <= 10 else None,
                 "report": {k: v for k, v in vars(report).items() if k != "run"},
                 "buckets": sum(1 for name, _, _ in steps if name == "family_scores"),  # one per bucket
-                "steps": {
-                    name: [
-                        sum(r for n, r, _ in steps if n == name),
-                        round(sum(t for n, _, t in steps if n == name), 2),
-                    ]
-                    for name in dict.fromkeys(name for name, _, _ in steps)
-                },
+                "steps": summary(steps),
             },
             default=str,
         )

@@ -1,0 +1,49 @@
+"""Where a stage's time goes: the tables an engine materialises and the results it fetches, timed.
+
+Shared by the stage benchmarks: :func:`timed` wraps an engine so that every ``materialize`` (by table
+name) and ``fetch`` (as ``fetch <the first table the query reads>``) is recorded with its rows and
+seconds; :func:`summary` sums them by name, in the order they first ran. What a stage does outside the
+engine (Python, Splink's own DuckDB) is the stage's time less the steps'.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import pyarrow as pa
+
+from familycard.store.engine import Engine
+
+Step = tuple[str, int, float]
+
+
+def timed(engine: Engine, steps: list[Step]) -> None:
+    """Record (name, rows, seconds) of every table ``engine`` materialises and every result it fetches."""
+    materialize, fetch = engine.materialize, engine.fetch
+
+    def timed_materialize(name: str, query: str, path: Path, *, order_by: Sequence[str] = ()) -> int:
+        t = time.perf_counter()
+        rows = materialize(name, query, path, order_by=order_by)
+        steps.append((name, rows, time.perf_counter() - t))
+        return rows
+
+    def timed_fetch(query: str) -> pa.Table:
+        t = time.perf_counter()
+        table = fetch(query)
+        read = re.search(r"\bFROM\s+([A-Za-z_][A-Za-z_0-9]*)", query, flags=re.IGNORECASE)
+        steps.append((f"fetch {read.group(1) if read else '?'}", table.num_rows, time.perf_counter() - t))
+        return table
+
+    engine.materialize = timed_materialize  # type: ignore[method-assign]
+    engine.fetch = timed_fetch  # type: ignore[method-assign]
+
+
+def summary(steps: list[Step]) -> dict[str, list[float]]:
+    """``{name: [rows, seconds]}`` summed over the steps of each name, in the order names first ran."""
+    return {
+        name: [sum(r for n, r, _ in steps if n == name), round(sum(t for n, _, t in steps if n == name), 2)]
+        for name in dict.fromkeys(name for name, _, _ in steps)
+    }
