@@ -125,6 +125,7 @@ def _build(
     engine.register_arrow("fam_patronymic", fathers)
     views.append("fam_patronymic")
     make("fam_separated", households.SEPARATED_SQL)
+    make("fam_apart", households.APART_SQL)
     make("fam_unions", households.UNIONS_SQL)
     make("fam_parent_reg", households.PARENT_REG_SQL)
     make("fam_elsewhere", households.ELSEWHERE_SQL)
