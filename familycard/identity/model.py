@@ -3,7 +3,9 @@
 The model is methodology, so it is data: ``methodology/linkage/person-linkage-v<N>.json`` holds the
 Splink settings (comparisons with their trained m and u probabilities), the blocking keys, the
 thresholds and a note of how the parameters were estimated. :func:`load_model` reads it; runs use the
-stored parameters, so the links do not depend on the engine, the data's sample or the order of rows.
+stored parameters, so the links do not depend on the engine, the data's sample or the order of rows; the
+one exception, the near-miss IIN level's u probability, is measured on each run's registry from a fixed
+sample (:data:`IIN_NEAR_LEVEL`, :func:`near_iin_u`).
 :func:`estimate_model` re-estimates the parameters (Splink on DuckDB, fixed seed) from a table of
 mentions; ``python -m familycard.identity.model DATA OUT.json`` does so for a warehouse.
 
