@@ -152,8 +152,14 @@ def normalize_name(s: str) -> str:
     >>> normalize_name("Нұрлан") == normalize_name("NURLAN") == normalize_name("Nūrlan") == "nurlan"
     True
     """
-    s = unicodedata.normalize("NFKC", s).replace("İ", "i").casefold().translate(_TRANSLATE)
-    s = "".join(c for c in unicodedata.normalize("NFKD", s) if not unicodedata.combining(c))
+    s = unicodedata.normalize("NFKC", s).replace("İ", "i").casefold()
+    while True:  # (again where stripping a mark reveals a letter to transliterate: Ӫ → ө → o)
+        t = "".join(
+            c for c in unicodedata.normalize("NFKD", s.translate(_TRANSLATE)) if not unicodedata.combining(c)
+        )
+        if t == s:
+            break
+        s = t
     s = "".join(c if c.isalnum() else " " if c.isspace() else "" for c in s)
     s = " ".join(s.split())
     while True:
