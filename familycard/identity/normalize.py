@@ -16,7 +16,8 @@ The steps, in order:
    я→ia) so that Cyrillic input and Latin input then go through the very same Latin rules.
 3. Latin letters with their own identity: ``ş``/``ș`` → ``sh``, ``ç`` → ``ch``, ``ı`` → ``i``,
    ``ə`` → ``a``, ``ŋ`` → ``n`` (plus a few European letters); then every other diacritic is stripped
-   (ä→a, ğ→g, ñ→n, ö→o, ū→u, ü→u, á→a, ...).
+   (ä→a, ğ→g, ñ→n, ö→o, ū→u, ü→u, á→a, ...). Steps 2 and 3 repeat where stripping a mark leaves a
+   letter they map (``Ӫ`` → ``ө`` → ``o``), so that a key normalises to itself.
 4. Punctuation: hyphens, apostrophes and every other character that is neither a letter, a digit nor
    white space is removed (``Иванова-Петрова`` → ``ivanovapetrova``); white space is collapsed to one
    space and stripped.
