@@ -155,9 +155,13 @@ class Nation:
             period,
         )
 
-    def migrant(self, pid: int, surname: str, kato: str = CITY) -> None:
+    def migrant(self, pid: int, surname: str, kato: str = CITY, *, uncertain: bool = False) -> None:
         self._record(
-            "migration", {"record_no": f"m{pid}", "surname": surname, "kato": kato}, {"subject": pid}, P0
+            "migration",
+            {"record_no": f"m{pid}", "surname": surname, "kato": kato},
+            {"subject": pid},
+            P0,
+            uncertain=("subject",) if uncertain else (),
         )
 
     def write(self, wh: Warehouse) -> None:
@@ -435,6 +439,23 @@ def test_migrant_children_between_two_families_of_one_surname(tmp_path: Path) ->
     assert got.member(kid)["uncertain"] is False
     assert got.member(toddler)["uncertain"] is True  # placed, and flagged for a social worker to check
     assert got.member(toddler)["confidence"] <= 0.5
+
+
+@pytest.mark.parametrize("unsure", [0, 1])
+def test_certain_evidence_wins_a_tie_for_the_same_household(tmp_path: Path, unsure: int) -> None:
+    # two men of the child's surname live in one household; the migration service's record of one of
+    # them rests on an uncertain link: the other's certain evidence places the child, so the placement is
+    # certain whichever of the two the engine meets first
+    n = Nation()
+    men = [n.person("M", "1985-01-01"), n.person("M", "1960-01-01")]
+    kid = n.person("F", "2016-01-01", iin=False)
+    for i, man in enumerate(men):
+        n.register(man, 10)
+        n.migrant(man, "AKHMETOV", uncertain=i == unsure)
+    n.migrant(kid, "AKHMETOVA")
+    got = build(n, tmp_path)
+    assert got.groups() == {frozenset({*men, kid})}
+    assert got.member(kid)["uncertain"] is False
 
 
 def test_adult_child_who_moved_out_without_reregistering(tmp_path: Path) -> None:

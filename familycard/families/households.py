@@ -360,7 +360,10 @@ def attach_sql(round_: int) -> str:
         best AS (
             SELECT t.person_id, t.grp, t.via, t.priority, t.uncertain OR s.groups > 1 AS uncertain
             FROM top AS t JOIN spread AS s ON s.person_id = t.person_id
-            QUALIFY ROW_NUMBER() OVER (PARTITION BY t.person_id ORDER BY t.rank, t.grp) = 1
+            -- (ties on the household broken by the evidence: certain before uncertain, then its kind,
+            -- so that the flag and the kind are the same on every run and engine)
+            QUALIFY ROW_NUMBER() OVER (
+                PARTITION BY t.person_id ORDER BY t.rank, t.grp, t.uncertain, t.via) = 1
         ),
         deferred AS (
             -- two children placed together by surname in one round who cannot be siblings: the one
