@@ -12,9 +12,12 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from familycard.families import run_families
 from familycard.families.evaluate import evaluate, format_evaluation, install_truth_identity
+from familycard.families.households import SURNAME_TYPOS_SQL
 from familycard.families.stage import FEEDS_READ
 from familycard.sources.catalogue import load_catalogue
 from familycard.sources.history import staged_schema
@@ -441,6 +444,70 @@ def test_migrant_children_between_two_families_of_one_surname(tmp_path: Path) ->
     assert got.member(toddler)["confidence"] <= 0.5
 
 
+def test_migrant_child_whose_surname_is_one_typing_error_away(tmp_path: Path) -> None:
+    n = Nation()
+    dad, other = n.person("M", "1985-01-01"), n.person("M", "1982-01-01")
+    kid = n.person("M", "2017-01-01", iin=False)
+    n.register(dad, 10)
+    n.register(other, 20, kato=TOWN)
+    n.migrant(dad, "AHMETOV")  # a letter dropped from the child's spelling
+    n.migrant(other, "AHMETOV", kato=TOWN)  # the same spelling in another settlement
+    n.migrant(kid, "AKHMETOV")
+    got = build(n, tmp_path)
+    assert got.groups() == {frozenset({dad, kid}), frozenset({other})}
+    assert got.member(kid)["basis"] == "surname_settlement" and got.member(kid)["uncertain"] is True
+
+
+def _one_edit(a: str, b: str) -> bool:
+    """Whether ``a`` and ``b`` are exactly one insertion, deletion or substitution apart."""
+    if a == b or abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        return sum(x != y for x, y in zip(a, b, strict=True)) == 1
+    short, long_ = sorted((a, b), key=len)
+    return any(long_[:i] + long_[i + 1 :] == short for i in range(len(long_)))
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["751110001", "191010001"]), st.text("ABKM", min_size=1, max_size=7)),
+        max_size=40,
+    )
+)
+@settings(max_examples=50, deadline=None)
+def test_surname_typos_are_every_pair_one_edit_apart(surnames: list[tuple[str, str]]) -> None:
+    # (DuckDB here; the engines' parity test below places a child by a typing error on both)
+    with open_engine("duckdb", threads=1) as engine:
+        pairs = _surname_typos(engine, surnames)
+    expected = {
+        (k, a, b)
+        for k, a in set(surnames)
+        for k2, b in set(surnames)
+        if k == k2 and len(a) >= 5 and _one_edit(a, b)
+    }
+    assert pairs == expected
+
+
+def _surname_typos(engine: Engine, surnames: list[tuple[str, str]]) -> set[tuple[str, str, str]]:
+    people = list(enumerate(surnames))
+    engine.register_arrow(
+        "fam_migrant",
+        pa.table(
+            {
+                "person_id": pa.array([i for i, _ in people], pa.int64()),
+                "kato": [k for _, (k, _) in people],
+                "surname": [s for _, (_, s) in people],
+            }
+        ),
+    )
+    longest = max((len(s) for _, s in surnames), default=0)
+    engine.register_arrow("fam_positions", pa.table({"i": pa.array(range(1, longest + 1), pa.int64())}))
+    got = engine.fetch(SURNAME_TYPOS_SQL)
+    return set(
+        zip(got["kato"].to_pylist(), got["surname"].to_pylist(), got["other"].to_pylist(), strict=True)
+    )
+
+
 @pytest.mark.parametrize("unsure", [0, 1])
 def test_certain_evidence_wins_a_tie_for_the_same_household(tmp_path: Path, unsure: int) -> None:
     # two men of the child's surname live in one household; the migration service's record of one of
@@ -595,8 +662,8 @@ def test_accuracy_targets_on_a_small_nation(small_nation: tuple[Path, Path]) -> 
 def test_engines_build_identical_families(engine: Engine, tmp_path: Path) -> None:
     def nation() -> Nation:
         """One of each rule: stepchildren, a stale divorce, a marriage across addresses, a move the
-        health register saw, unregistered kin, migrant children between namesake families, a grown
-        child's own home and a head of a family of one, and uncertain links."""
+        health register saw, unregistered kin, migrant children between namesake families (one a typing
+        error away), a grown child's own home and a head of a family of one, and uncertain links."""
         n = Nation()
         mum, step_dad, first_dad = (
             n.person("F", "1988-03-01"),
@@ -611,6 +678,7 @@ def test_engines_build_identical_families(engine: Engine, tmp_path: Path) -> Non
         n.person("F", "1950-06-06")
         kid, toddler = n.person("M", "2016-01-01", iin=False), n.person("F", "2022-01-01", iin=False)
         dad2, sibling = n.person("M", "1980-01-01"), n.person("M", "2016-02-01", iin=False)
+        typo_kid = n.person("F", "2019-05-05", iin=False)
         groom, bride, wife2 = (
             n.person("M", "1999-01-01"),
             n.person("F", "2000-01-01"),
@@ -633,6 +701,7 @@ def test_engines_build_identical_families(engine: Engine, tmp_path: Path) -> Non
         n.register(sibling, 50)
         for p in (step_dad, kid, toddler, dad2, sibling):
             n.migrant(p, "AKHMETOVA" if p == kid else "AKHMETOV")
+        n.migrant(typo_kid, "AKHMETOVS")  # one typing error from the namesakes
         for p, clinic in ((k1, "10001"), (mum, "10001"), (shared, "10001"), (son, "10002")):
             n.clinic(p, clinic, period="2025-02")
         n._record("housing_utilities", {"record_no": "h1", "family_size": 1}, {"head": groom}, P0)

@@ -167,6 +167,28 @@ BASE_SQL = """
 """
 """``fam_assign_0``: households from registrations and acts; ``grp`` is null for the unregistered."""
 
+SURNAME_TYPOS_SQL = """
+    WITH s AS (
+        SELECT DISTINCT kato, surname FROM fam_migrant WHERE REGEXP_MATCHES(surname, '^[A-Z]+$')
+    ),
+    k AS (
+        SELECT kato, surname, surname AS k FROM s
+        UNION ALL
+        SELECT s.kato, s.surname, SUBSTR(s.surname, 1, p.i - 1) || SUBSTR(s.surname, p.i + 1) AS k
+        FROM s JOIN fam_positions AS p ON p.i <= LENGTH(s.surname)
+    )
+    SELECT DISTINCT a.kato, a.surname, b.surname AS other
+    FROM k AS a JOIN k AS b ON b.kato = a.kato AND b.k = a.k
+    WHERE LENGTH(a.surname) >= 5 AND a.surname <> b.surname AND LEVENSHTEIN(a.surname, b.surname) <= 1
+"""
+"""``fam_surname_typos``: the surnames (plain Latin, five letters or more) of the migrants of each
+settlement, with every other surname there one typing error away (``LEVENSHTEIN`` 1). Two words one edit
+apart share a word made by deleting at most one letter from each (a letter changed: the same position
+deleted from both; a letter added: the longer word less that letter is the shorter), so only surnames that
+share such a deletion (``fam_positions`` numbers the letters) are compared: pairs of surnames, not of
+people, and only near ones, where comparing every pair in a city grew with the square of its migrants.
+"""
+
 CANDIDATES_SQL = """
     WITH x AS (
         SELECT a.person_id, p.minor, p.iin IS NULL AS no_iin
@@ -200,21 +222,6 @@ CANDIDATES_SQL = """
         SELECT pr.parent, pr.child, pr.uncertain FROM parent_x AS pr
         JOIN fam_people AS k ON k.person_id = pr.child AND k.minor
         ANTI JOIN other_parent_home AS d ON d.parent = pr.parent AND d.child = pr.child
-    ),
-    typo_pairs AS (
-        -- the migrants of one settlement whose surnames may be one typing error apart: surnames of five
-        -- letters or more one edit apart share their first two letters or their last two (one edit
-        -- cannot reach both ends), so only those pairs are compared, not every pair in a city
-        SELECT mx.person_id, mo.person_id AS other
-        FROM x JOIN fam_migrant AS mx ON mx.person_id = x.person_id
-        JOIN fam_migrant AS mo ON mo.kato = mx.kato AND SUBSTR(mo.surname, 1, 2) = SUBSTR(mx.surname, 1, 2)
-        WHERE (x.minor OR x.no_iin) AND LENGTH(mx.surname) >= 5
-        UNION
-        SELECT mx.person_id, mo.person_id AS other
-        FROM x JOIN fam_migrant AS mx ON mx.person_id = x.person_id
-        JOIN fam_migrant AS mo ON mo.kato = mx.kato
-            AND SUBSTR(mo.surname, LENGTH(mo.surname) - 1, 2) = SUBSTR(mx.surname, LENGTH(mx.surname) - 1, 2)
-        WHERE (x.minor OR x.no_iin) AND LENGTH(mx.surname) >= 5
     ),
     absent_parents AS (
         -- parents whose minor child is under someone else's guardianship live apart from their kin
@@ -264,14 +271,11 @@ CANDIDATES_SQL = """
         SELECT x.person_id, 11 AS priority,
             CASE WHEN NOT o.minor AND o.sex = 'M' THEN 0 WHEN NOT o.minor THEN 1 ELSE 2 END AS rank,
             mo.person_id AS target, 'surname_settlement' AS via, TRUE AS uncertain
-        FROM x JOIN typo_pairs AS t ON t.person_id = x.person_id
-        JOIN fam_migrant AS mx ON mx.person_id = x.person_id
-        JOIN fam_migrant AS mo
-            ON mo.person_id = t.other AND mo.person_id <> x.person_id AND mo.surname <> mx.surname
+        FROM x JOIN fam_migrant AS mx ON mx.person_id = x.person_id
+        JOIN fam_surname_typos AS t ON t.kato = mx.kato AND t.surname = mx.surname
+        JOIN fam_migrant AS mo ON mo.kato = t.kato AND mo.surname = t.other
         JOIN fam_people AS o ON o.person_id = mo.person_id
-        WHERE (x.minor OR x.no_iin) AND LENGTH(mx.surname) >= 5
-          AND REGEXP_MATCHES(mx.surname, '^[A-Z]+$') AND REGEXP_MATCHES(mo.surname, '^[A-Z]+$')
-          AND LEVENSHTEIN(mx.surname, mo.surname) <= 1
+        WHERE x.minor OR x.no_iin
     ),
     spouse AS (
         SELECT x.person_id, 1 AS priority, 0 AS rank, cp.wife AS target, 'spouse' AS via, cp.uncertain

@@ -130,6 +130,11 @@ def _build(
     make("fam_parent_reg", households.PARENT_REG_SQL)
     make("fam_elsewhere", households.ELSEWHERE_SQL)
     make("fam_assign_0", households.BASE_SQL)
+    longest = engine.fetch("SELECT MAX(LENGTH(surname)) AS n FROM fam_migrant").column("n")[0].as_py()
+    positions = pa.array(range(1, (longest or 0) + 1), pa.int64())
+    engine.register_arrow("fam_positions", pa.table({"i": positions}))
+    views.append("fam_positions")
+    make("fam_surname_typos", households.SURNAME_TYPOS_SQL)
     make("fam_candidates", households.CANDIDATES_SQL)
     for r in range(1, households.ATTACH_ROUNDS + 1):
         make(f"fam_kept_{r}", households.attach_sql(r))
