@@ -263,8 +263,12 @@ LINKS_SQL = """
     FROM id_other
 """
 
+COUNTS_SQL = "SELECT person_id, COUNT(*) AS n_mentions FROM person_links GROUP BY person_id"
+"""``id_person_counts``: how many mentions each person has. (A table of its own: as a subquery of
+``persons`` the count shared DuckDB's memory with the join and the sort and spilled, 50 s nationally
+against 13 s alone.)"""
+
 PERSONS_SQL = """
-    WITH counts AS (SELECT person_id, COUNT(*) AS n_mentions FROM person_links GROUP BY person_id)
     SELECT p.person_id, p.iin, p.surname, p.given_name, p.patronymic, p.birth_date, p.sex,
         COALESCE(c.n_mentions, 0) AS n_mentions, p.source
     FROM (
@@ -274,7 +278,7 @@ PERSONS_SQL = """
         SELECT person_id, iin, surname, given_name, patronymic, birth_date, sex, 'mentions' AS source
         FROM id_new_persons
     ) AS p
-    LEFT JOIN counts AS c ON c.person_id = p.person_id
+    LEFT JOIN id_person_counts AS c ON c.person_id = p.person_id
 """
 
 NEW_PERSON_SCHEMA = pa.schema(
@@ -339,7 +343,7 @@ def run_identity(
         decided = current_decisions(load_decisions(warehouse.data))
         built = _build(engine, staging, model, registry, id_key, decided, report, tick, views)
         tick("write", 3, 4)
-        _write(engine, run, built, report, views)
+        _write(engine, run, built, report, views, staging)
         run.carry_rest()
         run.commit(
             {
@@ -714,14 +718,17 @@ def review_schema(levels: list[str]) -> pa.Schema:
     return pa.schema(fields)
 
 
-def _write(engine: Engine, run: Any, built: _Built, report: IdentityReport, views: list[str]) -> None:
+def _write(
+    engine: Engine, run: Any, built: _Built, report: IdentityReport, views: list[str], staging: Path
+) -> None:
     engine.register_arrow("id_other", built.other)
     engine.register_arrow("id_new_persons", built.new_persons)
-    views += ["id_other", "id_new_persons", "person_links", "persons"]
+    views += ["id_other", "id_new_persons", "person_links", "id_person_counts", "persons"]
     # (not sorted: the direct links come in the mentions' order, which is the catalogue's feeds and roles,
     # so a reader of one feed's links still reads a few row groups; sorting them by feed and role took
     # half of this step at a tenth of the national size)
     engine.materialize("person_links", LINKS_SQL, run.new_table("person_links"))
+    engine.materialize("id_person_counts", COUNTS_SQL, staging / "id_person_counts")
     report.persons = engine.materialize(
         "persons", PERSONS_SQL, run.new_table("persons"), order_by=("person_id",)
     )
