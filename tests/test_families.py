@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from familycard.families import run_families
 from familycard.families.evaluate import evaluate, format_evaluation, install_truth_identity
 from familycard.families.households import SURNAME_TYPOS_SQL
-from familycard.families.stage import FEEDS_READ
+from familycard.families.stage import FEEDS_READ, register_positions
 from familycard.sources.catalogue import load_catalogue
 from familycard.sources.history import staged_schema
 from familycard.sources.validate import output_schema
@@ -500,8 +500,7 @@ def _surname_typos(engine: Engine, surnames: list[tuple[str, str]]) -> set[tuple
             }
         ),
     )
-    longest = max((len(s) for _, s in surnames), default=0)
-    engine.register_arrow("fam_positions", pa.table({"i": pa.array(range(1, longest + 1), pa.int64())}))
+    register_positions(engine)
     got = engine.fetch(SURNAME_TYPOS_SQL)
     return set(
         zip(got["kato"].to_pylist(), got["surname"].to_pylist(), got["other"].to_pylist(), strict=True)

@@ -99,6 +99,14 @@ def run_families(
     return report
 
 
+def register_positions(engine: Engine) -> None:
+    """Register ``fam_positions``: the letter positions 1 … n of the longest surname in ``fam_migrant``,
+    each of which ``fam_surname_typos`` deletes in turn."""
+    longest = engine.fetch("SELECT MAX(LENGTH(surname)) AS n FROM fam_migrant").column("n")[0].as_py()
+    positions = pa.array(range(1, (longest or 0) + 1), pa.int64())
+    engine.register_arrow("fam_positions", pa.table({"i": positions}))
+
+
 def _latest(engine: Engine) -> str:
     period = engine.fetch("SELECT MAX(_period) AS p FROM src_address_registry").column("p")[0].as_py()
     if period is None:
@@ -130,9 +138,7 @@ def _build(
     make("fam_parent_reg", households.PARENT_REG_SQL)
     make("fam_elsewhere", households.ELSEWHERE_SQL)
     make("fam_assign_0", households.BASE_SQL)
-    longest = engine.fetch("SELECT MAX(LENGTH(surname)) AS n FROM fam_migrant").column("n")[0].as_py()
-    positions = pa.array(range(1, (longest or 0) + 1), pa.int64())
-    engine.register_arrow("fam_positions", pa.table({"i": positions}))
+    register_positions(engine)
     views.append("fam_positions")
     make("fam_surname_typos", households.SURNAME_TYPOS_SQL)
     make("fam_candidates", households.CANDIDATES_SQL)
