@@ -15,9 +15,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from familycard.pipeline import quality, quarantine, run_pipeline
+from familycard.pipeline import MEMORY_LIMIT, quality, quarantine
 from familycard.sources.catalogue import load_catalogue, load_feed
-from familycard.sources.ingest import Ingestion
+from familycard.sources.ingest import Ingestion, IngestReport
 from familycard.sources.periods import period_bounds
 from familycard.store.engine import open_engine
 from familycard.store.warehouse import Warehouse, content_digest
@@ -37,10 +37,19 @@ def nation(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+def _ingest_all(sources: Path, data: Path) -> IngestReport:
+    """Ingestion alone, as the pipeline runs it (same engine settings): what these tests check is what
+    ingestion writes; the later stages have their own tests, and the whole pipeline is run by conftest's
+    shared runs and the CLI's tests."""
+    (data / "tmp").mkdir(parents=True, exist_ok=True)
+    with open_engine("duckdb", temp_dir=data / "tmp", memory_limit=MEMORY_LIMIT) as eng:
+        return Ingestion(sources, Warehouse(data), eng).run()
+
+
 @pytest.fixture(scope="module")
 def loaded(nation: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     data = tmp_path_factory.mktemp("data")
-    run_pipeline(nation / "sources", data)
+    _ingest_all(nation / "sources", data)
     return data
 
 
@@ -145,7 +154,7 @@ def test_reingesting_the_same_files_changes_nothing(
     src = _sources_copy(nation, tmp_path)
     for f in src.rglob("*.csv"):
         f.touch()  # same content, new time
-    report = run_pipeline(src, data)
+    report = _ingest_all(src, data)
     files = [f for f in src.rglob("*_*_*.*") if f.name != "manifest.json"]
     assert report.run is None and report.skipped == len(files)
     assert Warehouse(data).current() == run_before
@@ -153,7 +162,7 @@ def test_reingesting_the_same_files_changes_nothing(
     read: list[Path] = []
     real = ingest.sha256_file
     monkeypatch.setattr(ingest, "sha256_file", lambda p: read.append(p) or real(p))
-    assert run_pipeline(src, data).run is None
+    assert _ingest_all(src, data).run is None
     assert read == []
 
 
@@ -203,7 +212,7 @@ def test_a_broken_file_is_rejected_whole_and_others_load(nation: Path, tmp_path:
     victim = _first(src, feed)
     breaker(victim)
     data = tmp_path / "data"
-    run_pipeline(src, data)
+    _ingest_all(src, data)
     wh = Warehouse(data)
     d = wh.read("deliveries").to_pylist()
     bad = [x for x in d if x["status"] == "rejected"]
@@ -224,7 +233,7 @@ def test_checksum_against_the_delivery_note(nation: Path, tmp_path: Path) -> Non
     victim = _first(src, "tax")
     victim.write_bytes(victim.read_bytes().replace(b"0", b"1", 1))
     data = tmp_path / "data"
-    run_pipeline(src, data)
+    _ingest_all(src, data)
     bad = [x for x in Warehouse(data).read("deliveries").to_pylist() if x["status"] == "rejected"]
     assert len(bad) == 1 and "checksum" in bad[0]["message"] and victim.name in bad[0]["message"]
 
@@ -233,11 +242,11 @@ def test_a_stray_file_is_recorded_not_ignored(nation: Path, tmp_path: Path) -> N
     src = _sources_copy(nation, tmp_path)
     (src / "tax" / "notes.txt").write_text("hello", encoding="utf-8")
     data = tmp_path / "data"
-    run_pipeline(src, data)
+    _ingest_all(src, data)
     d = Warehouse(data).read("deliveries").to_pylist()
     assert [x["file"] for x in d if x["status"] == "rejected"] == ["tax/notes.txt"]
     # A second run does not record it again.
-    assert run_pipeline(src, data).run is None
+    assert _ingest_all(src, data).run is None
 
 
 # --------------------------------------------------------------------- history on hand-made deliveries
@@ -512,7 +521,7 @@ def test_files_read_in_parallel_give_the_same_tables(
 
     monkeypatch.setattr(ingest, "PARALLEL_BYTES", 0)  # a process per core, whatever the size
     data = tmp_path / "data"
-    run_pipeline(nation / "sources", data)
+    _ingest_all(nation / "sources", data)
     assert _digests(data) == _digests(loaded)
 
 
