@@ -71,10 +71,10 @@ def people_sql(period: str, end: dt.date) -> str:
         WITH known AS (
             SELECT l.person_id FROM src_civil_registry AS c {_mention("civil_registry", "subject", "c")}
             WHERE {valid_at("c", period)}
-            UNION
+            UNION ALL
             SELECT l.person_id FROM src_migration AS m {_mention("migration", "subject", "m")}
             WHERE {valid_at("m", period)}
-            UNION
+            UNION ALL
             SELECT l.person_id FROM src_address_registry AS a {_mention("address_registry", "subject", "a")}
             WHERE {valid_at("a", period)}
         )

@@ -58,7 +58,14 @@ ELSEWHERE_SQL = """
         ANTI JOIN fam_unions AS u ON u.person_id = r.person_id
         ANTI JOIN fam_separated AS s ON s.person_id = r.person_id
     ),
-    sizes AS (SELECT addr_key, COUNT(*) AS n FROM fam_reg GROUP BY addr_key),
+    -- (people registered at the addresses of those the housing lists name as living alone, counted for
+    -- those addresses only: counting every address cost more than the rest of the step)
+    alone_addr AS (SELECT r.addr_key FROM fam_reg AS r SEMI JOIN fam_alone AS a ON a.person_id = r.person_id),
+    sizes AS (
+        SELECT f.addr_key, COUNT(*) AS n FROM fam_reg AS f
+        SEMI JOIN alone_addr AS k ON k.addr_key = f.addr_key
+        GROUP BY f.addr_key
+    ),
     clinics AS (
         SELECT r.person_id, r.addr_key, c.clinic_id, c.since, c.uncertain, r.reg_period, r.minor
         FROM reg AS r JOIN fam_clinic AS c ON c.person_id = r.person_id
@@ -96,8 +103,8 @@ ELSEWHERE_SQL = """
     ),
     by_housing AS (
         SELECT r.person_id, 'lives_alone' AS signal, a.uncertain FROM reg AS r
-        JOIN sizes AS z ON z.addr_key = r.addr_key AND z.n > 1
         JOIN fam_alone AS a ON a.person_id = r.person_id AND (r.reg_period IS NULL OR a.since >= r.reg_period)
+        JOIN sizes AS z ON z.addr_key = r.addr_key AND z.n > 1
         WHERE NOT r.minor
     ),
     signals AS (
