@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from familycard.pipeline import MEMORY_LIMIT, quality, quarantine
+from familycard.pipeline import MEMORY_LIMIT, quality, quarantine, run_pipeline
 from familycard.sources.catalogue import load_catalogue, load_feed
 from familycard.sources.ingest import Ingestion, IngestReport
 from familycard.sources.periods import period_bounds
@@ -226,6 +226,20 @@ def test_a_broken_file_is_rejected_whole_and_others_load(nation: Path, tmp_path:
     hist = wh.read(f"src_{feed}")
     assert bad[0]["delivery"] not in set(hist["_delivery"].to_pylist())
     assert bad[0]["delivery"] not in set(wh.read("findings")["delivery"].to_pylist())
+
+
+def test_a_rejected_file_does_not_stop_the_later_stages(nation: Path, tmp_path: Path) -> None:
+    """The whole pipeline over deliveries with one broken file: the file is rejected, and the person
+    index, the families and their assessment are still built from everything else and published."""
+    src = _sources_copy(nation, tmp_path)
+    victim = _first(src, "education")
+    victim.write_bytes(b"")
+    report = run_pipeline(src, tmp_path / "data")
+    assert [d["file"] for d in report.ingest.rejected_files] == [victim.relative_to(src).as_posix()]
+    assert report.published is not None
+    wh = Warehouse(tmp_path / "data")
+    assert wh.published() == report.published
+    assert wh.read("family_scores", report.published).num_rows > 0
 
 
 def test_checksum_against_the_delivery_note(nation: Path, tmp_path: Path) -> None:
