@@ -27,6 +27,8 @@ from familycard.synth.generate import generate
 if TYPE_CHECKING:
     from conftest import SparkRun
 
+    from familycard.sources.catalogue import Catalogue
+
 NATION = SynthConfig(families=600, seed=21, months=6)
 
 
@@ -37,19 +39,18 @@ def nation(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def _ingest_all(sources: Path, data: Path) -> IngestReport:
-    """Ingestion alone, as the pipeline runs it (same engine settings): what these tests check is what
-    ingestion writes; the later stages have their own tests, and the whole pipeline is run by conftest's
-    shared runs and the CLI's tests."""
-    (data / "tmp").mkdir(parents=True, exist_ok=True)
+def _ingest(sources: Path, data: Path, cat: Catalogue | None = None) -> IngestReport:
+    """Ingestion alone (the shipped catalogue unless ``cat``), with the pipeline's engine settings: what
+    these tests check is what ingestion writes; the later stages have their own tests, and the whole
+    pipeline is run by conftest's shared runs, the CLI's tests and the rejected-file test below."""
     with open_engine("duckdb", temp_dir=data / "tmp", memory_limit=MEMORY_LIMIT) as eng:
-        return Ingestion(sources, Warehouse(data), eng).run()
+        return Ingestion(sources, Warehouse(data), eng, catalogue=cat).run()
 
 
 @pytest.fixture(scope="module")
 def loaded(nation: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     data = tmp_path_factory.mktemp("data")
-    _ingest_all(nation / "sources", data)
+    _ingest(nation / "sources", data)
     return data
 
 
@@ -154,7 +155,7 @@ def test_reingesting_the_same_files_changes_nothing(
     src = _sources_copy(nation, tmp_path)
     for f in src.rglob("*.csv"):
         f.touch()  # same content, new time
-    report = _ingest_all(src, data)
+    report = _ingest(src, data)
     files = [f for f in src.rglob("*_*_*.*") if f.name != "manifest.json"]
     assert report.run is None and report.skipped == len(files)
     assert Warehouse(data).current() == run_before
@@ -162,7 +163,7 @@ def test_reingesting_the_same_files_changes_nothing(
     read: list[Path] = []
     real = ingest.sha256_file
     monkeypatch.setattr(ingest, "sha256_file", lambda p: read.append(p) or real(p))
-    assert _ingest_all(src, data).run is None
+    assert _ingest(src, data).run is None
     assert read == []
 
 
@@ -212,7 +213,7 @@ def test_a_broken_file_is_rejected_whole_and_others_load(nation: Path, tmp_path:
     victim = _first(src, feed)
     breaker(victim)
     data = tmp_path / "data"
-    _ingest_all(src, data)
+    _ingest(src, data)
     wh = Warehouse(data)
     d = wh.read("deliveries").to_pylist()
     bad = [x for x in d if x["status"] == "rejected"]
@@ -247,7 +248,7 @@ def test_checksum_against_the_delivery_note(nation: Path, tmp_path: Path) -> Non
     victim = _first(src, "tax")
     victim.write_bytes(victim.read_bytes().replace(b"0", b"1", 1))
     data = tmp_path / "data"
-    _ingest_all(src, data)
+    _ingest(src, data)
     bad = [x for x in Warehouse(data).read("deliveries").to_pylist() if x["status"] == "rejected"]
     assert len(bad) == 1 and "checksum" in bad[0]["message"] and victim.name in bad[0]["message"]
 
@@ -256,11 +257,11 @@ def test_a_stray_file_is_recorded_not_ignored(nation: Path, tmp_path: Path) -> N
     src = _sources_copy(nation, tmp_path)
     (src / "tax" / "notes.txt").write_text("hello", encoding="utf-8")
     data = tmp_path / "data"
-    _ingest_all(src, data)
+    _ingest(src, data)
     d = Warehouse(data).read("deliveries").to_pylist()
     assert [x["file"] for x in d if x["status"] == "rejected"] == ["tax/notes.txt"]
     # A second run does not record it again.
-    assert _ingest_all(src, data).run is None
+    assert _ingest(src, data).run is None
 
 
 # --------------------------------------------------------------------- history on hand-made deliveries
@@ -314,11 +315,6 @@ def _deliver(src: Path, period: str, kind: str, lines: list[str], header: str) -
     path = src / "people" / f"people_{period}_{kind}.csv"
     path.write_text("\n".join([header, *lines]) + "\n", encoding="utf-8")
     return path
-
-
-def _ingest(src: Path, data: Path, cat) -> None:  # type: ignore[no-untyped-def]
-    with open_engine("duckdb", temp_dir=data / "tmp") as eng:
-        Ingestion(src, Warehouse(data), eng, catalogue=cat).run()
 
 
 def _versions(data: Path) -> list[tuple[str, float | None, str, bool, str, str | None]]:
@@ -535,7 +531,7 @@ def test_files_read_in_parallel_give_the_same_tables(
 
     monkeypatch.setattr(ingest, "PARALLEL_BYTES", 0)  # a process per core, whatever the size
     data = tmp_path / "data"
-    _ingest_all(nation / "sources", data)
+    _ingest(nation / "sources", data)
     assert _digests(data) == _digests(loaded)
 
 
