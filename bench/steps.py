@@ -1,9 +1,10 @@
 """Where a stage's time goes: the tables an engine materialises and the results it fetches, timed.
 
 Shared by the stage benchmarks: :func:`timed` wraps an engine so that every ``materialize`` (by table
-name) and ``fetch`` (as ``fetch <the first table the query reads>``) is recorded with its rows and
-seconds; :func:`summary` sums them by name, in the order they first ran. What a stage does outside the
-engine (Python, Splink's own DuckDB) is the stage's time less the steps'.
+name), ``partition`` (as ``<directory> (split by <column>)``) and ``fetch`` (as ``fetch <the first table
+the query reads>``) is recorded with its rows and seconds; :func:`summary` sums them by name, in the order
+they first ran. What a stage does outside the engine (Python, Splink's own DuckDB) is the stage's time
+less the steps'.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ Step = tuple[str, int, float]
 
 def timed(engine: Engine, steps: list[Step]) -> None:
     """Record (name, rows, seconds) of every table ``engine`` materialises and every result it fetches."""
-    materialize, fetch = engine.materialize, engine.fetch
+    materialize, fetch, partition = engine.materialize, engine.fetch, engine.partition
 
     def timed_materialize(name: str, query: str, path: Path, *, order_by: Sequence[str] = ()) -> int:
         t = time.perf_counter()
@@ -37,7 +38,14 @@ def timed(engine: Engine, steps: list[Step]) -> None:
         steps.append((f"fetch {read.group(1) if read else '?'}", table.num_rows, time.perf_counter() - t))
         return table
 
+    def timed_partition(query: str, path: Path, column: str) -> int:
+        t = time.perf_counter()
+        rows = partition(query, path, column)
+        steps.append((f"{path.name} (split by {column})", rows, time.perf_counter() - t))
+        return rows
+
     engine.materialize = timed_materialize  # type: ignore[method-assign]
+    engine.partition = timed_partition  # type: ignore[method-assign]
     engine.fetch = timed_fetch  # type: ignore[method-assign]
 
 

@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from familycard.store.dialect import UnsupportedSQL, check_portable, to_spark
-from familycard.store.engine import Engine, canonical_table, open_engine
+from familycard.store.engine import Engine, canonical_table, open_engine, partition_dir
 from familycard.store.spark import _java as spark_java
 from familycard.store.spark import spark_memory
 
@@ -314,6 +314,28 @@ def test_materialize_refuses_a_directory_with_files(engine: Engine, tmp_path: Pa
     (tmp_path / "t" / "part-0.parquet").write_bytes(b"")
     with pytest.raises(FileExistsError):
         engine.materialize("t", "SELECT * FROM people", tmp_path / "t")
+
+
+def test_partition_writes_one_table_per_value(engine: Engine, tmp_path: Path) -> None:
+    """One pass splits the rows by a column's value: each value's rows are a table directory of their own,
+    without the column, readable as any table; a value no row has gets no directory."""
+    engine.register_arrow("people", PEOPLE)
+    out = tmp_path / "split"
+    query = "SELECT id, name, CAST(id % 2 AS BIGINT) AS half FROM people WHERE id <> 2"
+    rows = engine.partition(query, out, "half")
+    assert rows == PEOPLE.num_rows - 2  # (not id 2, nor the row without an id)
+    expected = engine.fetch(f"{query} ORDER BY id").to_pylist()
+    for value in (0, 1, 2):
+        part = partition_dir(out, "half", value)
+        kept = [{"id": r["id"], "name": r["name"]} for r in expected if r["half"] == value]
+        if not kept:
+            assert not part.exists()
+            continue
+        assert not [p for p in part.iterdir() if p.name.startswith(".") or not p.name.endswith(".parquet")]
+        engine.register_parquet("piece", part)
+        assert engine.fetch("SELECT * FROM piece ORDER BY id").to_pylist() == kept
+    with pytest.raises(FileExistsError):
+        engine.partition(query, out, "half")
 
 
 def test_values_on_each_engine(engine: Engine) -> None:

@@ -873,19 +873,42 @@ class Group:
             return f"ind_sel_{self.selections[0].name}"
         return f"ind_grp_{self.feed}_{self.role}"
 
-    def sql(self, window: Window, *, linked: str | None = None) -> str:
-        """The group's records, of ``ind_members`` or, with ``linked`` (a table of :func:`linked_sql`),
-        of the records it links."""
-        source = linked if linked is not None else f"({linked_sql(self.feed, self.role)})"
-        columns = dict.fromkeys(f"x.{c}" for sel in self.selections for c in sel.columns)
+    def _columns(self, window: Window | None) -> list[str]:
+        """The record's fields the group's selections need and, for a group of several, each selection's
+        flag: its condition over the history row (``window``), or the flag column (``None``)."""
+        columns = list(dict.fromkeys(f"x.{c}" for sel in self.selections for c in sel.columns))
         if len(self.selections) > 1:
-            columns.update(
-                dict.fromkeys(f"({_where(sel, window)}) AS _in_{sel.name}" for sel in self.selections)
-            )
+            columns += [
+                f"x._in_{sel.name}" if window is None else f"({_where(sel, window)}) AS _in_{sel.name}"
+                for sel in self.selections
+            ]
+        return columns
+
+    def rows_sql(self, window: Window) -> str:
+        """The history rows of the group's feed that some selection of it takes as of ``window``: record
+        key, delivery period, fields and flags (read by :meth:`sql` with ``rows``)."""
         either = " OR ".join(f"({_where(sel, window)})" for sel in self.selections)
         return f"""
+        SELECT x._key, x._period, {", ".join(self._columns(window))}
+        FROM src_{self.feed} AS x
+        WHERE {either}
+        """
+
+    def sql(self, window: Window, *, linked: str | None = None, rows: str | None = None) -> str:
+        """The group's records, of ``ind_members`` or, with ``linked`` (a table of :func:`linked_sql`),
+        of the records it links; with ``rows`` (a table of :meth:`rows_sql`), read from those rows
+        instead of the feed's history."""
+        source = linked if linked is not None else f"({linked_sql(self.feed, self.role)})"
+        head = f"""
         SELECT l.person_id, l.family_id, l.bucket, '{self.feed}' AS feed, x._key AS record_key,
-            x._period AS delivery_period, {", ".join(columns)}
+            x._period AS delivery_period"""
+        if rows is not None:
+            return f"""{head}, {", ".join(self._columns(None))}
+        FROM {rows} AS x
+        JOIN {source} AS l ON l.record_key = x._key
+        """
+        either = " OR ".join(f"({_where(sel, window)})" for sel in self.selections)
+        return f"""{head}, {", ".join(self._columns(window))}
         FROM src_{self.feed} AS x
         JOIN {source} AS l ON l.record_key = x._key
         WHERE {either}

@@ -44,7 +44,9 @@ def table_sql(path: Path) -> str:
     """A query over a table directory in DuckDB: all its part files, less the rows its superseded list
     names (for any DuckDB connection that reads a warehouse table)."""
     files = _literal(str(path / "*.parquet"))
-    sql = f"SELECT * FROM read_parquet({files}, union_by_name = true)"
+    # (not hive_partitioning: a part of a partitioned write, `<column>=<value>/`, is read as written,
+    # without the column its directory names, as Spark reads it)
+    sql = f"SELECT * FROM read_parquet({files}, union_by_name = true, hive_partitioning = false)"
     sup = superseded_dir(path)
     if sup is not None:
         listed = _literal(str(sup / "*.parquet"))
@@ -138,6 +140,16 @@ class DuckDBEngine(Engine):
             f"COPY ({select}\n) TO {target} (FORMAT parquet, COMPRESSION {PARQUET_COMPRESSION})"
         ).fetchone()
         self.register_parquet(name, out)
+        return int(row[0]) if row else 0
+
+    def partition(self, query: str, path: Path, column: str) -> int:
+        """Write the rows of ``query`` into ``path/<column>=<value>/`` (one pass, DuckDB's partitioned
+        write)."""
+        out = check_output_dir(Path(path))
+        options = f"FORMAT parquet, COMPRESSION {PARQUET_COMPRESSION}, PARTITION_BY ({_quote(column)})"
+        row = self._con.execute(
+            f"COPY ({self._canonical(query)}\n) TO {_literal(str(out))} ({options}, OVERWRITE_OR_IGNORE)"
+        ).fetchone()
         return int(row[0]) if row else 0
 
     def fetch(self, query: str) -> pa.Table:

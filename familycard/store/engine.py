@@ -94,6 +94,12 @@ def check_output_dir(path: Path) -> Path:
     return path
 
 
+def partition_dir(path: Path, column: str, value: int) -> Path:
+    """The table directory that :meth:`Engine.partition` writes the rows of one value of ``column`` to
+    (it may not exist: no row had the value)."""
+    return path / f"{column}={value}"
+
+
 PARQUET_COMPRESSION = "lz4"
 """The codec of every Parquet file the pipeline writes (LZ4_RAW; Spark calls it ``lz4_raw``). Tables are
 written once and read many times, and most stages read more than they write: decoding LZ4 costs about
@@ -185,6 +191,13 @@ class Engine(ABC):
         ``order_by`` (SQL expressions) sorts the rows as written. A zero-row result still writes a
         file that carries the schema.
         """
+
+    @abstractmethod
+    def partition(self, query: str, path: Path, column: str) -> int:
+        """Run ``query`` and write its rows as Parquet into the new, empty directory ``path``, split by
+        the value of ``column``: the rows of each value in the table directory ``path / f"{column}={v}"``
+        (:func:`partition_dir`), without the column itself. Returns the row count. (One pass where one
+        query per value would read the input once per value.)"""
 
     @abstractmethod
     def fetch(self, query: str) -> pa.Table:

@@ -202,6 +202,14 @@ class SparkEngine(Engine):
         self.register_parquet(name, out)
         return int(self._spark.table(name).count())
 
+    def partition(self, query: str, path: Path, column: str) -> int:
+        """Write the rows of ``query`` into ``path/<column>=<value>/`` (Spark's ``partitionBy``)."""
+        out = check_output_dir(Path(path))
+        self._df(query).write.mode("append").partitionBy(column).parquet(str(out))
+        for crc in out.rglob(".*.crc"):
+            crc.unlink()
+        return int(self._spark.read.parquet(str(out)).count())
+
     def fetch(self, query: str) -> pa.Table:
         """The result of ``query`` as an Arrow table with canonical types."""
         return canonical_table(self._df(query).toArrow())
