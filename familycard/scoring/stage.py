@@ -151,19 +151,8 @@ PREFILTER_RATIO = 2
 selection's condition on every history row again) or its feed's history holds more than this many rows
 per link (years of monthly deliveries against a twelve-month window). Nationally the health group's seven
 buckets took 69.5 s reading the history and 40.4 s with the rows written first; pension contributions,
-whose history is nearly all in the window, 41.8 s and 50.7 s."""
-
-
-@dataclass(frozen=True)
-class Parts:
-    """How a big group is selected bucket by bucket: ``linked``, its feed's links to the members of
-    every bucket (:func:`facts.linked_sql`, written once split by bucket), ``sql``, the group's query
-    over one bucket's links (``ind_linked``), and ``rows``, the feed's history rows its selections take
-    (:meth:`facts.Group.rows_sql`), written first when ``sql`` reads them (``<group>_rows``)."""
-
-    linked: str
-    sql: str
-    rows: str | None = None
+whose history is nearly all in the window, 41.8 s and 50.7 s. Where the rows taken are no more than
+``selection_rows``, the group is selected whole from them (civil acts: 25 M links, 216,000 rows taken)."""
 
 
 def select_records(
@@ -172,12 +161,16 @@ def select_records(
     buckets: list[str],
     selection_rows: int,
     make: Callable[[str, str], int],
-    make_parts: Callable[[str, Parts], int],
+    make_rows: Callable[[str, str], int],
+    make_parts: Callable[[str, str, str], int],
 ) -> list[facts.Group]:
     """Materialise ``ind_members`` and the selections' groups (:class:`facts.Group`) over the registered
     inputs: through ``make(name, sql)``, or, for the groups of feeds with more than ``selection_rows``
-    links when there are several buckets, through ``make_parts(name, parts)`` (:class:`Parts`), bucket by
-    bucket. Returns the groups; each group's table is named by ``Group.table``."""
+    links when there are several buckets, bucket by bucket through ``make_parts(name, linked, sql)``:
+    ``linked``, the feed's links to the members of every bucket (:func:`facts.linked_sql`), and ``sql``,
+    the group's query over one bucket's links (``ind_linked``). The history rows a big group takes are
+    written first where :data:`PREFILTER_RATIO` says (``make_rows``, unordered). Returns the groups; each
+    group's table is named by ``Group.table``."""
     window = facts.Window(period, period_end(period))
     make("ind_members", facts.members_sql(window, buckets))
     links: dict[tuple[str, str], int] = {}
@@ -192,13 +185,14 @@ def select_records(
             make(group.table, group.sql(window))
             continue
         history = engine.fetch(f"SELECT COUNT(*) AS n FROM src_{group.feed}").column("n")[0].as_py() or 0
-        linked = facts.linked_sql(group.feed, group.role)
+        rows: str | None = None
         if len(group.selections) > 1 or history > PREFILTER_RATIO * n_links:
             rows = f"{group.table}_rows"
-            parts = Parts(linked, group.sql(window, linked="ind_linked", rows=rows), group.rows_sql(window))
-        else:
-            parts = Parts(linked, group.sql(window, linked="ind_linked"))
-        make_parts(group.table, parts)
+            if make_rows(rows, group.rows_sql(window)) <= selection_rows:
+                make(group.table, group.sql(window, rows=rows))
+                continue
+        linked = facts.linked_sql(group.feed, group.role)
+        make_parts(group.table, linked, group.sql(window, linked="ind_linked", rows=rows))
     return groups
 
 
@@ -252,15 +246,13 @@ def _assess(
             parts[name].append(target)
         return rows
 
-    def make_parts(name: str, how: Parts) -> int:
+    def make_parts(name: str, linked: str, sql: str) -> int:
         # The links of every bucket's members in one pass, split by bucket (one query per bucket read
         # the feed's links once per bucket: 95 s of a national run), then each bucket's records: the
-        # join to the feed (or to its rows taken, written first) holds a bucket's links, not the feed.
+        # join to the feed (or to its rows taken) holds a bucket's links, not the feed.
         split = scratch / "links" / name
         split.parent.mkdir(parents=True, exist_ok=True)
-        engine.partition(how.linked, split, "bucket")
-        if how.rows is not None:
-            make(f"{name}_rows", how.rows, scratch / "rows", order=())
+        engine.partition(linked, split, "bucket")
         dirs = [scratch / "parts" / f"{b:04d}" / name for b in range(len(buckets))]
         rows = 0
         views.extend(("ind_linked", "ind_linked_part"))
@@ -270,9 +262,9 @@ def _assess(
                 engine.register_parquet("ind_linked_part", part)
                 bucket = f"SELECT *, CAST({b} AS BIGINT) AS bucket FROM ind_linked_part"
             else:  # (no member of the bucket has a record of the feed)
-                bucket = f"SELECT * FROM ({how.linked}) AS l WHERE FALSE"
+                bucket = f"SELECT * FROM ({linked}) AS l WHERE FALSE"
             engine.register_query("ind_linked", bucket)
-            rows += make(name, how.sql, d.parent, order=())
+            rows += make(name, sql, d.parent, order=())
         target = scratch / "all" / name
         target.mkdir(parents=True)
         gather(dirs, target)
@@ -287,7 +279,8 @@ def _assess(
     views += ["families", "family_members"]
     # (in bucket order, so that a bucket's rows are a few row groups that the bucket's reads pick out)
     by_bucket = functools.partial(make, order=("bucket",) if len(buckets) > 1 else ())
-    groups = select_records(engine, period, buckets, selection_rows, by_bucket, make_parts)
+    unordered = functools.partial(make, here=scratch / "rows", order=())
+    groups = select_records(engine, period, buckets, selection_rows, by_bucket, unordered, make_parts)
     whole = ["ind_members", *(g.table for g in groups)]
     for name in whole:
         engine.register_parquet(f"all_{name}", scratch / "all" / name)
