@@ -267,7 +267,11 @@ PERSON_FACTS: tuple[Fact, ...] = (
         "contribution_months",
         "INTEGER",
         "contributions",
-        "COUNT(DISTINCT s.period)",
+        # (the months as bits of one integer, counted: a distinct count of periods per person was a
+        # third of the person facts' CPU; a month's bit is its number modulo 62, one bit per month of
+        # any window shorter than 62 months)
+        "BIT_COUNT(BIT_OR(CAST(POWER(2, (CAST(SUBSTR(s.period, 1, 4) AS BIGINT) * 12 "
+        "+ CAST(SUBSTR(s.period, 6, 2) AS BIGINT)) % 62) AS BIGINT)))",
         "Months with a mandatory pension contribution in the last 12.",
         "0",
     ),
