@@ -336,6 +336,9 @@ def test_partition_writes_one_table_per_value(engine: Engine, tmp_path: Path) ->
         assert engine.fetch("SELECT * FROM piece ORDER BY id").to_pylist() == kept
     with pytest.raises(FileExistsError):
         engine.partition(query, out, "half")
+    nothing = tmp_path / "nothing"
+    assert engine.partition(f"{query} AND id > 100", nothing, "half") == 0
+    assert not list(nothing.glob("half=*"))
 
 
 def test_values_on_each_engine(engine: Engine) -> None:

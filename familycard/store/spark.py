@@ -208,6 +208,8 @@ class SparkEngine(Engine):
         self._df(query).write.mode("append").partitionBy(column).parquet(str(out))
         for crc in out.rglob(".*.crc"):
             crc.unlink()
+        if not any(out.rglob("*.parquet")):  # (no row: no directory, and nothing to infer a schema from)
+            return 0
         return int(self._spark.read.parquet(str(out)).count())
 
     def fetch(self, query: str) -> pa.Table:
