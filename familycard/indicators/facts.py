@@ -842,14 +842,13 @@ def selection_sql(sel: Selection, window: Window) -> str:
     return Group(sel.feed, sel.role, (sel,)).sql(window)
 
 
-def linked_sql(feed: str, role: str, bucket: int | None = None) -> str:
+def linked_sql(feed: str, role: str) -> str:
     """The records of ``feed`` that ``person_links`` links through ``role`` to the members of
-    ``ind_members`` (of one ``bucket``, if given): record key, person, family and bucket."""
-    of_bucket = "" if bucket is None else f" AND mm.bucket = {bucket}"
+    ``ind_members``: record key, person, family and bucket."""
     return f"""
         SELECT l.record_key, l.person_id, mm.family_id, mm.bucket
         FROM person_links AS l JOIN ind_members AS mm ON mm.person_id = l.person_id
-        WHERE l.feed = '{feed}' AND l.role = '{role}'{of_bucket}
+        WHERE l.feed = '{feed}' AND l.role = '{role}'
         """
 
 
@@ -888,14 +887,17 @@ class Group:
             ]
         return columns
 
+    def _either(self, window: Window) -> str:
+        """The condition a history row meets when some selection of the group takes it."""
+        return " OR ".join(f"({_where(sel, window)})" for sel in self.selections)
+
     def rows_sql(self, window: Window) -> str:
         """The history rows of the group's feed that some selection of it takes as of ``window``: record
         key, delivery period, fields and flags (read by :meth:`sql` with ``rows``)."""
-        either = " OR ".join(f"({_where(sel, window)})" for sel in self.selections)
         return f"""
         SELECT x._key, x._period, {", ".join(self._columns(window))}
         FROM src_{self.feed} AS x
-        WHERE {either}
+        WHERE {self._either(window)}
         """
 
     def sql(self, window: Window, *, linked: str | None = None, rows: str | None = None) -> str:
@@ -903,19 +905,16 @@ class Group:
         of the records it links; with ``rows`` (a table of :meth:`rows_sql`), read from those rows
         instead of the feed's history."""
         source = linked if linked is not None else f"({linked_sql(self.feed, self.role)})"
-        head = f"""
+        if rows is None:
+            table, columns, where = f"src_{self.feed}", self._columns(window), f"WHERE {self._either(window)}"
+        else:
+            table, columns, where = rows, self._columns(None), ""
+        return f"""
         SELECT l.person_id, l.family_id, l.bucket, '{self.feed}' AS feed, x._key AS record_key,
-            x._period AS delivery_period"""
-        if rows is not None:
-            return f"""{head}, {", ".join(self._columns(None))}
-        FROM {rows} AS x
+            x._period AS delivery_period, {", ".join(columns)}
+        FROM {table} AS x
         JOIN {source} AS l ON l.record_key = x._key
-        """
-        either = " OR ".join(f"({_where(sel, window)})" for sel in self.selections)
-        return f"""{head}, {", ".join(self._columns(window))}
-        FROM src_{self.feed} AS x
-        JOIN {source} AS l ON l.record_key = x._key
-        WHERE {either}
+        {where}
         """
 
     def views(self) -> dict[str, str]:

@@ -184,9 +184,8 @@ def select_records(
         if n_links <= selection_rows:
             make(group.table, group.sql(window))
             continue
-        history = engine.fetch(f"SELECT COUNT(*) AS n FROM src_{group.feed}").column("n")[0].as_py() or 0
         rows: str | None = None
-        if len(group.selections) > 1 or history > PREFILTER_RATIO * n_links:
+        if len(group.selections) > 1 or _rows_of(engine, f"src_{group.feed}") > PREFILTER_RATIO * n_links:
             rows = f"{group.table}_rows"
             if make_rows(rows, group.rows_sql(window)) <= selection_rows:
                 make(group.table, group.sql(window, rows=rows))
@@ -194,6 +193,11 @@ def select_records(
         linked = facts.linked_sql(group.feed, group.role)
         make_parts(group.table, linked, group.sql(window, linked="ind_linked", rows=rows))
     return groups
+
+
+def _rows_of(engine: Engine, table: str) -> int:
+    """The number of rows of the registered table ``table``."""
+    return int(engine.fetch(f"SELECT COUNT(*) AS n FROM {table}").column("n")[0].as_py() or 0)
 
 
 def gather(parts: list[Path], target: Path) -> None:
@@ -310,12 +314,11 @@ def _assess(
     got = engine.fetch("SELECT level, COUNT(*) AS n FROM family_scores GROUP BY level ORDER BY level")
     by_level = dict(zip(got.column("level").to_pylist(), got.column("n").to_pylist(), strict=True))
     targeted = engine.fetch("SELECT COUNT(*) AS n FROM family_scores WHERE targeted").column("n")[0].as_py()
-    n_families = engine.fetch("SELECT COUNT(*) AS n FROM family_facts").column("n")[0].as_py()
     return AssessmentReport(
         run=run.id,
         as_of=period,
         methodology=meth.id,
-        families=int(n_families or 0),
+        families=_rows_of(engine, "family_facts"),
         indicators=len(meth.indicators),
         by_level={str(k): int(v) for k, v in by_level.items()},
         targeted=int(targeted or 0),
