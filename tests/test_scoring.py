@@ -4,6 +4,7 @@ methodology diff, targeting accuracy, and identical results on DuckDB and Spark.
 from __future__ import annotations
 
 import json
+import random
 import re
 import shutil
 from pathlib import Path
@@ -17,7 +18,7 @@ from typer.testing import CliRunner
 
 from familycard.cli import app
 from familycard.families.asof import period_end
-from familycard.indicators import facts
+from familycard.indicators import compute, facts
 from familycard.indicators.methodology import MethodologyError, load_methodology, substitute
 from familycard.scoring.diff import methodology_diff
 from familycard.scoring.evaluate import evaluate_targeting
@@ -412,6 +413,33 @@ def test_grouped_selections_select_what_each_selection_selects(
             assert mine.sort_by(keys).equals(alone.sort_by(keys)), name
             checked += mine.num_rows
     assert checked > 1000
+
+
+@pytest.mark.parametrize("sizes", [[1, 2, 3], [1, 15, 16, 3], [40, 1, 63, 64, 7]])
+def test_packed_member_counts_equal_counting_each_condition(engine: Engine, sizes: list[int]) -> None:
+    """The person indicators' members are counted as fields of packed sums sized by the largest family;
+    every count equals counting its condition alone, at field widths of 2 to 7 bits (families of up to
+    64 members, all of whom meet a condition) and with many conditions per sum."""
+    rng = random.Random(sum(sizes))
+    rows = [
+        {"family_id": f"f{f:02d}", "x": rng.random() < 0.5, "y": rng.random() < 0.2, "z": f % 2 == 0}
+        for f, n in enumerate(sizes)
+        for _ in range(n)
+    ]
+    engine.register_arrow("person_facts", pa.Table.from_pylist(rows))
+    largest = engine.fetch(compute.largest_family_sql()).column("n")[0].as_py()
+    assert largest == max(sizes)
+    conditions = ["x", "y", "z", "TRUE", "NOT x", "x AND y", "x OR z", "FALSE"] * 4  # several words
+    counters = [(f"c{k}", cond) for k, cond in enumerate(conditions)]
+    got = {r["family_id"]: r for r in engine.fetch(compute._counts(counters, largest)).to_pylist()}
+    checks = {"x": lambda r: r["x"], "y": lambda r: r["y"], "z": lambda r: r["z"], "TRUE": lambda r: True}
+    checks |= {"NOT x": lambda r: not r["x"], "x AND y": lambda r: r["x"] and r["y"]}
+    checks |= {"x OR z": lambda r: r["x"] or r["z"], "FALSE": lambda r: False}
+    assert len(got) == len(sizes)
+    for k, cond in enumerate(conditions):
+        for fid, counted in got.items():
+            members = [r for r in rows if r["family_id"] == fid]
+            assert counted[f"c{k}"] == sum(1 for r in members if checks[cond](r)), (fid, cond)
 
 
 @pytest.mark.parametrize("engine", ["duckdb"], indirect=True)

@@ -92,7 +92,7 @@ def _levels_for(engine: Engine, meth: Methodology, period: str, scratch: Path) -
 
     window = facts.Window(period, period_end(period))
     make("family_facts", facts.family_facts_sql(window, int(meth.parameters.get("pension_age", 63))))
-    compute_levels(meth, make)
+    compute_levels(engine, meth, make)
     out = engine.fetch("SELECT family_id, level, score, region FROM family_scores ORDER BY family_id")
     for name in made:
         engine.drop(name)

@@ -151,8 +151,10 @@ PREFILTER_RATIO = 2
 selection's condition on every history row again) or its feed's history holds more than this many rows
 per link (years of monthly deliveries against a twelve-month window). Nationally the health group's seven
 buckets took 69.5 s reading the history and 40.4 s with the rows written first; pension contributions,
-whose history is nearly all in the window, 41.8 s and 50.7 s. Where the rows taken are no more than
-``selection_rows``, the group is selected whole from them (civil acts: 25 M links, 216,000 rows taken)."""
+whose history is nearly all in the window, 41.8 s and 50.7 s. The rows taken are counted first (a
+filtered count, nothing written); where they are no more than ``selection_rows``, they are written and
+the group is selected whole from them, with no buckets (civil acts: 25 M links, 216,000 rows taken;
+pension payments: 23.7 M links, 2.0 M rows taken, the latest month's)."""
 
 
 def select_records(
@@ -185,14 +187,28 @@ def select_records(
             make(group.table, group.sql(window))
             continue
         rows: str | None = None
-        if len(group.selections) > 1 or _rows_of(engine, f"src_{group.feed}") > PREFILTER_RATIO * n_links:
+        few = _taken(engine, group, window) <= selection_rows
+        if (
+            few
+            or len(group.selections) > 1
+            or _rows_of(engine, f"src_{group.feed}") > PREFILTER_RATIO * n_links
+        ):
             rows = f"{group.table}_rows"
-            if make_rows(rows, group.rows_sql(window)) <= selection_rows:
+            make_rows(rows, group.rows_sql(window))
+            if few:
                 make(group.table, group.sql(window, rows=rows))
                 continue
         linked = facts.linked_sql(group.feed, group.role)
         make_parts(group.table, linked, group.sql(window, linked="ind_linked", rows=rows))
     return groups
+
+
+def _taken(engine: Engine, group: facts.Group, window: facts.Window) -> int:
+    """The number of history rows of ``group``'s feed that its selections take as of ``window`` (counted,
+    not written)."""
+    return int(
+        engine.fetch(f"SELECT COUNT(*) AS n FROM ({group.rows_sql(window)}) AS r").column("n")[0].as_py() or 0
+    )
 
 
 def _rows_of(engine: Engine, table: str) -> int:
@@ -208,10 +224,11 @@ def gather(parts: list[Path], target: Path) -> None:
             f.rename(target / f"b{b:04d}-{f.name}")
 
 
-def compute_levels(meth: Methodology, make: Callable[[str, str], int]) -> None:
+def compute_levels(engine: Engine, meth: Methodology, make: Callable[[str, str], int]) -> None:
     """Materialise ``family_indicators`` and ``family_scores`` for ``meth`` over ``person_facts`` and
     ``family_facts``."""
-    make("family_indicators", compute.family_indicators_sql(meth))
+    largest = engine.fetch(compute.largest_family_sql()).column("n")[0].as_py()
+    make("family_indicators", compute.family_indicators_sql(meth, int(largest or 0)))
     make("family_scores", levels.scores_sql(meth))
 
 
@@ -303,7 +320,7 @@ def _assess(
         here = scratch / f"bucket-{b:04d}"
         make("person_facts", facts.person_facts_sql(window), here)
         make("family_facts", facts.family_facts_sql(window, pension_age), here)
-        compute_levels(meth, functools.partial(make, here=here))
+        compute_levels(engine, meth, functools.partial(make, here=here))
         make("family_situations", levels.situations_sql(meth), here)
         make("ind_masks", compute.masks_sql(meth), here)
         make("indicator_sources", compute.sources_sql(meth), here)
