@@ -163,10 +163,11 @@ def _words(meth: Methodology) -> int:
 
 
 def masks_sql(meth: Methodology) -> str:
-    """``ind_masks``: per family member with at least one deprivation backed by records, the flags of
-    those deprivations packed into ``m0``, ``m1``, ... (bit ``k`` of the masks is the ``k``-th backed
-    indicator): the member's own deprivations (person indicators) and the family's (family
-    indicators)."""
+    """``ind_masks``: per family member, the flags of the deprivations backed by records packed into
+    ``m0``, ``m1``, ... (bit ``k`` of the masks is the ``k``-th backed indicator): the member's own
+    deprivations (person indicators) and the family's (family indicators). Members without any are
+    kept (:func:`sources_sql` skips them): a filter on the masks here was evaluated with the join, the
+    masks computed twice."""
     params = meth.parameters
     qualified = {name: f"pf.{name}" for name in PERSON_FACT}
     terms: list[list[str]] = [[] for _ in range(_words(meth))]
@@ -174,13 +175,9 @@ def masks_sql(meth: Methodology) -> str:
         flag = substitute(_deprived(ind, params), qualified, {}) if ind.unit == "person" else f"fi.d_{ind.id}"
         terms[k // BITS_PER_WORD].append(f"CASE WHEN {flag} THEN {1 << (k % BITS_PER_WORD)} ELSE 0 END")
     words = ", ".join(f"CAST({' + '.join(t or ['0'])} AS BIGINT) AS m{w}" for w, t in enumerate(terms))
-    nonzero = " OR ".join(f"m{w} <> 0" for w in range(len(terms)))
     return f"""
-        SELECT * FROM (
-            SELECT pf.family_id, pf.person_id, {words}
-            FROM person_facts AS pf JOIN family_indicators AS fi ON fi.family_id = pf.family_id
-        ) AS masked
-        WHERE {nonzero}
+        SELECT pf.family_id, pf.person_id, {words}
+        FROM person_facts AS pf JOIN family_indicators AS fi ON fi.family_id = pf.family_id
     """
 
 
@@ -199,13 +196,14 @@ def sources_sql(meth: Methodology) -> str:
         for s in SELECTIONS
     )
     word = " ".join(f"WHEN {w} THEN k.m{w}" for w in range(_words(meth)))
+    deprived = " OR ".join(f"m{w} <> 0" for w in range(_words(meth)))
     return f"""
         WITH records AS (
             {records}
         )
         SELECT k.family_id, m.indicator, r.person_id, r.feed, r.record_key, r.delivery_period AS period
         FROM records AS r
-        JOIN ind_masks AS k ON k.person_id = r.person_id
+        JOIN (SELECT * FROM ind_masks WHERE {deprived}) AS k ON k.person_id = r.person_id
         JOIN ind_source_map AS m ON m.selection = r.selection
         WHERE ((CASE m.word {word} END) & m.bit) <> 0
     """
