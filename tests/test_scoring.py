@@ -415,6 +415,53 @@ def test_grouped_selections_select_what_each_selection_selects(
     assert checked > 1000
 
 
+@pytest.mark.parametrize("engine", ["duckdb"], indirect=True)
+def test_person_facts_over_a_group_equal_each_selections_own(
+    assessed: tuple[Path, Path], engine: Engine
+) -> None:
+    """A fact aggregated over its group's table, restricted to its selection's rows (``flagged``), has
+    the value it has over the selection's own rows, for every person with a row of the selection."""
+    _, data = assessed
+    wh = Warehouse(data)
+    for name in (*BASE_INPUTS, *(f"src_{f}" for f in FEEDS_READ)):
+        engine.register_parquet(name, wh.table_path(name))
+    period = str(engine.fetch("SELECT MAX(as_of) AS p FROM families").column("p")[0].as_py())
+    window = facts.Window(period, period_end(period))
+    engine.register_query("ind_members", facts.members_sql(window))
+    compared = 0
+    for group in (g for g in facts.selection_groups() if len(g.selections) > 1):
+        engine.register_query(group.table, group.sql(window))
+        for name, view in group.views().items():
+            engine.register_query(name, view)
+        for sel in group.selections:
+            for fact in (f for f in facts.PERSON_FACTS if f.selection == sel.name):
+                sql = window.fill(fact.sql)
+                alone = engine.fetch(
+                    f"SELECT s.person_id, {sql} AS v FROM ind_sel_{sel.name} AS s GROUP BY s.person_id"
+                )
+                flag = f"_in_{sel.name}"
+                fused = engine.fetch(
+                    f"SELECT * FROM (SELECT s.person_id, COUNT(CASE WHEN s.{flag} THEN 1 END) AS n, "
+                    f"{facts.flagged(sql, flag)} AS v FROM {group.table} AS s GROUP BY s.person_id) AS a "
+                    "WHERE n > 0"
+                ).drop_columns(["n"])
+                keys = [("person_id", "ascending")]
+                assert fused.sort_by(keys).equals(alone.sort_by(keys)), fact.name
+                compared += alone.num_rows
+    assert compared > 1000
+
+
+def test_a_fact_is_restricted_to_its_selection_or_refused() -> None:
+    """Every aggregate's argument is taken only from the flagged rows; SQL that reads a row outside an
+    aggregate (or nests aggregates) cannot be restricted and is refused."""
+    got = facts.flagged("CASE WHEN COUNT(*) > 0 THEN MAX(s.a) END + COUNT(DISTINCT s.b)", "_in_x")
+    assert got.count("CASE WHEN s._in_x THEN") == 3
+    assert "COUNT(DISTINCT CASE WHEN s._in_x THEN s.b END)" in got
+    for bad in ("s.a + SUM(s.b)", "MAX(SUM(s.a))"):
+        with pytest.raises(ValueError):
+            facts.flagged(bad, "_in_x")
+
+
 @pytest.mark.parametrize("sizes", [[1, 2, 3], [1, 15, 16, 3], [40, 1, 63, 64, 7]])
 def test_packed_member_counts_equal_counting_each_condition(engine: Engine, sizes: list[int]) -> None:
     """The person indicators' members are counted as fields of packed sums sized by the largest family;
