@@ -378,6 +378,18 @@ def test_assessment_in_buckets_writes_the_same_tables(
             assert mine.equals(reference), table  # same rows in the same order
 
 
+def _selection_inputs(engine: Engine, data: Path) -> facts.Window:
+    """Register the assessment's inputs of the snapshot at ``data`` and its members (``ind_members``);
+    return the window of the families' period."""
+    wh = Warehouse(data)
+    for name in (*BASE_INPUTS, *(f"src_{f}" for f in FEEDS_READ)):
+        engine.register_parquet(name, wh.table_path(name))
+    period = str(engine.fetch("SELECT MAX(as_of) AS p FROM families").column("p")[0].as_py())
+    window = facts.Window(period, period_end(period))
+    engine.register_query("ind_members", facts.members_sql(window))
+    return window
+
+
 @pytest.mark.parametrize("engine", ["duckdb"], indirect=True)
 def test_grouped_selections_select_what_each_selection_selects(
     assessed: tuple[Path, Path], engine: Engine
@@ -385,13 +397,7 @@ def test_grouped_selections_select_what_each_selection_selects(
     """A feed read by several selections is joined once for all of them (a group); each selection's view
     over the group holds exactly the rows the selection's own query selects. A group read from the
     history rows it takes, written first (as big feeds are nationally), holds the same rows."""
-    _, data = assessed
-    wh = Warehouse(data)
-    for name in (*BASE_INPUTS, *(f"src_{f}" for f in FEEDS_READ)):
-        engine.register_parquet(name, wh.table_path(name))
-    period = str(engine.fetch("SELECT MAX(as_of) AS p FROM families").column("p")[0].as_py())
-    window = facts.Window(period, period_end(period))
-    engine.register_query("ind_members", facts.members_sql(window))
+    window = _selection_inputs(engine, assessed[1])
     groups = [g for g in facts.selection_groups() if len(g.selections) > 1]
     assert {g.feed for g in groups} >= {"health", "debts", "police", "civil_acts", "social_payments"}
     assert sorted(s.name for g in facts.selection_groups() for s in g.selections) == sorted(facts.SELECTION)
@@ -421,13 +427,7 @@ def test_person_facts_over_a_group_equal_each_selections_own(
 ) -> None:
     """A fact aggregated over its group's table, restricted to its selection's rows (``flagged``), has
     the value it has over the selection's own rows, for every person with a row of the selection."""
-    _, data = assessed
-    wh = Warehouse(data)
-    for name in (*BASE_INPUTS, *(f"src_{f}" for f in FEEDS_READ)):
-        engine.register_parquet(name, wh.table_path(name))
-    period = str(engine.fetch("SELECT MAX(as_of) AS p FROM families").column("p")[0].as_py())
-    window = facts.Window(period, period_end(period))
-    engine.register_query("ind_members", facts.members_sql(window))
+    window = _selection_inputs(engine, assessed[1])
     compared = 0
     for group in (g for g in facts.selection_groups() if len(g.selections) > 1):
         engine.register_query(group.table, group.sql(window))

@@ -981,9 +981,7 @@ def person_facts_sql(window: Window) -> str:
     so that a group of several selections is read, grouped and joined once rather than once each; a
     fact is NULL for a person without a row of its selection, as a join to the selection alone would
     make it."""
-    member = {
-        f.name: f"{typed(f, window.fill(f.sql))} AS {f.name}" for f in PERSON_FACTS if f.selection is None
-    }
+    parts = [f"{typed(f, window.fill(f.sql))} AS {f.name}" for f in PERSON_FACTS if f.selection is None]
     by_sel: dict[str, list[Fact]] = {}
     for f in PERSON_FACTS:
         if f.selection is not None:
@@ -1006,7 +1004,6 @@ def person_facts_sql(window: Window) -> str:
             f"LEFT JOIN (SELECT s.person_id, {', '.join(aggs)} FROM {table} AS s GROUP BY s.person_id) "
             f"AS a{i} ON a{i}.person_id = m.person_id"
         )
-    parts = list(member.values())
     for facts in by_sel.values():
         for f in facts:
             filled = f"COALESCE({values[f.name]}, {f.default})" if f.default else values[f.name]

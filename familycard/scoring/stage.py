@@ -206,13 +206,11 @@ def select_records(
 def _taken(engine: Engine, group: facts.Group, window: facts.Window) -> int:
     """The number of history rows of ``group``'s feed that its selections take as of ``window`` (counted,
     not written)."""
-    return int(
-        engine.fetch(f"SELECT COUNT(*) AS n FROM ({group.rows_sql(window)}) AS r").column("n")[0].as_py() or 0
-    )
+    return _rows_of(engine, f"({group.rows_sql(window)}) AS r")
 
 
 def _rows_of(engine: Engine, table: str) -> int:
-    """The number of rows of the registered table ``table``."""
+    """The number of rows of ``table``: a registered table, or a subquery with its alias."""
     return int(engine.fetch(f"SELECT COUNT(*) AS n FROM {table}").column("n")[0].as_py() or 0)
 
 
