@@ -49,15 +49,7 @@ import pyarrow.parquet as pq
 
 from familycard.identity.decisions import current_decisions, load_decisions, mention_parts
 from familycard.identity.linkage import LINK_SCHEMA, LinkResult, empty_pairs, level_labels, link_records
-from familycard.identity.mentions import (
-    DISTINCT_NAMES_SQL,
-    MENTION_COLUMNS,
-    cleaned_sql,
-    keyed_mentions_sql,
-    name_keys,
-    raw_mentions_sql,
-    thin_union_sql,
-)
+from familycard.identity.mentions import KEYED_MENTIONS_SQL, build_mentions
 from familycard.identity.model import (
     IIN_NEAR_LEVEL,
     LIST_BLOCKING_COLUMNS,
@@ -151,115 +143,52 @@ REGISTRY_COLUMNS = (
 )  # fmt: skip
 REGISTRY_SQL = f"""
     SELECT {{pid}} AS person_id, {", ".join(REGISTRY_COLUMNS[1:])}
-    FROM ({keyed_mentions_sql("id_registry_mentions", "id_mentions_keys")}) AS m WHERE iin IS NOT NULL
+    FROM id_mentions WHERE feed = {{registry}} AND iin IS NOT NULL
     QUALIFY ROW_NUMBER() OVER (PARTITION BY iin ORDER BY first_seq, record_key) = 1
-"""
-"""``id_registry``: one person per valid IIN of the reference feed's mentions (``id_registry_mentions``),
-its earliest record."""
-
-# The reference feed's mentions as thin mentions (mentions.THIN_COLUMNS; cleaning them again changes
-# nothing), so that the feed is read once.
-REGISTRY_THIN_SQL = """
-    SELECT feed, record_key, role, first_seq, last_seq, iin, iin_raw, surname AS surname_in,
-        given_name AS given_in, patronymic AS patronymic_in, CAST(NULL AS VARCHAR) AS full_in, birth_date,
-        sex AS sex_in, kato
-    FROM id_registry_mentions
-"""
-
-DOUBT = {0: "sure", 1: "check", 2: "unlinked"}
-"""What ``id_links.kind`` says of a mention: ``0`` its valid IIN is a registry person's, whose birth date
-is the mention's, and no reviewer rejected the link (a direct link, nothing more to look at); ``1`` its IIN
-is a registry person's but a birth date differs or is missing, or a reviewer rejected the link (the names
-decide, :data:`CHECK_SQL`); ``2`` no registry person has its IIN (or it has none)."""
-
-_THIN_FIELDS = ("first_seq", "last_seq", "iin", "iin_raw", "surname_in", "given_in", "patronymic_in",
-                "full_in", "birth_date", "sex_in")  # fmt: skip
-
-
-def linked_sql(thin: str) -> str:
-    """``id_links``: every mention of ``thin`` (the thin mentions of every feed, in the catalogue's order),
-    in one pass: its ``feed``, ``record_key``, ``role``, ``kato``, the registry person its IIN names
-    (``person_id``), ``kind`` (:data:`DOUBT`) and ``rejected``; the other thin fields only for the
-    mentions an IIN does not settle (kind 1 or 2; null for the 85 % of kind 0, which are not written)."""
-    fields = ", ".join(f"CASE WHEN k.kind > 0 THEN k.{f} END AS {f}" for f in _THIN_FIELDS)
-    return f"""
-        SELECT k.feed, k.record_key, k.role, k.kato, k.person_id, k.kind, k.rejected, {fields}
-        FROM (
-            SELECT m.*, r.person_id,
-                CASE WHEN r.person_id IS NULL THEN 2
-                     WHEN m.birth_date IS NULL OR r.birth_date IS NULL OR m.birth_date <> r.birth_date
-                          OR j.person_id IS NOT NULL THEN 1
-                     ELSE 0 END AS kind,
-                j.person_id IS NOT NULL AS rejected
-            FROM ({thin}) AS m
-            LEFT JOIN id_registry AS r ON r.iin = m.iin
-            LEFT JOIN id_rejected AS j ON j.feed = m.feed AND j.record_key = m.record_key
-                AND j.role = m.role AND j.person_id = r.person_id
-        ) AS k
-    """
-
-
-def _doubt_sql() -> str:
-    clean = cleaned_sql("d")
-    return f"""
-        SELECT d.feed, d.record_key, d.role, d.first_seq, d.last_seq, d.iin, d.iin_raw,
-            {clean["surname"]} AS surname, {clean["given_name"]} AS given_name,
-            {clean["patronymic"]} AS patronymic, d.birth_date, {clean["sex"]} AS sex, d.kato,
-            d.person_id, d.kind, d.rejected
-        FROM id_links AS d WHERE d.kind > 0
-    """
-
-
-DOUBT_SQL = _doubt_sql()
-"""``id_doubt``: the mentions an IIN does not settle, their names and sex cleaned. (Cleaned here, on
-their own rows, not in ``id_links`` under a ``CASE``: DuckDB computes an expression that a projection
-repeats, such as the cleaned full name, once for every row before the ``CASE`` picks the rows.)"""
-
-# The names of the mentions to check that the registry's names did not already key.
-NEW_NAMES_SQL = """
-    SELECT DISTINCT n.name FROM (
-        SELECT surname AS name FROM id_doubt UNION ALL SELECT given_name AS name FROM id_doubt
-        UNION ALL SELECT patronymic AS name FROM id_doubt
-    ) AS n ANTI JOIN id_mentions_keys AS k ON k.name = n.name
-    WHERE n.name IS NOT NULL ORDER BY n.name
 """
 
 # Two name keys "differ" when both are known and more than two edits apart (keys are ASCII, so
 # LEVENSHTEIN means the same on both engines).
 _DIFFER = "({a} IS NOT NULL AND {b} IS NOT NULL AND LEVENSHTEIN({a}, {b}) > 2)"
-CHECK_SQL = keyed_mentions_sql(
-    "id_doubt",
-    "id_mentions_keys",
-    more=f""", m.person_id AS iin_person,
-        CASE WHEN m.kind = 1
-                  AND (m.birth_date IS NULL OR r.birth_date IS NULL OR m.birth_date <> r.birth_date)
+DIRECT_SQL = f"""
+    SELECT m.feed, m.record_key, m.role, m.kato, r.person_id,
+        -- (CASE, not AND: the names are compared only where the birth dates differ, or either is missing;
+        -- an AND computed both edit distances for every mention, two fifths of this step)
+        CASE WHEN m.birth_date IS NULL OR r.birth_date IS NULL OR m.birth_date <> r.birth_date
              THEN {_DIFFER.format(a="ks.key", b="r.surname_key")}
                   AND {_DIFFER.format(a="kg.key", b="r.given_name_key")}
              ELSE FALSE END AS disagree,
-        m.rejected, m.kind""",
-    join="\n        LEFT JOIN id_registry AS r ON r.person_id = m.person_id",
-)
-"""``id_check``: the mentions an IIN does not settle (kind 1 and 2), keyed, with the registry person
-their IIN names (``iin_person``) and whether that person disagrees strongly (``disagree``): another birth
-date (or none on either side) *and* both surname and given name different. Such a mention, and one whose
-link a reviewer rejected, is resolved like a mention without a registry IIN."""
-
-TRUSTED_SQL = """
-    SELECT feed, record_key, role, kato, person_id FROM id_links WHERE kind = 0
-    UNION ALL
-    SELECT feed, record_key, role, kato, iin_person AS person_id FROM id_check
-    WHERE kind = 1 AND NOT disagree AND NOT rejected
+        j.person_id IS NOT NULL AS rejected
+    FROM id_mentions_raw AS m
+    JOIN id_registry AS r ON r.iin = m.iin
+    LEFT JOIN id_mentions_keys AS ks ON ks.name = m.surname
+    LEFT JOIN id_mentions_keys AS kg ON kg.name = m.given_name
+    LEFT JOIN id_rejected AS j
+        ON j.feed = m.feed AND j.record_key = m.record_key AND j.role = m.role AND j.person_id = r.person_id
 """
-"""``id_trusted`` (a view): the direct links, each mention whose valid IIN is a registry person's and
-that nothing doubts, in the mentions' order (by feed and role) and then the checked ones."""
+"""``id_direct``: each mention whose valid IIN is a registry person's, read from the mentions as delivered
+(in their order: by feed and role), with the two name keys the check needs looked up on the way; a
+mention is named by its feed, record key and role (no mention id is made for the 98 % linked here)."""
 
+# The mentions with no direct link (no IIN of a registry person), and those whose direct link disagrees
+# or was rejected, with their name keys. (Not a join of every mention to every direct link: nationally
+# both are about 180 M rows, and that join spilled more than the disk holds; the registry's IINs and the
+# few doubtful direct links are small, and only the mentions they leave are keyed.)
+_DOUBTFUL = "(SELECT feed, record_key, role, person_id, disagree FROM id_direct WHERE disagree OR rejected)"
+_SAME_MENTION = "d.feed = m.feed AND d.record_key = m.record_key AND d.role = m.role"
+_UNLINKED = "(SELECT m.* FROM id_mentions_raw AS m ANTI JOIN id_registry AS r ON r.iin = m.iin)"
+_DOUBTED = f"(SELECT m.* FROM id_mentions_raw AS m SEMI JOIN {_DOUBTFUL} AS d ON {_SAME_MENTION})"
 UNRESOLVED_SQL = f"""
-    SELECT {", ".join(MENTION_COLUMNS)}, iin_person, disagree FROM id_check
-    WHERE kind = 2 OR disagree OR rejected
+    SELECT * FROM (
+        SELECT m.*, CAST(NULL AS VARCHAR) AS iin_person, FALSE AS disagree
+        FROM ({KEYED_MENTIONS_SQL.format(raw=_UNLINKED, keys="id_mentions_keys")}) AS m
+        UNION ALL
+        SELECT m.*, d.person_id AS iin_person, d.disagree
+        FROM ({KEYED_MENTIONS_SQL.format(raw=_DOUBTED, keys="id_mentions_keys")}) AS m
+        JOIN {_DOUBTFUL} AS d ON {_SAME_MENTION}
+    ) AS u
     ORDER BY mention_id
 """
-"""The mentions the model links: those without a registry IIN, and those whose direct link disagrees or
-was rejected."""
 
 # The registry persons' blocking columns, as model.prepare_records makes them for a reference table.
 REGISTRY_KEYS_SQL = f"""
@@ -275,7 +204,7 @@ REGISTRY_KEYS_SQL = f"""
 REGISTRY_LIST_SQL = {
     "districts": """
         SELECT DISTINCT person_id, SUBSTR(kato, 1, 4) AS value
-        FROM id_trusted WHERE kato IS NOT NULL
+        FROM id_direct WHERE kato IS NOT NULL AND NOT disagree AND NOT rejected
     """,
 }
 
@@ -316,9 +245,9 @@ CANDIDATE_KATOS_SQL = """
     SELECT chunk, person_id, STRING_AGG(kato, ',' ORDER BY kato) AS katos
     FROM (
         SELECT DISTINCT c.chunk, d.person_id, d.kato
-        FROM id_trusted AS d
+        FROM id_direct AS d
         JOIN id_candidates AS c ON c.person_id = d.person_id
-        WHERE d.kato IS NOT NULL
+        WHERE d.kato IS NOT NULL AND NOT d.disagree AND NOT d.rejected
     ) AS k
     GROUP BY chunk, person_id
 """
@@ -328,7 +257,7 @@ CANDIDATE_KATOS_SQL = """
 LINKS_SQL = """
     SELECT feed, record_key, role, person_id, 'iin' AS method, CAST(1.0 AS DOUBLE) AS match_probability,
         CAST(NULL AS DOUBLE) AS match_weight, FALSE AS uncertain
-    FROM id_trusted
+    FROM id_direct WHERE NOT disagree AND NOT rejected
     UNION ALL
     SELECT feed, record_key, role, person_id, method, match_probability, match_weight, uncertain
     FROM id_other
@@ -409,10 +338,10 @@ def run_identity(
         for spec in feeds:
             engine.register_parquet(f"src_{spec.name}", warehouse.table_path(f"src_{spec.name}"))
         tick("mentions", 0, 4)
+        views += ["id_mentions", "id_mentions_raw", "id_mentions_keys"]
+        report.mentions = build_mentions(engine, Catalogue(tuple(feeds)), staging, keyed_view=True)
         decided = current_decisions(load_decisions(warehouse.data))
-        built = _build(
-            engine, staging, Catalogue(tuple(feeds)), model, registry, id_key, decided, report, tick, views
-        )
+        built = _build(engine, staging, model, registry, id_key, decided, report, tick, views)
         tick("write", 3, 4)
         _write(engine, run, built, report, views, staging)
         run.carry_rest()
@@ -449,7 +378,6 @@ class _Built:
 def _build(
     engine: Engine,
     staging: Path,
-    feeds: Catalogue,
     model: LinkageModel,
     registry: str,
     id_key: str,
@@ -466,25 +394,12 @@ def _build(
         "id_rejected",
         pa.table({n: pa.array([row[i] for row in parts], pa.string()) for i, n in enumerate(names)}),
     )
-    views += ["id_rejected", "id_registry_mentions", "id_mentions_keys", "id_registry", "id_links"]
-    views += ["id_doubt", "id_check", "id_trusted"]
-    # The reference persons first: the reference feed's mentions, cleaned and keyed.
-    own = Catalogue(tuple(spec for spec in feeds if spec.name == registry))
-    engine.materialize("id_registry_mentions", raw_mentions_sql(own), staging / "id_registry_mentions")
-    keys = name_keys(engine, DISTINCT_NAMES_SQL.format(raw="id_registry_mentions"))
-    engine.register_arrow("id_mentions_keys", keys)
+    views += ["id_rejected", "id_registry", "id_direct"]
     pid = person_id_sql(id_key, "registry", "record_key")
-    n_registry = engine.materialize("id_registry", REGISTRY_SQL.format(pid=pid), staging / "id_registry")
-    # Then every mention once, each linked by its IIN where that settles it; only the rest is cleaned,
-    # keyed and checked.
-    thin = thin_union_sql(feeds, given={registry: REGISTRY_THIN_SQL})
-    report.mentions = engine.materialize("id_links", linked_sql(thin), staging / "id_links")
-    engine.materialize("id_doubt", DOUBT_SQL, staging / "id_doubt")
-    more = name_keys(engine, NEW_NAMES_SQL)
-    engine.drop("id_mentions_keys")
-    engine.register_arrow("id_mentions_keys", pa.concat_tables([keys, more]))
-    engine.materialize("id_check", CHECK_SQL, staging / "id_check")
-    engine.register_query("id_trusted", TRUSTED_SQL)
+    n_registry = engine.materialize(
+        "id_registry", REGISTRY_SQL.format(pid=pid, registry=_literal(registry)), staging / "id_registry"
+    )
+    engine.materialize("id_direct", DIRECT_SQL, staging / "id_direct")
     to_model = _measured(engine, model, n_registry, report, views)
     tick("linkage", 1, 4)
     unresolved = engine.fetch(UNRESOLVED_SQL)

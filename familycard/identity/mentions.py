@@ -107,30 +107,31 @@ def _address_field(spec: FeedSpec) -> str | None:
     return fields[0] if len(fields) == 1 else None
 
 
-def _sex_sql(expr: str) -> str:
-    """``M``, ``F`` or null from the sex code ``expr`` (a SQL expression)."""
-    value = f"UPPER(TRIM({expr}))"
+def _sex_sql(field: str | None) -> str:
+    if not field:
+        return "CAST(NULL AS VARCHAR)"
+    value = f"UPPER(TRIM({q(field)}))"
     male = ", ".join(f"'{c}'" for c in _MALE)
     female = ", ".join(f"'{c}'" for c in _FEMALE)
     return f"CASE WHEN {value} IN ({male}) THEN 'M' WHEN {value} IN ({female}) THEN 'F' END"
 
 
-THIN_COLUMNS = (
-    "feed", "record_key", "role", "first_seq", "last_seq", "iin", "iin_raw", "surname_in", "given_in",
-    "patronymic_in", "full_in", "birth_date", "sex_in", "kato",
-)  # fmt: skip
-"""The columns of a *thin* mention: what the record delivered, names and sex not yet cleaned
-(:func:`cleaned_sql` cleans them). A feed with a full name has it in ``full_in`` and no name parts."""
-
-
-def thin_mentions_sql(spec: FeedSpec, person: PersonRef, table: str) -> str:
-    """The thin mentions (:data:`THIN_COLUMNS`) of one person role of one feed, from its history table
-    ``table``: the fields as delivered, so that a reader that needs the cleaned names of a few mentions
-    cleans only those."""
+def person_mentions_sql(spec: FeedSpec, person: PersonRef, table: str) -> str:
+    """The mentions of one person role of one feed, from its history table ``table``."""
     iin_raw = f"{person.iin}_raw" if person.iin else None
     stored = {c.field for c in spec.columns}
     has_raw = person.iin is not None and spec.column(person.iin).type == "iin"
-    parts = (None, None, None) if person.full_name else (person.surname, person.given_name, person.patronymic)
+    if person.full_name:
+        full = _clean(q(person.full_name))
+        surname = f"NULLIF(SPLIT_PART({full}, ' ', 1), '')"
+        given = f"NULLIF(SPLIT_PART({full}, ' ', 2), '')"
+        # everything after the second word (the cleaned name has single spaces and no space at its ends)
+        after = f"LENGTH(SPLIT_PART({full}, ' ', 1)) + LENGTH(SPLIT_PART({full}, ' ', 2)) + 3"
+        patronymic = f"NULLIF(SUBSTRING({full}, {after}), '')"
+    else:
+        surname = _clean(_col(person.surname))
+        given = _clean(_col(person.given_name))
+        patronymic = _clean(_col(person.patronymic))
     filled = [
         q(f)
         for f in (person.iin, person.surname, person.given_name, person.patronymic, person.full_name)
@@ -142,13 +143,11 @@ def thin_mentions_sql(spec: FeedSpec, person: PersonRef, table: str) -> str:
     address = _address_field(spec)
     raw_sql = q(iin_raw) if has_raw and iin_raw else "CAST(NULL AS VARCHAR)"
     birth = f"CAST({q(person.birth_date)} AS DATE)" if person.birth_date else "CAST(NULL AS DATE)"
-    fields = (*parts, person.full_name)
-    columns_in = ("surname_in", "given_in", "patronymic_in", "full_in")
-    names = ", ".join(f"CAST({_col(f)} AS VARCHAR) AS {c}" for f, c in zip(fields, columns_in, strict=True))
     columns = f"""'{spec.name}' AS feed, _key AS record_key, '{person.role}' AS role,
             {{first_seq}} AS first_seq, _seq AS last_seq,
             CAST({_col(person.iin)} AS VARCHAR) AS iin, CAST({raw_sql} AS VARCHAR) AS iin_raw,
-            {names}, {birth} AS birth_date, CAST({_col(person.sex)} AS VARCHAR) AS sex_in,
+            {surname} AS surname, {given} AS given_name, {patronymic} AS patronymic,
+            {birth} AS birth_date, {_sex_sql(person.sex)} AS sex,
             CAST({_col(address)} AS VARCHAR) AS kato"""
     # A record's mention is its latest version that is not deleted and names someone, seen since the
     # first such version. Most records have one version: the current one (no valid-to), and no closed
@@ -168,55 +167,16 @@ def thin_mentions_sql(spec: FeedSpec, person: PersonRef, table: str) -> str:
     """
 
 
-def cleaned_sql(m: str) -> dict[str, str]:
-    """The cleaned name parts and sex of the thin mention ``m`` (an alias), by mention column: names
-    trimmed with runs of spaces collapsed (a full name split into SURNAME GIVEN PATRONYMIC, the patronymic
-    everything after the second word), sex normalised to ``M``/``F``. Cleaning a cleaned mention changes
-    nothing."""
-    full = _clean(f"{m}.full_in")
-    first, second = f"SPLIT_PART({full}, ' ', 1)", f"SPLIT_PART({full}, ' ', 2)"
-    # (the cleaned name has single spaces and no space at its ends)
-    split = {
-        "surname": f"NULLIF({first}, '')",
-        "given_name": f"NULLIF({second}, '')",
-        "patronymic": f"NULLIF(SUBSTRING({full}, LENGTH({first}) + LENGTH({second}) + 3), '')",
-    }
-    parts = {"surname": "surname_in", "given_name": "given_in", "patronymic": "patronymic_in"}
-    # (a thin mention has a full name or name parts, never both; COALESCE, not a CASE on which it has:
-    # DuckDB evaluates the nested CASE of the cleaning seven times as slowly inside another CASE)
-    out = {c: f"COALESCE({split[c]}, {_clean(f'{m}.{parts[c]}')})" for c in parts}
-    out["sex"] = _sex_sql(f"{m}.sex_in")
-    return out
-
-
-def thin_union_sql(
-    catalogue: Catalogue, tables: dict[str, str] | None = None, *, given: dict[str, str] | None = None
-) -> str:
-    """Every feed's thin mentions, in the order of the catalogue's feeds and roles; ``tables`` maps a feed
-    to its history view (default ``src_<feed>``), ``given`` to a query of its thin mentions made already
-    (read instead of its history)."""
+def raw_mentions_sql(catalogue: Catalogue, tables: dict[str, str] | None = None) -> str:
+    """Every feed's person mentions (names not yet keyed); ``tables`` maps a feed to its history view
+    (default ``src_<feed>``)."""
     parts: list[str] = []
     for spec in catalogue:
-        if given and spec.name in given:
-            parts.append(given[spec.name])
-            continue
         table = (tables or {}).get(spec.name, f"src_{spec.name}")
-        parts.extend(thin_mentions_sql(spec, person, table) for person in spec.persons)
+        parts.extend(person_mentions_sql(spec, person, table) for person in spec.persons)
     if not parts:
         raise ValueError("no feed in the catalogue declares [[persons]]")
     return "\nUNION ALL\n".join(f"SELECT * FROM ({p}) AS m{i}" for i, p in enumerate(parts))
-
-
-def raw_mentions_sql(catalogue: Catalogue, tables: dict[str, str] | None = None) -> str:
-    """Every feed's person mentions (names cleaned, not yet keyed); ``tables`` maps a feed to its history
-    view (default ``src_<feed>``)."""
-    clean = cleaned_sql("t")
-    return f"""
-        SELECT t.feed, t.record_key, t.role, t.first_seq, t.last_seq, t.iin, t.iin_raw,
-            {clean["surname"]} AS surname, {clean["given_name"]} AS given_name,
-            {clean["patronymic"]} AS patronymic, t.birth_date, {clean["sex"]} AS sex, t.kato
-        FROM ({thin_union_sql(catalogue, tables)}) AS t
-    """
 
 
 DISTINCT_NAMES_SQL = """
@@ -226,29 +186,17 @@ DISTINCT_NAMES_SQL = """
     ) AS n WHERE name IS NOT NULL ORDER BY name
 """
 
-
-def keyed_mentions_sql(raw: str, keys: str, *, more: str = "", join: str = "") -> str:
-    """The mentions of ``raw`` (a table or a parenthesised query with the cleaned mention columns, as
-    alias ``m``) with their ``mention_id``, ``iin_text`` and name keys looked up in ``keys``, as
-    :data:`MENTION_COLUMNS`; ``more`` adds columns after them (``, expr AS name, ...``) and ``join`` more
-    joins."""
-    return f"""
-        SELECT m.feed, m.record_key, m.role, m.feed || '|' || m.record_key || '|' || m.role AS mention_id,
-            m.first_seq, m.last_seq, m.iin, m.iin_raw,
-            COALESCE(m.iin, NULLIF(REGEXP_REPLACE(m.iin_raw, '[^0-9]', '', 'g'), '')) AS iin_text,
-            m.surname, m.given_name, m.patronymic, m.birth_date, m.sex, m.kato,
-            ks.key AS surname_key, kg.key AS given_name_key, kp.key AS patronymic_key{more}
-        FROM {raw} AS m
-        LEFT JOIN {keys} AS ks ON ks.name = m.surname
-        LEFT JOIN {keys} AS kg ON kg.name = m.given_name
-        LEFT JOIN {keys} AS kp ON kp.name = m.patronymic{join}
-    """
-
-
-def name_keys(engine: Engine, distinct_names_sql: str) -> pa.Table:
-    """The lookup table ``(name, key)`` of the names ``distinct_names_sql`` selects (one column ``name``):
-    fetched, then keyed in Python."""
-    return name_keys_table(engine.fetch(distinct_names_sql)["name"])
+KEYED_MENTIONS_SQL = """
+    SELECT m.feed, m.record_key, m.role, m.feed || '|' || m.record_key || '|' || m.role AS mention_id,
+        m.first_seq, m.last_seq, m.iin, m.iin_raw,
+        COALESCE(m.iin, NULLIF(REGEXP_REPLACE(m.iin_raw, '[^0-9]', '', 'g'), '')) AS iin_text,
+        m.surname, m.given_name, m.patronymic, m.birth_date, m.sex, m.kato,
+        ks.key AS surname_key, kg.key AS given_name_key, kp.key AS patronymic_key
+    FROM {raw} AS m
+    LEFT JOIN {keys} AS ks ON ks.name = m.surname
+    LEFT JOIN {keys} AS kg ON kg.name = m.given_name
+    LEFT JOIN {keys} AS kp ON kp.name = m.patronymic
+"""
 
 
 def build_mentions(
@@ -258,18 +206,27 @@ def build_mentions(
     *,
     name: str = "id_mentions",
     tables: dict[str, str] | None = None,
+    keyed_view: bool = False,
 ) -> int:
-    """Materialise every person mention (:data:`MENTION_COLUMNS`) as the view ``name`` (files under
-    ``staging``); the feeds' history tables must be registered (``src_<feed>``, or as ``tables`` says).
-    Returns the row count. (For reading mentions whole, e.g. to estimate the linkage model; the identity
-    stage itself cleans and keys only the mentions an IIN does not settle.)"""
+    """Materialise every person mention as the view ``name`` (files under ``staging``); the feeds'
+    history tables must be registered (``src_<feed>``, or as ``tables`` says). Returns the row count.
+
+    With ``keyed_view``, only the mentions as delivered are written (``{name}_raw``, in the order of the
+    catalogue's feeds and roles), the name keys are registered as ``{name}_keys`` (``name``, ``key``),
+    and ``name`` is a view that joins the two (:data:`KEYED_MENTIONS_SQL`): a reader that needs the keys
+    of a few mentions does not pay for writing every mention twice. The caller drops the three views.
+    """
     raw = f"{name}_raw"
     keys = f"{name}_keys"
-    engine.materialize(raw, raw_mentions_sql(catalogue, tables), staging / raw)
-    engine.register_arrow(keys, name_keys(engine, DISTINCT_NAMES_SQL.format(raw=raw)))
+    n = engine.materialize(raw, raw_mentions_sql(catalogue, tables), staging / raw)
+    names = engine.fetch(DISTINCT_NAMES_SQL.format(raw=raw))
+    engine.register_arrow(keys, name_keys_table(names["name"]))
+    if keyed_view:
+        engine.register_query(name, KEYED_MENTIONS_SQL.format(raw=raw, keys=keys))
+        return n
     # (unordered: every reader of the mentions orders what it needs, and sorting 18 M mentions at a tenth
     # of the national size took half of this step)
-    n = engine.materialize(name, keyed_mentions_sql(raw, keys), staging / name)
+    n = engine.materialize(name, KEYED_MENTIONS_SQL.format(raw=raw, keys=keys), staging / name)
     engine.drop(keys)
     engine.drop(raw)
     return n
