@@ -353,7 +353,10 @@ def attach_sql(round_: int) -> str:
         siblings AS (
             SELECT c.person_id, c.grp, COUNT(DISTINCT s.child) AS n
             FROM (SELECT DISTINCT person_id, grp FROM cand) AS c
-            JOIN fam_parent AS px ON px.child = c.person_id
+            -- (the candidates' parents picked by IN, before the join: joined first, the parents'
+            -- children paired every parent's children with each other, 42 M pairs nationally)
+            JOIN (SELECT child, parent FROM fam_parent WHERE child IN (SELECT person_id FROM cand)) AS px
+                ON px.child = c.person_id
             JOIN fam_parent AS s ON s.parent = px.parent AND s.child <> c.person_id
             JOIN placed AS ps ON ps.person_id = s.child AND ps.grp = c.grp
             GROUP BY c.person_id, c.grp
