@@ -353,8 +353,9 @@ def attach_sql(round_: int) -> str:
         siblings AS (
             SELECT c.person_id, c.grp, COUNT(DISTINCT s.child) AS n
             FROM (SELECT DISTINCT person_id, grp FROM cand) AS c
-            -- (the candidates' parents picked by IN, before the join: joined first, the parents'
-            -- children paired every parent's children with each other, 42 M pairs nationally)
+            -- (the candidates' parents picked first, by IN: with the join first, DuckDB paired every
+            -- parent's children with each other, 4.2 M pairs at a tenth of the national size, before
+            -- the round's few candidates narrowed them)
             JOIN (SELECT child, parent FROM fam_parent WHERE child IN (SELECT person_id FROM cand)) AS px
                 ON px.child = c.person_id
             JOIN fam_parent AS s ON s.parent = px.parent AND s.child <> c.person_id
