@@ -77,27 +77,37 @@ def largest_family_sql() -> str:
     return "SELECT MAX(k) AS n FROM (SELECT COUNT(*) AS k FROM person_facts GROUP BY family_id) AS c"
 
 
+def _per_word(width: int) -> int:
+    """How many fields of ``width`` bits a packed word holds."""
+    return max(1, BITS_PER_WORD // width)
+
+
+def _packed(conds: list[str], width: int) -> list[list[str]]:
+    """The terms of the words that pack ``conds`` (SQL conditions), a field of ``width`` bits each:
+    condition ``k`` is field ``k % n`` of word ``k // n`` (``n`` fields to a word of
+    :data:`BITS_PER_WORD` bits), and its term adds one to that field where the condition holds."""
+    per_word = _per_word(width)
+    return [
+        [f"CASE WHEN {c} THEN {1 << (j * width)} ELSE 0 END" for j, c in enumerate(conds[k : k + per_word])]
+        for k in range(0, len(conds), per_word)
+    ]
+
+
 def _counts(counters: list[tuple[str, str]], largest: int) -> str:
     """Per family of ``person_facts``, the members meeting each condition of ``counters`` (name, SQL),
-    counted as fields of a few packed sums: each member adds ``2**offset`` to a word for each condition
-    it meets, a field being wide enough for ``largest`` members, so that one sum counts several
-    conditions (a hash aggregate of a hundred sums took most of this query's time; its fields never
-    carry into each other, and a word stays below ``2**62`` on either engine)."""
+    counted as fields of a few packed sums (:func:`_packed`), a field being wide enough for ``largest``
+    members, so that one sum counts several conditions (a hash aggregate of a hundred sums took most of
+    this query's time; its fields never carry into each other, and a word stays below ``2**62`` on
+    either engine)."""
     width = max(1, largest.bit_length())
-    per_word = max(1, BITS_PER_WORD // width)
-    words = [counters[k : k + per_word] for k in range(0, len(counters), per_word)]
+    per_word = _per_word(width)
+    words = _packed([cond for _, cond in counters], width)
     sums = ", ".join(
-        "CAST(SUM(CAST("
-        + " + ".join(
-            f"CASE WHEN {cond} THEN {1 << (j * width)} ELSE 0 END" for j, (_, cond) in enumerate(word)
-        )
-        + f" AS BIGINT)) AS BIGINT) AS w{w}"
-        for w, word in enumerate(words)
+        f"CAST(SUM(CAST({' + '.join(t)} AS BIGINT)) AS BIGINT) AS w{w}" for w, t in enumerate(words)
     )
     fields = ", ".join(
-        f"(w{w} >> {j * width}) & {(1 << width) - 1} AS {name}"
-        for w, word in enumerate(words)
-        for j, (name, _) in enumerate(word)
+        f"(w{k // per_word} >> {(k % per_word) * width}) & {(1 << width) - 1} AS {name}"
+        for k, (name, _) in enumerate(counters)
     )
     packed = f"SELECT family_id, {sums} FROM person_facts GROUP BY family_id"
     return f"SELECT family_id, {fields} FROM ({packed}) AS c"
@@ -170,11 +180,13 @@ def masks_sql(meth: Methodology) -> str:
     masks computed twice."""
     params = meth.parameters
     qualified = {name: f"pf.{name}" for name in PERSON_FACT}
-    terms: list[list[str]] = [[] for _ in range(_words(meth))]
-    for k, ind in enumerate(_backed(meth)):
-        flag = substitute(_deprived(ind, params), qualified, {}) if ind.unit == "person" else f"fi.d_{ind.id}"
-        terms[k // BITS_PER_WORD].append(f"CASE WHEN {flag} THEN {1 << (k % BITS_PER_WORD)} ELSE 0 END")
-    words = ", ".join(f"CAST({' + '.join(t or ['0'])} AS BIGINT) AS m{w}" for w, t in enumerate(terms))
+    flags = [
+        substitute(_deprived(ind, params), qualified, {}) if ind.unit == "person" else f"fi.d_{ind.id}"
+        for ind in _backed(meth)
+    ]
+    # (one bit a flag, as ind_source_map says; one word of zero where nothing is backed, see _words)
+    terms = _packed(flags, 1) or [["0"]]
+    words = ", ".join(f"CAST({' + '.join(t)} AS BIGINT) AS m{w}" for w, t in enumerate(terms))
     return f"""
         SELECT pf.family_id, pf.person_id, {words}
         FROM person_facts AS pf JOIN family_indicators AS fi ON fi.family_id = pf.family_id
