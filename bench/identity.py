@@ -5,10 +5,12 @@ builds the index; this re-runs the stages on the same snapshot to time them alon
 
     .venv/bin/python bench/identity.py --data D [--truth N/truth] [--engine duckdb]
 
-Prints one JSON line per stage with seconds, peak RSS (this process and its children) and ``steps``: the
-rows and seconds of every table the stage materialises and every result it fetches (``bench/steps.py``;
-the rest of a stage's time is Python and Splink's scoring), and with ``--truth`` the linkage and family
-scores, for bench/RESULTS.md.
+Prints one JSON line per stage with seconds, peak RSS (this process and its children), the engine's
+memory limit (``--memory``, the pipeline's by default) and the most it spilled to disk beyond it
+(``spilled_peak_mib``: the largest the engine's temporary directory grew), and ``steps``: the rows and
+seconds of every table the stage materialises and every result it fetches (``bench/steps.py``; the rest
+of a stage's time is Python and Splink's scoring), and with ``--truth`` the linkage and family scores,
+for bench/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from familycard.store.warehouse import Warehouse
 
 sys.path.insert(0, str(Path(__file__).parent))
 from ingest import measured  # the sibling benchmark's sampler
-from steps import Step, summary, timed
+from steps import Spilled, Step, summary, timed
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,15 +34,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, required=True)
     ap.add_argument("--truth", type=Path, default=None)
     ap.add_argument("--engine", default="duckdb", choices=("duckdb", "spark"))
+    ap.add_argument("--memory", default=MEMORY_LIMIT, help="the engine's memory limit (the pipeline's)")
     args = ap.parse_args(argv)
     wh = Warehouse(args.data)
+    tmp = args.data / "tmp"
     # (capped as the pipeline caps it, so that peak memory is the pipeline's)
-    with open_engine(args.engine, temp_dir=args.data / "tmp", memory_limit=MEMORY_LIMIT) as eng:
+    with open_engine(args.engine, temp_dir=tmp, memory_limit=args.memory) as eng:
         from familycard.identity.index import run_identity
 
         steps: list[Step] = []
         timed(eng, steps)
-        report, seconds, peak = measured(lambda: run_identity(wh, eng))
+        with Spilled(tmp) as spilled:
+            report, seconds, peak = measured(lambda: run_identity(wh, eng))
         print(
             json.dumps(
                 {
@@ -51,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
                     "review": report.review,
                     "seconds": round(seconds, 1),
                     "peak_rss_mib": round(peak / 2**20),
+                    "memory_limit": args.memory,
+                    "spilled_peak_mib": round(spilled.peak / 2**20),
                     "steps": summary(steps),
                 }
             ),
@@ -59,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
         from familycard.families.stage import run_families
 
         steps.clear()
-        _fam, seconds, peak = measured(lambda: run_families(wh, eng))
+        with Spilled(tmp) as spilled:
+            _fam, seconds, peak = measured(lambda: run_families(wh, eng))
         print(
             json.dumps(
                 {
@@ -67,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
                     "engine": args.engine,
                     "seconds": round(seconds, 1),
                     "peak_rss_mib": round(peak / 2**20),
+                    "memory_limit": args.memory,
+                    "spilled_peak_mib": round(spilled.peak / 2**20),
                     "steps": summary(steps),
                 }
             ),

@@ -9,7 +9,8 @@ same distribution of facts. Usage:
     .venv/bin/familycard run --sources /tmp/val/nation/sources --data /tmp/val/data
     .venv/bin/python bench/scoring.py --data /tmp/val/data --copies 300 --out /tmp/scoring-bench
 
-It prints one JSON line: families, persons, input rows, seconds and peak RSS of the stage alone, and
+It prints one JSON line: families, persons, input rows, seconds and peak RSS of the stage alone, the
+engine's memory limit (``--memory``) and the most it spilled to disk (``spilled_peak_gib``), and
 ``steps``: the rows and seconds of every table the stage materialises (summed over its buckets), which is
 where the time goes. ``--reuse`` assesses the replica already at ``--out`` again; ``--bucket`` sets the
 families assessed together (``BUCKET_FAMILIES``).
@@ -28,7 +29,7 @@ import duckdb
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ingest import measured
-from steps import Step, summary, timed
+from steps import Spilled, Step, summary, timed
 
 from familycard.pipeline import MEMORY_LIMIT
 from familycard.scoring.stage import BASE_INPUTS, BUCKET_FAMILIES, FEEDS_READ, run_assessment
@@ -106,6 +107,7 @@ def main() -> None:
     ap.add_argument("--engine", default="duckdb")
     ap.add_argument("--bucket", type=int, default=BUCKET_FAMILIES, help="families assessed together")
     ap.add_argument("--reuse", action="store_true", help="assess the replica already at --out again")
+    ap.add_argument("--memory", default=MEMORY_LIMIT, help="the engine's memory limit (the pipeline's)")
     args = ap.parse_args()
     t0 = time.perf_counter()
     if args.reuse:
@@ -119,11 +121,12 @@ def main() -> None:
     steps: list[Step] = []
 
     def stage() -> object:
-        with open_engine(args.engine, temp_dir=args.out / "tmp", memory_limit=MEMORY_LIMIT) as eng:
+        with open_engine(args.engine, temp_dir=args.out / "tmp", memory_limit=args.memory) as eng:
             timed(eng, steps)
             return run_assessment(wh, eng, bucket_families=args.bucket)
 
-    report, seconds, peak = measured(stage)
+    with Spilled(args.out / "tmp") as spilled:
+        report, seconds, peak = measured(stage)
     print(
         json.dumps(
             {
@@ -133,6 +136,8 @@ def main() -> None:
                 "replica_seconds": round(built, 1),
                 "stage_seconds": round(seconds, 1),
                 "peak_rss_gib": round(peak / 2**30, 2),
+                "memory_limit": args.memory,
+                "spilled_peak_gib": round(spilled.peak / 2**30, 2),
                 "persons": wh.read("person_facts").num_rows if args.copies <= 10 else None,
                 "report": {k: v for k, v in vars(report).items() if k != "run"},
                 "buckets": sum(1 for name, _, _ in steps if name == "family_scores"),  # one per bucket

@@ -9,7 +9,9 @@ less the steps'.
 
 from __future__ import annotations
 
+import os
 import re
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,6 +21,46 @@ import pyarrow as pa
 from familycard.store.engine import Engine
 
 Step = tuple[str, int, float]
+
+
+class Spilled:
+    """The largest the engine's temporary directory grew while the ``with`` block ran (``peak``, in
+    bytes): what it spilled to disk beyond its memory limit, sampled every half second."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.peak = 0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> Spilled:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        while not self._done.is_set():
+            self.peak = max(self.peak, _size(self.directory))
+            time.sleep(0.5)
+
+
+def _size(directory: Path) -> int:
+    """Bytes of the files directly in ``directory`` (where DuckDB writes its spill files)."""
+    total = 0
+    try:
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                try:
+                    if entry.is_file(follow_symlinks=False):
+                        total += entry.stat(follow_symlinks=False).st_size
+                except OSError:  # a spill file removed while sampled
+                    pass
+    except OSError:
+        return 0
+    return total
 
 
 def timed(engine: Engine, steps: list[Step]) -> None:
