@@ -636,6 +636,32 @@ def test_model_estimation_is_deterministic(tiny: tuple[Path, str], tmp_path: Pat
     assert all(lv["m_probability"] >= 1e-6 for lv in levels if not lv.get("is_null_level"))
 
 
+@pytest.mark.parametrize("seed", range(5))
+def test_prepared_districts_are_the_distinct_sorted_district_codes(seed: int) -> None:
+    """The districts a record is known in (the first four digits of its KATO codes, distinct and sorted;
+    none where it has no code), computed on Arrow arrays, equal the plain definition."""
+    rnd = random.Random(seed)
+    codes = ["1910", "1911", "7510", "75", "", "Ә123"]
+
+    def some() -> list[str] | None:
+        if rnd.random() < 0.15:
+            return None
+        return [rnd.choice(codes) + str(rnd.randint(0, 99)) for _ in range(rnd.randint(0, 5))]
+
+    rows = [some() for _ in range(rnd.randint(0, 400))]
+    cut = rnd.randint(0, len(rows))
+    katos = pa.chunked_array(
+        [pa.array(rows[:cut], pa.list_(pa.string())), pa.array(rows[cut:], pa.list_(pa.string()))]
+    )
+    uid = pa.array([str(i) for i in range(len(rows))])
+    got = prepare_records(pa.table({"uid": uid, "katos": katos}))["districts"].to_pylist()
+    assert got == [sorted({k[:4] for k in ks}) if ks else None for ks in rows]
+    single = [ks[0] if ks else None for ks in rows]
+    got = prepare_records(pa.table({"uid": uid, "kato": pa.array(single, pa.string())}))
+    assert got["katos"].to_pylist() == [[k] if k else None for k in single]
+    assert got["districts"].to_pylist() == [[k[:4]] if k else None for k in single]
+
+
 def test_re_estimated_model_file_takes_its_version_from_its_name(
     tiny: tuple[Path, str], tmp_path: Path
 ) -> None:

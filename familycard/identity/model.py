@@ -35,6 +35,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -332,6 +333,34 @@ def iin_digits_sql(column: str) -> str:
     return " || ".join(counts)
 
 
+def _districts(katos: pa.ChunkedArray) -> pa.ListArray:
+    """Each row's districts: the distinct first four digits of its KATO codes, sorted; null where a row
+    has none. (Vectorised: nationally the candidates are millions of rows, and a Python loop over them
+    was most of the time spent preparing records.)"""
+    lists = katos.combine_chunks()
+    n = len(lists)
+    lengths = pc.fill_null(pc.list_value_length(lists), 0).to_numpy(zero_copy_only=False)
+    pairs = pa.table(
+        {
+            "row": np.repeat(np.arange(n, dtype=np.int64), lengths),  # (a null list's values are skipped)
+            "district": pc.utf8_slice_codeunits(pc.list_flatten(lists), 0, 4),
+        }
+    ).filter(pc.is_valid(pc.field("district")))
+    pairs = pairs.take(pc.sort_indices(pairs, [("row", "ascending"), ("district", "ascending")]))
+    row = pairs["row"].to_numpy()
+    district = pairs["district"].combine_chunks()
+    first = np.ones(len(row), dtype=bool)  # the first of each run of equal (row, district)
+    if len(row) > 1:
+        same = pc.equal(district.slice(1), district.slice(0, len(row) - 1)).to_numpy(zero_copy_only=False)
+        first[1:] = ~((row[1:] == row[:-1]) & same)
+    counts = np.bincount(row[first], minlength=n)
+    offsets = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(counts, out=offsets[1:])
+    return pa.ListArray.from_arrays(
+        pa.array(offsets), district.filter(pa.array(first)), mask=pa.array(counts == 0)
+    )
+
+
 def prepare_records(table: pa.Table, *, uid: str = "uid", reference: bool = False) -> pa.Table:
     """The columns the model compares (:data:`RECORD_COLUMNS`), from a table of person records.
 
@@ -352,11 +381,13 @@ def prepare_records(table: pa.Table, *, uid: str = "uid", reference: bool = Fals
     if "katos" in table.column_names:
         katos = table["katos"].cast(pa.list_(pa.string()))
     else:
-        kato = _text(table, "kato").to_pylist()
-        katos = pa.chunked_array([pa.array([[k] if k else None for k in kato], pa.list_(pa.string()))])
-    districts = pa.array(
-        [sorted({k[:4] for k in ks}) if ks else None for ks in katos.to_pylist()], pa.list_(pa.string())
-    )
+        kato = _text(table, "kato").combine_chunks()
+        known = pc.is_valid(kato).to_numpy(zero_copy_only=False)
+        offsets = np.zeros(n + 1, dtype=np.int32)  # a list of the one code; null where there is none
+        np.cumsum(known, out=offsets[1:])
+        lists = pa.ListArray.from_arrays(pa.array(offsets), kato.drop_null(), mask=pa.array(~known))
+        katos = pa.chunked_array([lists])
+    districts = _districts(katos)
     full_iin = pc.equal(pc.utf8_length(iin_text), 12)
     head = pc.if_else(full_iin, pc.utf8_slice_codeunits(iin_text, 0, 6), pa.scalar(None, pa.string()))
     tail = pc.if_else(full_iin, pc.utf8_slice_codeunits(iin_text, 6, 12), pa.scalar(None, pa.string()))
