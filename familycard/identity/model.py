@@ -353,12 +353,14 @@ def _districts(katos: pa.ChunkedArray) -> pa.ListArray:
     if len(row) > 1:
         same = pc.equal(district.slice(1), district.slice(0, len(row) - 1)).to_numpy(zero_copy_only=False)
         first[1:] = ~((row[1:] == row[:-1]) & same)
-    counts = np.bincount(row[first], minlength=n)
-    offsets = np.zeros(n + 1, dtype=np.int32)
+    return _lists(np.bincount(row[first], minlength=n), district.filter(pa.array(first)))
+
+
+def _lists(counts: np.ndarray, values: pa.Array) -> pa.ListArray:
+    """A list per row, row ``i`` holding the next ``counts[i]`` of ``values``; null where it holds none."""
+    offsets = np.zeros(len(counts) + 1, dtype=np.int32)
     np.cumsum(counts, out=offsets[1:])
-    return pa.ListArray.from_arrays(
-        pa.array(offsets), district.filter(pa.array(first)), mask=pa.array(counts == 0)
-    )
+    return pa.ListArray.from_arrays(pa.array(offsets), values, mask=pa.array(counts == 0))
 
 
 def prepare_records(table: pa.Table, *, uid: str = "uid", reference: bool = False) -> pa.Table:
@@ -381,12 +383,9 @@ def prepare_records(table: pa.Table, *, uid: str = "uid", reference: bool = Fals
     if "katos" in table.column_names:
         katos = table["katos"].cast(pa.list_(pa.string()))
     else:
-        kato = _text(table, "kato").combine_chunks()
-        known = pc.is_valid(kato).to_numpy(zero_copy_only=False)
-        offsets = np.zeros(n + 1, dtype=np.int32)  # a list of the one code; null where there is none
-        np.cumsum(known, out=offsets[1:])
-        lists = pa.ListArray.from_arrays(pa.array(offsets), kato.drop_null(), mask=pa.array(~known))
-        katos = pa.chunked_array([lists])
+        kato = _text(table, "kato").combine_chunks()  # a list of the one code; null where there is none
+        known = pc.is_valid(kato).to_numpy(zero_copy_only=False).astype(np.int32)
+        katos = pa.chunked_array([_lists(known, kato.drop_null())])
     districts = _districts(katos)
     full_iin = pc.equal(pc.utf8_length(iin_text), 12)
     head = pc.if_else(full_iin, pc.utf8_slice_codeunits(iin_text, 0, 6), pa.scalar(None, pa.string()))
