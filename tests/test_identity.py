@@ -133,6 +133,35 @@ def test_iin_digit_counts_agree_in_python_arrow_and_sql() -> None:
     assert [d for (d,) in got] == array[:3]  # (the SQL form is for valid IINs only)
 
 
+def test_person_numbers_are_the_ids_in_order_in_python_and_sql() -> None:
+    """A person number is its id's 16 hex digits less 2**63: one-to-one, in the ids' order, and the SQL
+    form (sums of digit values, the same on every engine) gives the Python value at both ends of the
+    range and on hashed ids."""
+    import duckdb
+
+    from familycard.identity.index import person_id, person_no, person_no_sql
+
+    ends = ["P0000000000000000", "P7fffffffffffffff", "P8000000000000000", "Pffffffffffffffff"]
+    ids = ends + [person_id("k", "registry", str(i)) for i in range(500)]
+    numbers = [person_no(i) for i in ids]
+    assert numbers[:4] == [-(2**63), -1, 0, 2**63 - 1]
+    assert len(set(numbers)) == len(ids)
+    assert sorted(ids) == sorted(ids, key=person_no)
+    got = duckdb.execute(f"SELECT {person_no_sql('t')} FROM (SELECT UNNEST($ids) AS t)", {"ids": ids})
+    assert [n for (n,) in got.fetchall()] == numbers
+    for bad in ("P123", "Q0000000000000000", "P000000000000000g", "P00000000000000000"):
+        with pytest.raises(ValueError, match="not a person id"):
+            person_no(bad)
+
+
+def test_every_link_and_person_carries_its_person_number(indexed: Warehouse) -> None:
+    from familycard.identity.index import person_no
+
+    for table in ("persons", "person_links"):
+        rows = indexed.read(table).select(["person_id", "person_no"]).to_pylist()
+        assert rows and all(r["person_no"] == person_no(r["person_id"]) for r in rows), table
+
+
 # ------------------------------------------------------------------------------------------ links
 
 

@@ -31,14 +31,15 @@ FAMILY_PAYMENTS = ("АСП", "МНОГОДЕТ")
 """Social payments made to a family as a whole: they go to its principal recipient."""
 
 
-def links_sql(feeds: tuple[str, ...]) -> str:
-    """``fam_links``: the identity links of the records of ``feeds`` (the only ones the stage reads)."""
+def links_sql(feeds: tuple[str, ...], person: str = "person_id") -> str:
+    """``fam_links``: the identity links of the records of ``feeds`` (the only ones the stage reads),
+    each to the person its column ``person`` names (``person_id``, or the number ``person_no``)."""
     names = ", ".join(f"'{f}'" for f in feeds)
     return f"""
-        SELECT feed, record_key, role, person_id,
+        SELECT feed, record_key, role, {person} AS person_id,
             COALESCE(uncertain, FALSE) AS uncertain,
             CAST(COALESCE(match_probability, 1.0) AS DOUBLE) AS match_probability
-        FROM person_links WHERE person_id IS NOT NULL AND feed IN ({names})
+        FROM person_links WHERE {person} IS NOT NULL AND feed IN ({names})
     """
 
 

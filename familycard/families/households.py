@@ -390,7 +390,7 @@ def attach_sql(round_: int) -> str:
             WHERE b1.via = 'surname_settlement'
               AND ABS(DATE_DIFF('day', p1.birth_date, p2.birth_date)) BETWEEN 1 AND 199
               AND (b2.priority < b1.priority OR (b2.priority = b1.priority
-                   AND CAST(b2.person_id AS VARCHAR) < CAST(b1.person_id AS VARCHAR)))
+                   AND b2.person_id < b1.person_id))
         ),
         kept AS (SELECT b.* FROM best AS b ANTI JOIN deferred AS d ON d.person_id = b.person_id)
         SELECT b.person_id, b.grp, b.via AS how, COALESCE(b.uncertain, u.uncertain) AS uncertain

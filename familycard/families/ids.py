@@ -37,22 +37,23 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def provisional_sql(key: str) -> str:
-    """``fam_provisional``: each household's id from its sorted member ids, keyed with ``key``."""
+def provisional_sql(key: str, members: str = "fam_members_grp") -> str:
+    """``fam_provisional``: each household's id from its sorted member ids (the table ``members``),
+    keyed with ``key``."""
     return f"""
         SELECT grp,
             'F' || SUBSTRING(MD5({_literal(key)} || '|' || STRING_AGG(CAST(person_id AS VARCHAR), ','
                 ORDER BY CAST(person_id AS VARCHAR))), 1, {ID_DIGITS}) AS provisional
-        FROM fam_members_grp GROUP BY grp
+        FROM {members} GROUP BY grp
     """
 
 
-def ids_sql(period: str) -> str:
+def ids_sql(period: str, members: str = "fam_members_grp") -> str:
     """``fam_ids``: each household's family id, continued from the previous run where it can be."""
     return f"""
         WITH ov AS (
             SELECT m.grp, p.family_id, COUNT(*) AS n
-            FROM fam_members_grp AS m JOIN prev_members AS p ON p.person_id = m.person_id
+            FROM {members} AS m JOIN prev_members AS p ON p.person_id = m.person_id
             GROUP BY m.grp, p.family_id
         ),
         ovp AS (
@@ -83,13 +84,21 @@ def ids_sql(period: str) -> str:
 
 
 def changes_sql(
-    period: str, previous_period: str, previous_end: dt.date, run_id: str, person_type: str
+    period: str,
+    previous_period: str,
+    previous_end: dt.date,
+    run_id: str,
+    person_type: str,
+    members: str = "fam_members_grp",
+    people: str = "fam_people",
+    dead: str = "fam_dead",
 ) -> str:
-    """``fam_changes``: what changed since the previous run's families (see the module docstring)."""
+    """``fam_changes``: what changed since the previous run's families (see the module docstring), from
+    the households' ``members``, their birth dates (``people``) and who died (``dead``)."""
     nothing = f"CAST(NULL AS {person_type})"
     return f"""
         WITH cur AS (
-            SELECT i.family_id, m.person_id FROM fam_members_grp AS m JOIN fam_ids AS i ON i.grp = m.grp
+            SELECT i.family_id, m.person_id FROM {members} AS m JOIN fam_ids AS i ON i.grp = m.grp
         ),
         continued AS (SELECT family_id FROM fam_ids WHERE continued),
         fresh AS (SELECT family_id FROM fam_ids WHERE NOT continued),
@@ -121,11 +130,11 @@ def changes_sql(
                 CASE WHEN pe.birth_date > {date_literal(previous_end)} THEN 'birth' ELSE 'joined' END
                     AS change,
                 j.related AS related_family_id, j.person_id
-            FROM joined AS j LEFT JOIN fam_people AS pe ON pe.person_id = j.person_id
+            FROM joined AS j LEFT JOIN {people} AS pe ON pe.person_id = j.person_id
             UNION ALL
             SELECT g.family_id, CASE WHEN d.person_id IS NOT NULL THEN 'death' ELSE 'left' END AS change,
                 g.related AS related_family_id, g.person_id
-            FROM gone_members AS g LEFT JOIN fam_dead AS d ON d.person_id = g.person_id
+            FROM gone_members AS g LEFT JOIN {dead} AS d ON d.person_id = g.person_id
             UNION ALL
             SELECT s.family_id, CASE WHEN n.n > 1 THEN 'merge' ELSE 'split' END AS change,
                 s.source AS related_family_id, {nothing} AS person_id

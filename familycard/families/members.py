@@ -117,7 +117,7 @@ HEADS_SQL = """
             COALESCE(d.n, 0) + COALESCE(w.n, 0) DESC,
             CASE WHEN m.person_id IS NOT NULL AND h.sex = 'M' AND wp.person_id IS NOT NULL THEN 0
                  WHEN m.person_id IS NOT NULL AND h.sex = 'M' THEN 1 ELSE 2 END,
-            h.birth_date NULLS LAST, CAST(h.person_id AS VARCHAR)) = 1
+            h.birth_date NULLS LAST, h.person_id) = 1
 """
 """``fam_heads``: the head of every household (see the module docstring for the order of the rules)."""
 

@@ -4,6 +4,11 @@ It reads the identity contract (``persons``, ``person_links``) and the feeds' hi
 and nothing else; every step is SQL on the chosen engine (:mod:`familycard.store.engine`), so DuckDB and
 Spark build the same families. ``docs/methodology/families.md`` explains the rules.
 
+Where the identity stage numbered its persons (``person_no``, the person id as a number in the same
+order), the steps up to the households join and group by the numbers, cheaper than text on the hundred
+million links of a nation; the members are then given their text ids once, and the ids, the changes and
+the tables written use the text ids alone.
+
 Tables written:
 
 * ``families``: ``family_id``, ``head_person_id``, ``size``, ``adults``, ``minors``, ``kato``,
@@ -92,8 +97,11 @@ def run_families(
         for name in INPUTS:
             engine.register_parquet(name, scope.run.input_path(name))
             scope.views.append(name)
+        numbered = _numbered(engine)
+        if numbered:
+            _number_persons(engine, scope.run.input_path("persons"), scope.views)
         period = check_period(as_of) if as_of else _latest(engine)
-        report = _build(warehouse, engine, scope.run, period, key, scope.scratch, scope.views)
+        report = _build(warehouse, engine, scope.run, period, key, numbered, scope.scratch, scope.views)
         scope.finish({"stage": "families", "engine": engine.name, "as_of": period})
     report.seconds = round(time.perf_counter() - t0, 2)
     return report
@@ -115,7 +123,14 @@ def _latest(engine: Engine) -> str:
 
 
 def _build(
-    warehouse: Warehouse, engine: Engine, run: Run, period: str, key: str, scratch: Path, views: list[str]
+    warehouse: Warehouse,
+    engine: Engine,
+    run: Run,
+    period: str,
+    key: str,
+    numbered: bool,
+    scratch: Path,
+    views: list[str],
 ) -> FamilyReport:
     end = period_end(period)
 
@@ -125,7 +140,7 @@ def _build(
 
     # (written out, not a view over ``person_links``: at national size the civil acts' three joins to a
     # view of all the links did not fit DuckDB's 8 GB, while they do on this table)
-    make("fam_links", evidence.links_sql(FEEDS_READ))
+    make("fam_links", evidence.links_sql(FEEDS_READ, "person_no" if numbered else "person_id"))
     for name, build in evidence.STEPS:
         make(name, build(period, end))
     # names compared across scripts in Python (a small table: unregistered migrants and their namesakes)
@@ -151,16 +166,28 @@ def _build(
     make("fam_members_grp", members.MEMBERS_SQL)
     make("fam_households", members.HOUSEHOLDS_SQL)
 
-    person_type = _person_type(engine)
+    held, people, dead, head = "fam_members_grp", "fam_people", "fam_dead", "h.head"
+    head_join = ""
+    if numbered:
+        # the members with their text ids, once; from here on every step reads those
+        make("fam_members_ids", _TEXT_MEMBERS_SQL)
+        held, people, dead, head = "fam_members_ids", "fam_person_ids", "fam_dead_ids", "t.person_id"
+        head_join = "JOIN fam_person_ids AS t ON t.person_no = h.head"
+        views.append("fam_dead_ids")
+        engine.register_query(
+            "fam_dead_ids",
+            "SELECT t.person_id FROM fam_dead AS d JOIN fam_person_ids AS t ON t.person_no = d.person_id",
+        )
+    person_type = "VARCHAR" if numbered else _person_type(engine)
     prev_period = _previous(warehouse, engine, run, person_type, views)
-    make("fam_provisional", ids.provisional_sql(key))
-    make("fam_ids", ids.ids_sql(period))
+    make("fam_provisional", ids.provisional_sql(key, held))
+    make("fam_ids", ids.ids_sql(period, held))
 
     n_families = engine.materialize(
         "families",
-        f"""SELECT i.family_id, h.head AS head_person_id, h.size, h.adults, h.minors, h.kato, h.confidence,
+        f"""SELECT i.family_id, {head} AS head_person_id, h.size, h.adults, h.minors, h.kato, h.confidence,
                 h.uncertain_members, h.basis, '{period}' AS as_of
-            FROM fam_households AS h JOIN fam_ids AS i ON i.grp = h.grp""",
+            FROM fam_households AS h JOIN fam_ids AS i ON i.grp = h.grp {head_join}""",
         run.new_table("families"),
         order_by=["family_id"],
     )
@@ -169,16 +196,17 @@ def _build(
         "family_members",
         f"""SELECT i.family_id, m.person_id, m.role, m.iin, m.uncertain, m.how AS basis, m.confidence,
                 '{period}' AS as_of
-            FROM fam_members_grp AS m JOIN fam_ids AS i ON i.grp = m.grp""",
+            FROM {held} AS m JOIN fam_ids AS i ON i.grp = m.grp""",
         run.new_table("family_members"),
         order_by=["family_id", "CAST(person_id AS VARCHAR)"],
     )
     views.append("family_members")
     counts: dict[str, int] = {}
+    tables = {"members": held, "people": people, "dead": dead}
     if prev_period is None:
-        sql = ids.changes_sql(period, "", end, run.id, person_type) + " WHERE 1 = 0"
+        sql = ids.changes_sql(period, "", end, run.id, person_type, **tables) + " WHERE 1 = 0"
     else:
-        sql = ids.changes_sql(period, prev_period, period_end(prev_period), run.id, person_type)
+        sql = ids.changes_sql(period, prev_period, period_end(prev_period), run.id, person_type, **tables)
     n_changes = make("fam_changes", sql, order_by=["family_id", "change", "CAST(person_id AS VARCHAR)"])
     if n_changes:
         got = engine.fetch("SELECT change, COUNT(*) AS n FROM fam_changes GROUP BY change ORDER BY change")
@@ -192,6 +220,32 @@ def _build(
         previous_as_of=prev_period,
         changes=counts,
     )
+
+
+_TEXT_MEMBERS_SQL = """
+    SELECT m.grp, t.person_id, m.iin, m.role, m.how, m.uncertain, m.confidence
+    FROM fam_members_grp AS m JOIN fam_person_ids AS t ON t.person_no = m.person_id
+"""
+"""``fam_members_ids``: the households' members (``fam_members_grp``) with their text person ids."""
+
+
+def _numbered(engine: Engine) -> bool:
+    """Whether the identity stage numbered the persons (``person_no`` in ``persons`` and their links)."""
+    tables = ("persons", "person_links")
+    return all("person_no" in engine.fetch(f"SELECT * FROM {t} LIMIT 0").column_names for t in tables)
+
+
+def _number_persons(engine: Engine, persons: Path, views: list[str]) -> None:
+    """Make ``persons`` a view with the numbers as ``person_id`` and register ``fam_person_ids``
+    (``person_no``, ``person_id``), which gives the text ids back."""
+    views += ["fam_persons_in", "fam_person_ids"]
+    engine.register_parquet("fam_persons_in", persons)
+    engine.register_query(
+        "persons",
+        """SELECT person_no AS person_id, iin, surname, given_name, patronymic, birth_date, sex
+           FROM fam_persons_in""",
+    )
+    engine.register_query("fam_person_ids", "SELECT person_no, person_id, birth_date FROM fam_persons_in")
 
 
 def _person_type(engine: Engine) -> str:
