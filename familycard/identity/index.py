@@ -144,8 +144,8 @@ _HEX = "0123456789abcdef"
 
 def person_no(pid: str) -> int:
     """A person id as a signed 64-bit number: its 16 hex digits less 2**63. The two are one-to-one and
-    in the same order, so stages that join millions of links (families, scoring) compare numbers, which
-    is cheaper than comparing text, and break ties as the text would; the text stays the public id.
+    in the same order, so a stage that joins millions of links (the family stage) compares numbers, which
+    is cheaper than comparing text, and breaks ties as the text would; the text stays the public id.
 
     >>> person_no("P0000000000000000"), person_no("Pffffffffffffffff")
     (-9223372036854775808, 9223372036854775807)
