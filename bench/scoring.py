@@ -45,9 +45,10 @@ SUFFIXED = {
 """Id columns that get the copy's suffix; every feed history's ``_key`` does too."""
 NUMBERED = ("persons", "person_links")
 """Tables that hold person numbers (``person_no``) where the identity stage wrote them: copy ``k`` of a
-number keeps its high bits and takes ``k`` as its low 12 (:data:`MAX_COPIES`), so the copies' numbers
-differ and keep their order."""
-MAX_COPIES = 4096
+number keeps its high bits and takes ``k`` as its low :data:`COPY_BITS`, so the copies' numbers differ
+and keep their order."""
+COPY_BITS = 12
+MAX_COPIES = 1 << COPY_BITS
 
 
 def replicate(source: Path, out: Path, copies: int) -> tuple[int, int]:
@@ -69,17 +70,18 @@ def replicate(source: Path, out: Path, copies: int) -> tuple[int, int]:
     numbered = "person_no" in {c[0] for c in columns}
     if numbered:
         n, distinct = con.execute(
-            f"SELECT COUNT(*), COUNT(DISTINCT person_no >> 12) FROM read_parquet({persons})"
+            f"SELECT COUNT(*), COUNT(DISTINCT person_no >> {COPY_BITS}) FROM read_parquet({persons})"
         ).fetchone() or (0, 0)
         if n != distinct:
-            raise ValueError("two persons' numbers differ only in their low 12 bits: the copies would clash")
+            clash = f"two persons' numbers differ only in their low {COPY_BITS} bits: the copies would clash"
+            raise ValueError(clash)
     for table in (*BASE_INPUTS, *(f"src_{f}" for f in FEEDS_READ)):
         cols = SUFFIXED.get(table, ("_key",))
         target = run.new_table(table)
         files = f"'{src.table_path(table, run_id)}/*.parquet'"
         replace = ", ".join(f"CAST({c} AS VARCHAR) || '~' || CAST(k AS VARCHAR) AS {c}" for c in cols)
         if numbered and table in NUMBERED:
-            replace += ", person_no - (person_no & 4095) + k AS person_no"
+            replace += f", person_no - (person_no & {MAX_COPIES - 1}) + k AS person_no"
         query = (
             f"SELECT * EXCLUDE (k) REPLACE ({replace}) FROM read_parquet({files}) "
             f"CROSS JOIN range({copies}) AS r(k)"
